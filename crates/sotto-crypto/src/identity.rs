@@ -1,0 +1,261 @@
+//! A user's end-to-end identity: the long-term keys behind E2E and off-the-record.
+//!
+//! The identity is an Olm [`Account`]: a Curve25519 key used in the triple Diffie-Hellman of the
+//! off-the-record handshake and an Ed25519 key. It exists in two forms after unlocking:
+//!
+//! - [`Identity`]: the exportable form. It never holds one-time or fallback keys, so a key backup
+//!   can never carry the secret half of a one-time key that an OTR session used.
+//! - [`OtrIdentity`]: an in-memory copy that mints one-time keys for off-the-record handshakes. It
+//!   has no export, serialisation, `Clone` or `Debug`, and its keys are zeroized when it is dropped.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use vodozemac::olm::{
+    Account, AccountPickle, InboundCreationResult, PreKeyMessage, Session, SessionConfig,
+    SessionCreationError,
+};
+use vodozemac::{Curve25519PublicKey, Ed25519PublicKey};
+use zeroize::Zeroizing;
+
+use crate::codec::{CodecError, Reader};
+
+/// Errors about identities and public identity keys.
+#[derive(Debug, Error)]
+pub enum IdentityError {
+    /// The identity holds one-time or fallback keys and must not be exported.
+    #[error("this identity holds one-time or fallback keys and cannot be exported")]
+    HoldsEphemeralKeys,
+    /// The serialised identity inside a backup is malformed.
+    #[error("the stored identity is malformed")]
+    MalformedIdentity,
+    /// A public key is not valid (wrong length, bad encoding).
+    #[error("invalid public key")]
+    InvalidPublicKey,
+}
+
+/// The public half of an identity, as published in the server's key directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicIdentity {
+    /// The Curve25519 identity key used in the off-the-record triple Diffie-Hellman.
+    pub curve25519: Curve25519PublicKey,
+    /// The Ed25519 key, used for signatures in encrypted rooms.
+    pub ed25519: Ed25519PublicKey,
+}
+
+impl PublicIdentity {
+    /// Length of [`PublicIdentity::to_bytes`].
+    pub const LENGTH: usize = 64;
+
+    /// The 64-byte encoding: the Curve25519 key, then the Ed25519 key.
+    pub fn to_bytes(&self) -> [u8; Self::LENGTH] {
+        let mut out = [0u8; Self::LENGTH];
+        let (curve, ed) = out.split_at_mut(32);
+        curve.copy_from_slice(&self.curve25519.to_bytes());
+        ed.copy_from_slice(self.ed25519.as_bytes());
+        out
+    }
+
+    /// Decodes [`PublicIdentity::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityError> {
+        let mut reader = Reader::new(bytes);
+        let parsed = Self::read(&mut reader).map_err(|_| IdentityError::InvalidPublicKey)?;
+        reader
+            .finish()
+            .map_err(|_| IdentityError::InvalidPublicKey)?;
+        Ok(parsed)
+    }
+
+    pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let curve = reader.array::<32>()?;
+        let ed = reader.array::<32>()?;
+        Ok(Self {
+            curve25519: Curve25519PublicKey::from_bytes(curve),
+            ed25519: Ed25519PublicKey::from_slice(&ed).map_err(|_| CodecError::InvalidValue)?,
+        })
+    }
+
+    /// The unpadded base64 forms `(curve25519, ed25519)`, as the key directory carries them.
+    pub fn to_base64(&self) -> (String, String) {
+        (self.curve25519.to_base64(), self.ed25519.to_base64())
+    }
+
+    /// Parses the unpadded base64 forms produced by [`PublicIdentity::to_base64`].
+    pub fn from_base64(curve25519: &str, ed25519: &str) -> Result<Self, IdentityError> {
+        Ok(Self {
+            curve25519: Curve25519PublicKey::from_base64(curve25519)
+                .map_err(|_| IdentityError::InvalidPublicKey)?,
+            ed25519: Ed25519PublicKey::from_base64(ed25519)
+                .map_err(|_| IdentityError::InvalidPublicKey)?,
+        })
+    }
+}
+
+/// A user's exportable long-term identity. It never holds one-time keys.
+pub struct Identity {
+    account: Account,
+}
+
+impl Identity {
+    /// Generates a fresh identity from the operating system's (or browser's) random source.
+    pub fn generate() -> Self {
+        Self {
+            account: Account::new(),
+        }
+    }
+
+    /// Adopts an existing Olm account, for example one migrated from another client. Such an
+    /// account may hold one-time keys; [`Identity`] then refuses to be exported.
+    pub fn from_olm_account(account: Account) -> Self {
+        Self { account }
+    }
+
+    /// The public keys to publish.
+    pub fn public(&self) -> PublicIdentity {
+        let keys = self.account.identity_keys();
+        PublicIdentity {
+            curve25519: keys.curve25519,
+            ed25519: keys.ed25519,
+        }
+    }
+
+    /// A fresh in-memory copy for off-the-record handshakes.
+    pub fn otr_identity(&self) -> OtrIdentity {
+        OtrIdentity {
+            account: Account::from_pickle(self.account.pickle()),
+        }
+    }
+
+    fn holds_ephemeral_keys(&self) -> bool {
+        self.account.stored_one_time_key_count() > 0 || !self.account.fallback_key().is_empty()
+    }
+
+    /// The serialised secret keys, for sealing into a key backup.
+    pub(crate) fn export_secret(&self) -> Result<Zeroizing<Vec<u8>>, IdentityError> {
+        if self.holds_ephemeral_keys() {
+            return Err(IdentityError::HoldsEphemeralKeys);
+        }
+        serde_json::to_vec(&self.account.pickle())
+            .map(Zeroizing::new)
+            .map_err(|_| IdentityError::MalformedIdentity)
+    }
+
+    /// Restores what [`Identity::export_secret`] produced.
+    pub(crate) fn import_secret(bytes: &[u8]) -> Result<Self, IdentityError> {
+        let pickle: AccountPickle =
+            serde_json::from_slice(bytes).map_err(|_| IdentityError::MalformedIdentity)?;
+        let identity = Self {
+            account: Account::from_pickle(pickle),
+        };
+        if identity.holds_ephemeral_keys() {
+            return Err(IdentityError::HoldsEphemeralKeys);
+        }
+        Ok(identity)
+    }
+}
+
+/// The in-memory identity that mints one-time keys for off-the-record handshakes.
+///
+/// It is deliberately not `Clone`, `Debug` or serialisable: its one-time keys exist only here and
+/// are removed when the handshake that needed them ends in any way.
+pub struct OtrIdentity {
+    account: Account,
+}
+
+impl OtrIdentity {
+    /// The public identity keys (the same as the exportable identity's).
+    pub fn public(&self) -> PublicIdentity {
+        let keys = self.account.identity_keys();
+        PublicIdentity {
+            curve25519: keys.curve25519,
+            ed25519: keys.ed25519,
+        }
+    }
+
+    /// How many one-time key secrets this identity currently holds. Zero whenever no handshake is
+    /// waiting for its pre-key message.
+    pub fn one_time_key_count(&self) -> usize {
+        self.account.stored_one_time_key_count()
+    }
+
+    pub(crate) fn generate_one_time_key(&mut self) -> Option<Curve25519PublicKey> {
+        let created = self.account.generate_one_time_keys(1).created;
+        self.account.mark_keys_as_published();
+        created.first().copied()
+    }
+
+    pub(crate) fn remove_one_time_key(&mut self, key: Curve25519PublicKey) {
+        // Dropping the returned secret zeroizes it.
+        drop(self.account.remove_one_time_key(key));
+    }
+
+    pub(crate) fn create_outbound(
+        &self,
+        peer_identity_key: Curve25519PublicKey,
+        one_time_key: Curve25519PublicKey,
+    ) -> Result<Session, SessionCreationError> {
+        self.account.create_outbound_session(
+            SessionConfig::version_1(),
+            peer_identity_key,
+            one_time_key,
+        )
+    }
+
+    pub(crate) fn create_inbound(
+        &mut self,
+        peer_identity_key: Curve25519PublicKey,
+        message: &PreKeyMessage,
+    ) -> Result<InboundCreationResult, SessionCreationError> {
+        self.account
+            .create_inbound_session(SessionConfig::version_1(), peer_identity_key, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_identity_round_trips_through_bytes_and_base64() {
+        let identity = Identity::generate();
+        let public = identity.public();
+        assert_eq!(
+            PublicIdentity::from_bytes(&public.to_bytes()).unwrap(),
+            public
+        );
+        let (curve, ed) = public.to_base64();
+        assert_eq!(PublicIdentity::from_base64(&curve, &ed).unwrap(), public);
+        assert!(PublicIdentity::from_bytes(&[0u8; 63]).is_err());
+        assert!(PublicIdentity::from_base64("not base64!", &ed).is_err());
+    }
+
+    #[test]
+    fn export_refuses_an_account_with_one_time_keys() {
+        let mut account = Account::new();
+        account.generate_one_time_keys(1);
+        let identity = Identity::from_olm_account(account);
+        assert!(matches!(
+            identity.export_secret(),
+            Err(IdentityError::HoldsEphemeralKeys)
+        ));
+
+        let mut account = Account::new();
+        account.generate_fallback_key();
+        let identity = Identity::from_olm_account(account);
+        assert!(matches!(
+            identity.export_secret(),
+            Err(IdentityError::HoldsEphemeralKeys)
+        ));
+    }
+
+    #[test]
+    fn otr_identity_minting_keys_leaves_the_exportable_identity_clean() {
+        let identity = Identity::generate();
+        let mut otr = identity.otr_identity();
+        let key = otr.generate_one_time_key().unwrap();
+        assert_eq!(otr.one_time_key_count(), 1);
+        assert!(identity.export_secret().is_ok());
+        otr.remove_one_time_key(key);
+        assert_eq!(otr.one_time_key_count(), 0);
+        assert_eq!(otr.public(), identity.public());
+    }
+}

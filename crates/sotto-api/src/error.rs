@@ -1,0 +1,190 @@
+//! Stable error codes. Every 4xx/5xx answer of the HTTP API, and every `error` realtime event,
+//! carries one of these codes. Codes are part of the API: never rename one, only add.
+
+use serde::{Deserialize, Serialize};
+
+/// A stable, machine-readable error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not valid JSON or does not have the expected shape.
+    BadJson,
+    /// The body has a field the endpoint does not know.
+    UnknownField,
+    /// The body lacks a required field.
+    MissingField,
+    /// A value is syntactically fine but not acceptable (see the message).
+    InvalidInput,
+    /// The request or frame is larger than allowed.
+    PayloadTooLarge,
+    /// The `Content-Type` of the request is not what the endpoint accepts.
+    UnsupportedMediaType,
+    /// A pagination cursor is malformed.
+    BadCursor,
+    /// The username breaks the username rules.
+    InvalidUsername,
+    /// The password breaks the password rules.
+    WeakPassword,
+    /// The username is taken.
+    UsernameTaken,
+    /// Registration is closed on this server.
+    RegistrationClosed,
+    /// Registration needs an invite token and none was given.
+    InviteRequired,
+    /// The invite token is unknown, used or expired.
+    InvalidInvite,
+    /// The admin set-up token is unknown or already used.
+    InvalidSetupToken,
+    /// Wrong username or password (deliberately not saying which).
+    InvalidCredentials,
+    /// Too many attempts; try later.
+    RateLimited,
+    /// No credentials were sent.
+    Unauthenticated,
+    /// The session token is unknown, revoked, expired or forged.
+    InvalidToken,
+    /// A cookie-authenticated write lacks the `X-CSRF-Token` header or it does not match.
+    CsrfFailed,
+    /// The caller is authenticated but may not do this (e.g. not an admin, not the author).
+    Forbidden,
+    /// The thing does not exist *or the caller may not see it*; the two are never distinguished.
+    NotFound,
+    /// The operation does not apply to this kind of room (e.g. inviting into a direct message).
+    NotAllowed,
+    /// The settings key is unknown.
+    UnknownSetting,
+    /// The settings value has the wrong type or range.
+    InvalidSetting,
+    /// The WebSocket upgrade came from an origin that is not allowed.
+    OriginRejected,
+    /// A WebSocket frame could not be decoded.
+    BadFrame,
+    /// The target of an ephemeral event is not connected (or not visible to the sender).
+    TargetUnreachable,
+    /// No such route.
+    RouteNotFound,
+    /// The route exists but not with this method.
+    MethodNotAllowed,
+    /// Something failed on the server; details are in the server log, not here.
+    Internal,
+    /// A code this client version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The HTTP status the server answers with for this code.
+    pub fn http_status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            BadJson | UnknownField | MissingField | InvalidInput | BadCursor | InvalidUsername
+            | WeakPassword | InvalidSetting | BadFrame | InvalidInvite | InviteRequired
+            | InvalidSetupToken => 400,
+            Unauthenticated | InvalidToken | InvalidCredentials => 401,
+            Forbidden | CsrfFailed | RegistrationClosed | OriginRejected | NotAllowed => 403,
+            NotFound | RouteNotFound | UnknownSetting | TargetUnreachable => 404,
+            MethodNotAllowed => 405,
+            UsernameTaken => 409,
+            PayloadTooLarge => 413,
+            UnsupportedMediaType => 415,
+            RateLimited => 429,
+            Internal | Unknown => 500,
+        }
+    }
+
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            BadJson => "bad_json",
+            UnknownField => "unknown_field",
+            MissingField => "missing_field",
+            InvalidInput => "invalid_input",
+            PayloadTooLarge => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            BadCursor => "bad_cursor",
+            InvalidUsername => "invalid_username",
+            WeakPassword => "weak_password",
+            UsernameTaken => "username_taken",
+            RegistrationClosed => "registration_closed",
+            InviteRequired => "invite_required",
+            InvalidInvite => "invalid_invite",
+            InvalidSetupToken => "invalid_setup_token",
+            InvalidCredentials => "invalid_credentials",
+            RateLimited => "rate_limited",
+            Unauthenticated => "unauthenticated",
+            InvalidToken => "invalid_token",
+            CsrfFailed => "csrf_failed",
+            Forbidden => "forbidden",
+            NotFound => "not_found",
+            NotAllowed => "not_allowed",
+            UnknownSetting => "unknown_setting",
+            InvalidSetting => "invalid_setting",
+            OriginRejected => "origin_rejected",
+            BadFrame => "bad_frame",
+            TargetUnreachable => "target_unreachable",
+            RouteNotFound => "route_not_found",
+            MethodNotAllowed => "method_not_allowed",
+            Internal => "internal",
+            Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The JSON body of every error answer: `{"error":{"code":"...","message":"..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error itself.
+    pub error: ErrorDetail,
+}
+
+/// Code plus a human-readable message (for people; programs match on the code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Explanation for humans; may change between versions.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// Builds an error body.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_name_matches_serde() {
+        for code in [
+            ErrorCode::BadJson,
+            ErrorCode::CsrfFailed,
+            ErrorCode::TargetUnreachable,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+        let body = ErrorBody::new(ErrorCode::NotFound, "no");
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"error":{"code":"not_found","message":"no"}}"#
+        );
+        let unknown: ErrorCode = serde_json::from_str("\"from_the_future\"").unwrap();
+        assert_eq!(unknown, ErrorCode::Unknown);
+    }
+}

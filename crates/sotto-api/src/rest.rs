@@ -1,0 +1,361 @@
+//! JSON bodies of the HTTP API (`/api/v1/...`). Request bodies reject unknown fields, so a typo
+//! in a client is an `unknown_field` error rather than a silently ignored option.
+//!
+//! Timestamps are milliseconds since the Unix epoch (UTC).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{MessageId, RoomId, Seq, SessionId, UploadId, UserId};
+
+// ---------------------------------------------------------------- accounts
+
+/// `POST /api/v1/accounts/register`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3-32 characters: lowercase ASCII letters, digits, `_`, `.`, `-`; starts with a letter or digit.
+    pub username: String,
+    /// At least 8 characters, at most 1024 bytes.
+    pub password: String,
+    /// Required when the registration policy is `invite_only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_token: Option<String>,
+}
+
+/// `POST /api/v1/accounts/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// `true` for a browser session: the token is set as an HttpOnly, SameSite=Strict cookie and
+    /// not returned in the body; writes then need the `X-CSRF-Token` header.
+    #[serde(default)]
+    pub cookie: bool,
+}
+
+/// Answer to login, set-up and registration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// Bearer token (absent for cookie sessions). Secret: never log it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The session's id (for listing and revoking).
+    pub session_id: SessionId,
+    /// Value for the `X-CSRF-Token` header on cookie-authenticated writes.
+    pub csrf_token: String,
+    /// The logged-in user.
+    pub user: User,
+}
+
+/// `POST /api/v1/setup`: use the one-time admin set-up link printed on first start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupRequest {
+    /// The token from the set-up link.
+    pub token: String,
+    /// Admin's username.
+    pub username: String,
+    /// Admin's password.
+    pub password: String,
+}
+
+/// `POST /api/v1/accounts/password`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    pub current_password: String,
+    /// The new password. Every other session of the user is revoked.
+    pub new_password: String,
+}
+
+/// A user as others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Username.
+    pub username: String,
+    /// Whether the user is an administrator.
+    pub is_admin: bool,
+    /// Whether an admin deactivated the user.
+    pub deactivated: bool,
+}
+
+/// A user with their current presence (`GET /api/v1/users`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserWithPresence {
+    /// The user.
+    #[serde(flatten)]
+    pub user: User,
+    /// Current presence.
+    pub presence: Presence,
+}
+
+/// Presence derived from live realtime connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// At least one connection is open and not away.
+    Online,
+    /// Connections are open, all of them report away.
+    Away,
+    /// No open connection.
+    Offline,
+}
+
+/// One of the caller's sessions (`GET /api/v1/sessions`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Id, for `DELETE /api/v1/sessions/{id}`.
+    pub id: SessionId,
+    /// When it was created.
+    pub created_at: i64,
+    /// Last time it authenticated a request.
+    pub last_seen_at: i64,
+    /// `bearer` or `cookie`.
+    pub kind: String,
+    /// The `User-Agent` at login, if any.
+    pub user_agent: Option<String>,
+    /// Whether this is the session making the request.
+    pub current: bool,
+}
+
+/// `POST /api/v1/admin/invites` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invite {
+    /// The invite token (single use).
+    pub token: String,
+    /// A link containing it.
+    pub url: String,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+/// `POST /api/v1/admin/users` (admins create accounts directly).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Make the user an admin.
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+// ---------------------------------------------------------------- rooms
+
+/// The three kinds of room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    /// One-to-one direct message: exactly two members, fixed.
+    Dm,
+    /// Multi-user direct message: three or more members, fixed.
+    MultiDm,
+    /// Named private group with an owner; members invite, the owner kicks.
+    Group,
+}
+
+/// `POST /api/v1/rooms/dm`: get or create the DM with another user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DmRequest {
+    /// The other user.
+    pub user_id: UserId,
+}
+
+/// `POST /api/v1/rooms/multi-dm`: get or create the multi-user DM with exactly these people.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiDmRequest {
+    /// The other users (the caller is added); at least two others.
+    pub user_ids: Vec<UserId>,
+}
+
+/// `POST /api/v1/rooms/groups`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroupRequest {
+    /// 1-80 characters.
+    pub name: String,
+    /// Initial members besides the caller (the owner).
+    #[serde(default)]
+    pub member_ids: Vec<UserId>,
+}
+
+/// `POST /api/v1/rooms/{id}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    /// The user to add.
+    pub user_id: UserId,
+}
+
+/// `POST /api/v1/rooms/{id}/read`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkReadRequest {
+    /// Everything up to and including this message is read.
+    pub message_id: MessageId,
+}
+
+/// A room as its members see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Room {
+    /// Id.
+    pub id: RoomId,
+    /// Kind.
+    pub kind: RoomKind,
+    /// Name (groups only).
+    pub name: Option<String>,
+    /// Owner (groups only).
+    pub owner_id: Option<UserId>,
+    /// Member ids, ascending.
+    pub members: Vec<UserId>,
+    /// Newest message, if any (in the room list).
+    #[serde(default)]
+    pub last_message: Option<Message>,
+    /// Messages by others after the caller's read marker (in the room list).
+    #[serde(default)]
+    pub unread_count: i64,
+}
+
+// ---------------------------------------------------------------- messages
+
+/// A message body: text the server may index, or an envelope it must not interpret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MessageBody {
+    /// Plain text, searchable.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An end-to-end encrypted envelope (base64 or any printable ASCII encoding chosen by the
+    /// client; its contents are defined by `sotto-crypto`). Stored verbatim, never indexed.
+    Encrypted {
+        /// The opaque envelope.
+        envelope: String,
+    },
+}
+
+impl MessageBody {
+    /// Size that counts against `messages.max_bytes`.
+    pub fn len(&self) -> usize {
+        match self {
+            MessageBody::Text { text } => text.len(),
+            MessageBody::Encrypted { envelope } => envelope.len(),
+        }
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `POST /api/v1/rooms/{id}/messages`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageRequest {
+    /// The body.
+    pub body: MessageBody,
+    /// An upload (made into the same room) to attach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_id: Option<UploadId>,
+}
+
+/// `PATCH /api/v1/messages/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessageRequest {
+    /// The new body.
+    pub body: MessageBody,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Id (server-assigned, increasing).
+    pub id: MessageId,
+    /// Room.
+    pub room_id: RoomId,
+    /// Author (stamped by the server).
+    pub author_id: UserId,
+    /// Body.
+    pub body: MessageBody,
+    /// Attached upload, if any.
+    #[serde(default)]
+    pub attachment: Option<UploadInfo>,
+    /// Server time of sending.
+    pub created_at: i64,
+    /// Server time of the last edit.
+    #[serde(default)]
+    pub edited_at: Option<i64>,
+}
+
+/// `GET /api/v1/rooms/{id}/messages?before=&after=&limit=`. Messages are in ascending id order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryPage {
+    /// The page, oldest first.
+    pub messages: Vec<Message>,
+    /// Cursor for the page before this one (older), if there is one.
+    pub before: Option<String>,
+    /// Cursor for the page after this one (newer), if there is one.
+    pub after: Option<String>,
+}
+
+/// `GET /api/v1/search?q=&limit=&offset=`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// Best first.
+    pub hits: Vec<Message>,
+    /// Offset of the next page, if there may be one.
+    pub next_offset: Option<u32>,
+}
+
+/// An uploaded file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadInfo {
+    /// Id, for `GET /api/v1/uploads/{id}`.
+    pub id: UploadId,
+    /// Room it belongs to.
+    pub room_id: RoomId,
+    /// File name given by the uploader (sanitised).
+    pub filename: String,
+    /// Content type the server sniffed (not the one the client claimed).
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Whether the server serves it inline (raster images only).
+    pub inline: bool,
+}
+
+// ---------------------------------------------------------------- settings
+
+/// Settings as a key → JSON value map (`GET /api/v1/settings`, `PUT /api/v1/admin/settings`).
+pub type SettingsMap = BTreeMap<String, serde_json::Value>;
+
+/// `GET /api/v1/healthz`-style answers and small acknowledgements.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ok {
+    /// Always `true`.
+    pub ok: bool,
+}
+
+/// `GET /api/v1/ws` query string.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsQuery {
+    /// Last stored-event position the client saw; events after it are replayed first.
+    #[serde(default)]
+    pub since: Option<Seq>,
+}

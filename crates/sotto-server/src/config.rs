@@ -1,0 +1,159 @@
+//! Configuration: command-line flags, `SOTTO_*` environment variables and an optional TOML file,
+//! in that order of precedence, over built-in defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting that can come from flags, environment or the TOML file. All optional; unset
+/// values fall back to the file, then to the defaults in [`Config`].
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SOTTO_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory (database and uploads) [default: ./sotto-data].
+    #[arg(long, env = "SOTTO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Public base URL used in printed links and as the allowed WebSocket origin
+    /// [default: http://<listen>].
+    #[arg(long, env = "SOTTO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Extra allowed WebSocket origins, comma-separated.
+    #[arg(long, env = "SOTTO_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Log format [default: human].
+    #[arg(long, env = "SOTTO_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, `tracing` syntax [default: info].
+    #[arg(long, env = "SOTTO_LOG")]
+    pub log: Option<String>,
+    /// WebSocket read buffer per connection, bytes [default: 4096].
+    #[arg(long, env = "SOTTO_WS_READ_BUFFER")]
+    pub ws_read_buffer: Option<usize>,
+    /// WebSocket write buffer per connection, bytes [default: 4096].
+    #[arg(long, env = "SOTTO_WS_WRITE_BUFFER")]
+    pub ws_write_buffer: Option<usize>,
+    /// Largest WebSocket message accepted from a client, bytes [default: 262144].
+    #[arg(long, env = "SOTTO_WS_MAX_MESSAGE")]
+    pub ws_max_message: Option<usize>,
+    /// Outgoing queue length per connection; a client that falls this far behind is
+    /// disconnected [default: 256].
+    #[arg(long, env = "SOTTO_WS_QUEUE")]
+    pub ws_queue: Option<usize>,
+    /// Seconds between WebSocket heartbeats; a connection silent for 3 of them is dropped
+    /// [default: 20].
+    #[arg(long, env = "SOTTO_HEARTBEAT_SECS")]
+    pub heartbeat_secs: Option<u64>,
+    /// Argon2id memory cost in KiB [default: 19456].
+    #[arg(long, env = "SOTTO_ARGON2_MEMORY_KIB")]
+    pub argon2_memory_kib: Option<u32>,
+    /// Argon2id iterations [default: 2].
+    #[arg(long, env = "SOTTO_ARGON2_ITERATIONS")]
+    pub argon2_iterations: Option<u32>,
+    /// Largest number of jobs the database writer commits at once [default: 256].
+    #[arg(long, env = "SOTTO_WRITE_BATCH")]
+    pub write_batch: Option<usize>,
+}
+
+/// Resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Public URL; `None` means derive from the bound address.
+    pub public_url: Option<String>,
+    /// Allowed WebSocket origins besides the public URL's.
+    pub allowed_origins: Vec<String>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log: String,
+    /// WebSocket read buffer.
+    pub ws_read_buffer: usize,
+    /// WebSocket write buffer.
+    pub ws_write_buffer: usize,
+    /// Largest incoming WebSocket message.
+    pub ws_max_message: usize,
+    /// Outgoing queue per connection.
+    pub ws_queue: usize,
+    /// Heartbeat period.
+    pub heartbeat_secs: u64,
+    /// Argon2id memory (KiB).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Writer batch size.
+    pub write_batch: usize,
+}
+
+impl Config {
+    /// Defaults with the given data directory.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config::resolve(
+            Layer {
+                data_dir: Some(data_dir.into()),
+                ..Layer::default()
+            },
+            None,
+        )
+    }
+
+    /// Cheap settings for tests: port 0, minimal Argon2id cost (never use in production).
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Config {
+        let mut c = Config::with_data_dir(data_dir);
+        c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        c.argon2_memory_kib = 8;
+        c.argon2_iterations = 1;
+        c
+    }
+
+    /// Merges flags/env (`cli`) over the file over defaults.
+    pub fn resolve(cli: Layer, file: Option<Layer>) -> Config {
+        let f = file.unwrap_or_default();
+        macro_rules! pick {
+            ($field:ident, $default:expr) => {
+                cli.$field
+                    .clone()
+                    .or(f.$field.clone())
+                    .unwrap_or_else(|| $default)
+            };
+        }
+        Config {
+            listen: pick!(listen, SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: pick!(data_dir, PathBuf::from("./sotto-data")),
+            public_url: cli.public_url.clone().or(f.public_url.clone()),
+            allowed_origins: pick!(allowed_origins, Vec::new()),
+            log_format: pick!(log_format, LogFormat::Human),
+            log: pick!(log, "info".to_string()),
+            ws_read_buffer: pick!(ws_read_buffer, 4096),
+            ws_write_buffer: pick!(ws_write_buffer, 4096),
+            ws_max_message: pick!(ws_max_message, 256 * 1024),
+            ws_queue: pick!(ws_queue, 256),
+            heartbeat_secs: pick!(heartbeat_secs, 20),
+            argon2_memory_kib: pick!(argon2_memory_kib, 19 * 1024),
+            argon2_iterations: pick!(argon2_iterations, 2),
+            write_batch: pick!(write_batch, 256),
+        }
+    }
+
+    /// Reads a TOML file of [`Layer`] keys.
+    pub fn read_file(path: &Path) -> anyhow::Result<Layer> {
+        let text = std::fs::read_to_string(path)?;
+        Ok(toml::from_str(&text)?)
+    }
+}

@@ -1,0 +1,374 @@
+//! The realtime WebSocket (`GET /api/v1/ws`): one per client connection.
+//!
+//! A connection: authenticate (bearer or cookie) and check `Origin` before upgrading; register
+//! with the hub (so live events start queueing); send `hello`; replay stored events after
+//! `since` and send `catch_up_done`; then loop over queued frames, client frames, server close
+//! orders and heartbeats. Stored events already replayed are dropped from the live queue by
+//! `seq`, so the client sees no gap and no duplicate. When it ends, presence is updated and a
+//! `ConnectionClosed { clean }` signal goes on the bus.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::http::header;
+use axum::response::Response;
+use sotto_api::ephemeral::{Incoming, Outgoing, Target};
+use sotto_api::realtime::{ClientEvent, ServerEvent};
+use sotto_api::rest::WsQuery;
+use sotto_api::{ErrorCode, Seq};
+
+use super::extract::{ApiQuery, Auth};
+use crate::app::App;
+use crate::bus::{BusMessage, Frame};
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::METRICS;
+use crate::secrets::random_hex;
+use crate::services::accounts::Caller;
+use crate::services::events;
+
+/// Largest client text frame (client events are tiny).
+const MAX_CLIENT_TEXT: usize = 4096;
+/// Most stored events replayed on reconnect before asking the client to reload history.
+const MAX_CATCH_UP: i64 = 10_000;
+
+fn origin_allowed(app: &App, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        // Not a browser (browsers always send Origin on WebSocket upgrades).
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if origin == app.public_url || app.config.allowed_origins.iter().any(|o| o == origin) {
+        return true;
+    }
+    // Same origin as the host the browser connected to.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    !host.is_empty() && (origin == format!("http://{host}") || origin == format!("https://{host}"))
+}
+
+pub(super) async fn upgrade(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Auth(caller): Auth,
+    ApiQuery(q): ApiQuery<WsQuery>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    if !origin_allowed(&app, &headers) {
+        return Err(ApiError::new(
+            ErrorCode::OriginRejected,
+            "cross-origin WebSocket refused",
+        ));
+    }
+    let ws =
+        ws.map_err(|_| ApiError::new(ErrorCode::InvalidInput, "expected a WebSocket upgrade"))?;
+    let cfg = &app.config;
+    let ws = ws
+        .read_buffer_size(cfg.ws_read_buffer)
+        .write_buffer_size(cfg.ws_write_buffer)
+        .max_message_size(cfg.ws_max_message)
+        .max_frame_size(cfg.ws_max_message);
+    Ok(ws.on_upgrade(move |socket| run(app, socket, caller, q.since)))
+}
+
+fn text(ev: &ServerEvent) -> Message {
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(ev).unwrap_or_default(),
+    ))
+}
+
+fn error_frame(code: ErrorCode, message: impl Into<String>) -> Frame {
+    let ev = ServerEvent::Error {
+        code,
+        message: message.into(),
+    };
+    Frame::Text {
+        json: serde_json::to_string(&ev).unwrap_or_default().into(),
+        seq: None,
+    }
+}
+
+/// How a connection ended.
+enum End {
+    /// The client sent a close frame.
+    Clean,
+    /// Network loss, protocol error or heartbeat timeout.
+    Dropped,
+    /// The server closed it (revoked, deactivated, slow, shutdown).
+    Server,
+}
+
+async fn run(app: App, mut socket: WebSocket, caller: Caller, since: Option<Seq>) {
+    let conn_id: Arc<str> = format!("c_{}", random_hex(12)).into();
+    let reg = app.hub.register(
+        conn_id.clone(),
+        caller.user_id,
+        caller.session_id,
+        app.config.ws_queue,
+    );
+    METRICS.connections_total.inc();
+    METRICS.connections_open.inc();
+    app.presence
+        .connected(caller.user_id, conn_id.clone())
+        .await;
+    let end = serve(&app, &mut socket, &caller, &conn_id, since, reg).await;
+    app.hub.unregister(&conn_id);
+    METRICS.connections_open.dec();
+    app.presence.disconnected(caller.user_id, &conn_id).await;
+    let clean = matches!(end, End::Clean);
+    app.bus.publish(BusMessage::ConnectionClosed {
+        connection_id: conn_id.clone(),
+        user_id: caller.user_id,
+        clean,
+    });
+    tracing::debug!(connection = %conn_id, clean, "connection closed");
+}
+
+async fn serve(
+    app: &App,
+    socket: &mut WebSocket,
+    caller: &Caller,
+    conn_id: &Arc<str>,
+    since: Option<Seq>,
+    reg: crate::realtime::Registration,
+) -> End {
+    let crate::realtime::Registration {
+        mut rx,
+        mut kill,
+        tx,
+    } = reg;
+    let hb = Duration::from_secs(app.config.heartbeat_secs.max(1));
+    let hello = ServerEvent::Hello {
+        connection_id: conn_id.to_string(),
+        user_id: caller.user_id,
+        session_id: caller.session_id,
+        heartbeat_secs: hb.as_secs(),
+    };
+    if socket.send(text(&hello)).await.is_err() {
+        return End::Dropped;
+    }
+
+    // Catch-up: everything stored after `since` (or nothing, when the client starts fresh).
+    let mut last_seq = match since {
+        Some(s) => s.max(0),
+        None => match events::head(&app.db).await {
+            Ok(h) => h,
+            Err(_) => return End::Dropped,
+        },
+    };
+    let mut replayed = 0;
+    let mut complete = true;
+    if since.is_some() {
+        loop {
+            let batch = match events::since(&app.db, caller.user_id, last_seq, 500).await {
+                Ok(b) => b,
+                Err(_) => return End::Dropped,
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for (seq, json) in batch {
+                if socket
+                    .send(Message::Text(Utf8Bytes::from(json)))
+                    .await
+                    .is_err()
+                {
+                    return End::Dropped;
+                }
+                last_seq = seq;
+                replayed += 1;
+            }
+            if replayed >= MAX_CATCH_UP {
+                complete = false;
+                break;
+            }
+        }
+    }
+    if socket
+        .send(text(&ServerEvent::CatchUpDone { last_seq, complete }))
+        .await
+        .is_err()
+    {
+        return End::Dropped;
+    }
+
+    let mut last_heard = Instant::now();
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + hb, hb);
+    loop {
+        tokio::select! {
+            order = &mut kill => {
+                let (code, reason) = order.unwrap_or((1011, "closed"));
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) })))
+                    .await;
+                return End::Server;
+            }
+            frame = rx.recv() => {
+                let msg = match frame {
+                    Some(Frame::Text { json, seq }) => {
+                        if let Some(s) = seq {
+                            if s <= last_seq {
+                                continue; // already replayed
+                            }
+                            last_seq = s;
+                        }
+                        Message::Text(Utf8Bytes::from(&*json))
+                    }
+                    Some(Frame::Binary(bytes)) => Message::Binary(bytes.to_vec().into()),
+                    None => return End::Server,
+                };
+                if socket.send(msg).await.is_err() {
+                    return End::Dropped;
+                }
+            }
+            incoming = socket.recv() => {
+                last_heard = Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(t))) => on_text(app, caller, conn_id, &tx, t.as_str()).await,
+                    Some(Ok(Message::Binary(b))) => on_binary(app, caller, conn_id, &tx, &b).await,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) => return End::Clean,
+                    Some(Err(_)) | None => return End::Dropped,
+                }
+            }
+            _ = beat.tick() => {
+                if last_heard.elapsed() > hb * 3 {
+                    return End::Dropped;
+                }
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    return End::Dropped;
+                }
+            }
+        }
+    }
+}
+
+fn reply(tx: &tokio::sync::mpsc::Sender<Frame>, frame: Frame) {
+    // A client whose queue is full is about to be cut off anyway.
+    let _ = tx.try_send(frame);
+}
+
+async fn on_text(
+    app: &App,
+    caller: &Caller,
+    conn_id: &Arc<str>,
+    tx: &tokio::sync::mpsc::Sender<Frame>,
+    t: &str,
+) {
+    if t.len() > MAX_CLIENT_TEXT {
+        reply(
+            tx,
+            error_frame(
+                ErrorCode::PayloadTooLarge,
+                "client events are at most 4096 bytes",
+            ),
+        );
+        return;
+    }
+    match serde_json::from_str::<ClientEvent>(t) {
+        Ok(ClientEvent::Ping { nonce }) => {
+            let json = serde_json::to_string(&ServerEvent::Pong { nonce }).unwrap_or_default();
+            reply(
+                tx,
+                Frame::Text {
+                    json: json.into(),
+                    seq: None,
+                },
+            );
+        }
+        Ok(ClientEvent::SetAway { away }) => {
+            app.presence.set_away(caller.user_id, conn_id, away).await
+        }
+        Err(e) => {
+            let code = if e.to_string().contains("unknown variant")
+                || e.to_string().contains("unknown field")
+            {
+                ErrorCode::UnknownField
+            } else {
+                ErrorCode::BadFrame
+            };
+            reply(tx, error_frame(code, "unreadable client event"));
+        }
+    }
+}
+
+async fn on_binary(
+    app: &App,
+    caller: &Caller,
+    conn_id: &Arc<str>,
+    tx: &tokio::sync::mpsc::Sender<Frame>,
+    b: &[u8],
+) {
+    let max = app.settings.int("otr.max_frame_bytes") as usize;
+    if b.len() > max {
+        reply(
+            tx,
+            error_frame(
+                ErrorCode::PayloadTooLarge,
+                format!("ephemeral frames are at most {max} bytes"),
+            ),
+        );
+        return;
+    }
+    let out = match Outgoing::decode(b) {
+        Ok(o) => o,
+        Err(e) => {
+            reply(tx, error_frame(ErrorCode::BadFrame, e.to_string()));
+            return;
+        }
+    };
+    // One answer for every routing failure, so probing reveals nothing about rooms or users.
+    let unreachable = || error_frame(ErrorCode::TargetUnreachable, "target unreachable");
+    if !app
+        .rooms
+        .is_member(out.room_id, caller.user_id)
+        .await
+        .unwrap_or(false)
+    {
+        reply(tx, unreachable());
+        return;
+    }
+    let target_user = match &out.target {
+        Target::User(u) => Some(*u),
+        Target::Connection(c) => app.hub.owner(c),
+    };
+    let Some(target_user) = target_user else {
+        reply(tx, unreachable());
+        return;
+    };
+    if app.hub.user_connections(target_user) == 0
+        || !app
+            .rooms
+            .is_member(out.room_id, target_user)
+            .await
+            .unwrap_or(false)
+    {
+        reply(tx, unreachable());
+        return;
+    }
+    let frame: Arc<[u8]> = Incoming::encode_parts(
+        out.room_id,
+        caller.user_id,
+        conn_id,
+        out.channel,
+        &out.payload,
+    )
+    .into();
+    METRICS.ephemeral_relayed.inc();
+    match out.target {
+        Target::User(user_id) => app.bus.publish(BusMessage::User {
+            user_id,
+            frame: Frame::Binary(frame),
+        }),
+        Target::Connection(c) => app.bus.publish(BusMessage::Connection {
+            connection_id: c.into(),
+            frame: Frame::Binary(frame),
+        }),
+    }
+}

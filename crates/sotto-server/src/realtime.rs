@@ -1,0 +1,251 @@
+//! The realtime hub: the registry of this node's open connections and the dispatcher that
+//! takes [`BusMessage`]s off the bus and puts frames into the right connections' queues.
+//!
+//! Every connection has a **bounded** outgoing queue. Delivery never waits: when a queue is
+//! full, that connection is cut off (close code `SLOW_CONSUMER`) and everyone else carries on.
+//! Room events go to every connection of every member; user events to every connection of one
+//! user; connection events to exactly one connection.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sotto_api::realtime::close;
+use sotto_api::{SessionId, UserId};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::bus::{Bus, BusMessage, DisconnectTarget, Frame};
+use crate::metrics::METRICS;
+use crate::services::rooms::Rooms;
+
+/// Why a connection is being closed by the server.
+pub type CloseOrder = (u16, &'static str);
+
+/// This node's view of one open connection.
+pub struct ConnHandle {
+    /// Owner.
+    pub user_id: UserId,
+    /// Session.
+    pub session_id: SessionId,
+    tx: mpsc::Sender<Frame>,
+    kill: Mutex<Option<oneshot::Sender<CloseOrder>>>,
+}
+
+impl ConnHandle {
+    /// Orders the connection closed (first order wins).
+    pub fn close(&self, order: CloseOrder) {
+        if let Some(k) = self.kill.lock().ok().and_then(|mut k| k.take()) {
+            let _ = k.send(order);
+        }
+    }
+
+    /// Queues a frame without waiting; a full queue cuts the connection off.
+    pub fn deliver(&self, frame: Frame) {
+        match self.tx.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.kill.lock().map(|k| k.is_some()).unwrap_or(false) {
+                    METRICS.slow_consumers.inc();
+                }
+                self.close((close::SLOW_CONSUMER, "slow consumer"));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// The connection registry of this node.
+#[derive(Clone)]
+pub struct Hub {
+    conns: Arc<Mutex<HashMap<Arc<str>, Arc<ConnHandle>>>>,
+    by_user: Arc<Mutex<HashMap<UserId, Vec<Arc<str>>>>>,
+}
+
+/// What a connection task gets back from [`Hub::register`].
+pub struct Registration {
+    /// Frames to send.
+    pub rx: mpsc::Receiver<Frame>,
+    /// Fires when the server wants the connection closed.
+    pub kill: oneshot::Receiver<CloseOrder>,
+    /// The connection's own queue, for answers to what the client sent.
+    pub tx: mpsc::Sender<Frame>,
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        Hub {
+            conns: Arc::default(),
+            by_user: Arc::default(),
+        }
+    }
+
+    /// Registers a connection with a queue of `queue` frames.
+    pub fn register(
+        &self,
+        id: Arc<str>,
+        user_id: UserId,
+        session_id: SessionId,
+        queue: usize,
+    ) -> Registration {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let (ktx, krx) = oneshot::channel();
+        let handle = Arc::new(ConnHandle {
+            user_id,
+            session_id,
+            tx: tx.clone(),
+            kill: Mutex::new(Some(ktx)),
+        });
+        if let Ok(mut c) = self.conns.lock() {
+            c.insert(id.clone(), handle);
+        }
+        if let Ok(mut u) = self.by_user.lock() {
+            u.entry(user_id).or_default().push(id);
+        }
+        Registration { rx, kill: krx, tx }
+    }
+
+    /// Removes a connection.
+    pub fn unregister(&self, id: &str) {
+        let removed = self.conns.lock().ok().and_then(|mut c| c.remove(id));
+        if let (Some(h), Ok(mut u)) = (removed, self.by_user.lock())
+            && let Some(v) = u.get_mut(&h.user_id)
+        {
+            {
+                v.retain(|c| &**c != id);
+                if v.is_empty() {
+                    u.remove(&h.user_id);
+                }
+            }
+        }
+    }
+
+    /// The owner of a connection on this node.
+    pub fn owner(&self, id: &str) -> Option<UserId> {
+        self.conns.lock().ok()?.get(id).map(|h| h.user_id)
+    }
+
+    /// Orders every connection closed (shutdown).
+    pub fn close_all(&self, order: CloseOrder) {
+        for h in self.all() {
+            h.close(order);
+        }
+    }
+
+    /// Number of open connections of a user on this node.
+    pub fn user_connections(&self, user: UserId) -> usize {
+        self.by_user
+            .lock()
+            .map(|u| u.get(&user).map_or(0, Vec::len))
+            .unwrap_or(0)
+    }
+
+    fn handles_of(&self, user: UserId) -> Vec<Arc<ConnHandle>> {
+        let ids = self
+            .by_user
+            .lock()
+            .map(|u| u.get(&user).cloned().unwrap_or_default())
+            .unwrap_or_default();
+        let Ok(c) = self.conns.lock() else {
+            return Vec::new();
+        };
+        ids.iter().filter_map(|i| c.get(i).cloned()).collect()
+    }
+
+    fn all(&self) -> Vec<Arc<ConnHandle>> {
+        self.conns
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn deliver_user(&self, user: UserId, frame: &Frame) {
+        for h in self.handles_of(user) {
+            h.deliver(frame.clone());
+        }
+    }
+
+    /// Runs the dispatcher until the bus closes. Messages are handled one at a time, in bus
+    /// order, so stored events reach each connection in `seq` order.
+    pub async fn run(self, bus: Arc<dyn Bus>, rooms: Rooms) {
+        let mut rx = bus.subscribe();
+        loop {
+            let msg = match rx.recv().await {
+                Ok(m) => m,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    // Missed events: every connection must catch up from its last seq.
+                    tracing::error!(
+                        missed = n,
+                        "realtime dispatcher lagged; closing connections"
+                    );
+                    for h in self.all() {
+                        h.close((close::SLOW_CONSUMER, "server overloaded; reconnect"));
+                    }
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            match &*msg {
+                BusMessage::Room {
+                    room_id,
+                    extra_user,
+                    frame,
+                } => match rooms.members(*room_id).await {
+                    Ok(mut users) => {
+                        if let Some(x) = extra_user
+                            && !users.contains(x)
+                        {
+                            users.push(*x);
+                        }
+                        for u in users {
+                            self.deliver_user(u, frame);
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "room fan-out failed"),
+                },
+                BusMessage::User { user_id, frame } => self.deliver_user(*user_id, frame),
+                BusMessage::Connection {
+                    connection_id,
+                    frame,
+                } => {
+                    let h = self
+                        .conns
+                        .lock()
+                        .ok()
+                        .and_then(|c| c.get(&**connection_id).cloned());
+                    if let Some(h) = h {
+                        h.deliver(frame.clone());
+                    }
+                }
+                BusMessage::Everyone { frame } => {
+                    for h in self.all() {
+                        h.deliver(frame.clone());
+                    }
+                }
+                BusMessage::Disconnect {
+                    target,
+                    code,
+                    reason,
+                } => {
+                    let targets: Vec<Arc<ConnHandle>> = match target {
+                        DisconnectTarget::User(u) => self.handles_of(*u),
+                        DisconnectTarget::Session(s) => self
+                            .all()
+                            .into_iter()
+                            .filter(|h| h.session_id == *s)
+                            .collect(),
+                    };
+                    for h in targets {
+                        h.close((*code, reason));
+                    }
+                }
+                BusMessage::ConnectionClosed { .. } => {}
+            }
+        }
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new()
+    }
+}

@@ -1,0 +1,340 @@
+//! Uploads service: files streamed to disk under the data directory, content type sniffed
+//! from the bytes (never taken from the client), served to room members only. Raster images
+//! are served inline; everything else as an attachment under a sandboxing CSP. Deleting the
+//! message deletes the file. Owns the table `uploads` and the `uploads/` directory.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use sotto_api::rest::UploadInfo;
+use sotto_api::{ErrorCode, MessageId, RoomId, UploadId, UserId};
+use sqlx::SqliteConnection;
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{ApiError, ApiResult};
+use crate::secrets::random_hex;
+use crate::services::accounts::Caller;
+use crate::services::rooms::Rooms;
+use crate::services::settings::Settings;
+use crate::storage::{Db, now_ms};
+
+type UploadRow = (i64, i64, String, String, i64);
+
+fn info(row: UploadRow) -> UploadInfo {
+    let (id, room_id, filename, content_type, size) = row;
+    let inline = is_inline(&content_type);
+    UploadInfo {
+        id,
+        room_id,
+        filename,
+        content_type,
+        size,
+        inline,
+    }
+}
+
+/// Only raster images are ever shown inline.
+pub fn is_inline(content_type: &str) -> bool {
+    matches!(
+        content_type,
+        "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+    )
+}
+
+/// Content type from the first bytes of a file.
+pub fn sniff(head: &[u8]) -> &'static str {
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if head.starts_with(&[0xff, 0xd8, 0xff]) {
+        "image/jpeg"
+    } else if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
+        "image/gif"
+    } else if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        "image/webp"
+    } else if head.starts_with(b"%PDF-") {
+        "application/pdf"
+    } else if !head.contains(&0) && std::str::from_utf8(head).is_ok_and(|s| !looks_like_markup(s)) {
+        "text/plain; charset=utf-8"
+    } else {
+        // Markup (HTML, SVG, XML) and unknown binaries: never anything a browser renders.
+        "application/octet-stream"
+    }
+}
+
+fn looks_like_markup(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    [
+        "<html",
+        "<!doctype",
+        "<svg",
+        "<script",
+        "<?xml",
+        "<body",
+        "<iframe",
+    ]
+    .iter()
+    .any(|m| l.contains(m))
+}
+
+/// A file name safe to store and to put in a `Content-Disposition` header.
+pub fn sanitize_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._- ()".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    let clean = clean
+        .trim_matches(|c: char| c == '.' || c == ' ')
+        .to_string();
+    if clean.is_empty() {
+        "file".to_string()
+    } else {
+        clean
+    }
+}
+
+/// An upload being received: bytes go to a temporary file, the size is capped.
+pub struct UploadSink {
+    file: tokio::fs::File,
+    tmp: PathBuf,
+    head: Vec<u8>,
+    size: u64,
+    max: u64,
+}
+
+impl UploadSink {
+    /// Appends a chunk; `payload_too_large` (and the temp file removed) past the limit.
+    pub async fn write(&mut self, chunk: &[u8]) -> ApiResult<()> {
+        self.size += chunk.len() as u64;
+        if self.size > self.max {
+            let _ = tokio::fs::remove_file(&self.tmp).await;
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("uploads are at most {} bytes", self.max),
+            ));
+        }
+        if self.head.len() < 512 {
+            let take = (512 - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.file.write_all(chunk).await?;
+        Ok(())
+    }
+
+    /// Gives up (removes the temp file).
+    pub async fn abort(self) {
+        drop(self.file);
+        let _ = tokio::fs::remove_file(&self.tmp).await;
+    }
+}
+
+/// The uploads service.
+#[derive(Clone)]
+pub struct Uploads {
+    db: Db,
+    rooms: Rooms,
+    settings: Settings,
+}
+
+impl Uploads {
+    /// Builds the service.
+    pub fn new(db: Db, rooms: Rooms, settings: Settings) -> Self {
+        Uploads {
+            db,
+            rooms,
+            settings,
+        }
+    }
+
+    /// Starts an upload into `room` (the caller must be a member).
+    pub async fn begin(&self, caller: &Caller, room: RoomId) -> ApiResult<UploadSink> {
+        self.rooms.require_member(room, caller.user_id).await?;
+        let tmp = self.db.uploads_dir().join("tmp").join(random_hex(16));
+        let file = tokio::fs::File::create(&tmp).await?;
+        Ok(UploadSink {
+            file,
+            tmp,
+            head: Vec::new(),
+            size: 0,
+            max: self.settings.int("uploads.max_bytes"),
+        })
+    }
+
+    /// Completes an upload: sniffs, moves it into place, records it.
+    pub async fn finish(
+        &self,
+        caller: &Caller,
+        room: RoomId,
+        mut sink: UploadSink,
+        filename: &str,
+    ) -> ApiResult<UploadInfo> {
+        sink.file.flush().await?;
+        sink.file.sync_all().await?;
+        let content_type = sniff(&sink.head);
+        let name = random_hex(16);
+        let dest = self.db.uploads_dir().join(&name);
+        tokio::fs::rename(&sink.tmp, &dest).await?;
+        let filename = sanitize_filename(filename);
+        let size = sink.size as i64;
+        let uid = caller.user_id;
+        let stored_name = name.clone();
+        let fname = filename.clone();
+        let res = self
+            .db
+            .writer
+            .write(move |conn, _| {
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "INSERT INTO uploads (room_id, uploader_id, filename, content_type, size, \
+                         storage_name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(room)
+                    .bind(uid)
+                    .bind(&fname)
+                    .bind(content_type)
+                    .bind(size)
+                    .bind(&stored_name)
+                    .bind(now_ms())
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(r.last_insert_rowid())
+                })
+            })
+            .await;
+        match res {
+            Ok(id) => Ok(info((id, room, filename, content_type.to_string(), size))),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&dest).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Looks up an upload the caller may read; returns it and its path on disk.
+    pub async fn open(&self, caller: &Caller, id: UploadId) -> ApiResult<(UploadInfo, PathBuf)> {
+        let row: Option<(i64, i64, String, String, i64, String)> = sqlx::query_as(
+            "SELECT id, room_id, filename, content_type, size, storage_name FROM uploads WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.db.read)
+        .await?;
+        let (id, room, filename, ct, size, stored) =
+            row.ok_or_else(|| ApiError::not_found("upload"))?;
+        if !self.rooms.is_member(room, caller.user_id).await? {
+            return Err(ApiError::not_found("upload"));
+        }
+        Ok((
+            info((id, room, filename, ct, size)),
+            self.db.uploads_dir().join(stored),
+        ))
+    }
+}
+
+/// Attaches an upload to a new message (inside the message's writer job). The upload must be
+/// the author's, in the same room, and not attached yet.
+pub async fn attach(
+    conn: &mut SqliteConnection,
+    upload: UploadId,
+    room: RoomId,
+    author: UserId,
+    message: MessageId,
+) -> ApiResult<UploadInfo> {
+    type Row = (i64, i64, String, String, i64, i64, Option<i64>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, room_id, filename, content_type, size, uploader_id, message_id FROM uploads WHERE id = $1",
+    )
+    .bind(upload)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some((id, r, f, ct, size, uploader, None)) if r == room && uploader == author => {
+            sqlx::query("UPDATE uploads SET message_id = $1 WHERE id = $2")
+                .bind(message)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(info((id, r, f, ct, size)))
+        }
+        _ => Err(ApiError::not_found("upload")),
+    }
+}
+
+/// Attachments of the given messages.
+pub async fn for_messages(db: &Db, ids: &[MessageId]) -> ApiResult<HashMap<MessageId, UploadInfo>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // Ids are integers, so inlining them is safe.
+    let list = ids
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let rows: Vec<(i64, i64, String, String, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT id, room_id, filename, content_type, size, message_id FROM uploads WHERE message_id IN ({list})"
+    ))
+    .fetch_all(&db.read)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, r, f, ct, s, m)| (m, info((id, r, f, ct, s))))
+        .collect())
+}
+
+/// Removes the upload rows of a message being deleted; returns the files to remove after the
+/// commit.
+pub async fn detach_for_deletion(
+    conn: &mut SqliteConnection,
+    message: MessageId,
+) -> ApiResult<Vec<String>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT storage_name FROM uploads WHERE message_id = $1")
+            .bind(message)
+            .fetch_all(&mut *conn)
+            .await?;
+    sqlx::query("DELETE FROM uploads WHERE message_id = $1")
+        .bind(message)
+        .execute(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Deletes files of removed uploads.
+pub async fn remove_files(db: &Db, names: Vec<String>) {
+    for n in names {
+        if let Err(e) = tokio::fs::remove_file(db.uploads_dir().join(&n)).await {
+            tracing::warn!(error = %e, "could not remove an upload file");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), "image/png");
+        assert_eq!(sniff(b"<svg xmlns=...>"), "application/octet-stream");
+        assert_eq!(sniff(b"<!DOCTYPE html><html>"), "application/octet-stream");
+        assert_eq!(sniff(b"just words"), "text/plain; charset=utf-8");
+        assert_eq!(sniff(&[0, 1, 2]), "application/octet-stream");
+        assert!(is_inline("image/png"));
+        assert!(!is_inline("image/svg+xml"));
+    }
+
+    #[test]
+    fn filenames() {
+        assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_filename("a\"b;c.txt"), "a_b_c.txt");
+        assert_eq!(sanitize_filename(".."), "file");
+    }
+}

@@ -1,0 +1,300 @@
+//! Accounts, sessions, registration policies, CSRF, revocation and deactivation.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{PW, TestServer, expect};
+use serde_json::json;
+use sotto_api::ErrorCode;
+use sotto_api::realtime::close;
+use sotto_client::{ConnectOptions, RealtimeEvent};
+
+fn code(r: Result<impl std::fmt::Debug, sotto_client::Error>) -> ErrorCode {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.code().unwrap_or_else(|| panic!("no code in {e}")),
+    }
+}
+
+async fn set(admin: &sotto_client::Client, key: &str, value: serde_json::Value) {
+    let mut m = sotto_api::rest::SettingsMap::new();
+    m.insert(key.into(), value);
+    admin.update_settings(&m).await.expect("settings");
+}
+
+#[tokio::test]
+async fn setup_link_works_once() {
+    let ts = TestServer::start().await;
+    let token = ts.server().setup_token.clone().expect("token");
+    assert!(ts.server().setup_link().expect("link").contains(&token));
+    let mut a = ts.client();
+    let r = a.setup(&token, "admin", PW).await.expect("first use works");
+    assert!(r.user.is_admin);
+    let mut b = ts.client();
+    assert_eq!(
+        code(b.setup(&token, "admin2", PW).await),
+        ErrorCode::InvalidSetupToken
+    );
+    assert_eq!(
+        code(b.setup("0000", "admin3", PW).await),
+        ErrorCode::InvalidSetupToken
+    );
+}
+
+#[tokio::test]
+async fn registration_policies_login_logout_and_password_change() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let anon = ts.client();
+
+    // Default: invite only.
+    assert_eq!(
+        anon.settings().await.expect("settings")["registration.policy"],
+        json!("invite_only")
+    );
+    assert_eq!(
+        code(anon.register("alice", PW, None).await),
+        ErrorCode::InviteRequired
+    );
+    assert_eq!(
+        code(anon.register("alice", PW, Some("bogus")).await),
+        ErrorCode::InvalidInvite
+    );
+    let invite = admin.create_invite().await.expect("invite");
+    anon.register("alice", PW, Some(&invite.token))
+        .await
+        .expect("register with invite");
+    assert_eq!(
+        code(anon.register("alice2", PW, Some(&invite.token)).await),
+        ErrorCode::InvalidInvite,
+        "single use"
+    );
+
+    // Open.
+    set(&admin, "registration.policy", json!("open")).await;
+    anon.register("bob", PW, None)
+        .await
+        .expect("open registration");
+    assert_eq!(
+        code(anon.register("bob", PW, None).await),
+        ErrorCode::UsernameTaken
+    );
+
+    // Closed.
+    set(&admin, "registration.policy", json!("closed")).await;
+    assert_eq!(
+        code(anon.register("carol", PW, None).await),
+        ErrorCode::RegistrationClosed
+    );
+
+    // Login, me, change password, logout.
+    let mut bob = ts.client();
+    bob.login("bob", PW).await.expect("login");
+    assert_eq!(bob.me().await.expect("me").username, "bob");
+    let mut bob2 = ts.client();
+    bob2.login("bob", PW).await.expect("second session");
+    assert_eq!(
+        code(
+            bob.change_password("wrong-password", "new-password-1")
+                .await
+        ),
+        ErrorCode::InvalidCredentials
+    );
+    bob.change_password(PW, "new-password-1")
+        .await
+        .expect("change");
+    assert_eq!(
+        code(bob2.me().await),
+        ErrorCode::InvalidToken,
+        "other sessions revoked"
+    );
+    bob.me().await.expect("own session survives");
+    assert_eq!(
+        code(ts.client().login("bob", PW).await),
+        ErrorCode::InvalidCredentials
+    );
+    let mut bob3 = ts.client();
+    bob3.login("bob", "new-password-1")
+        .await
+        .expect("new password works");
+    bob.logout().await.expect("logout");
+    assert_eq!(code(bob.me().await), ErrorCode::InvalidToken);
+    bob3.me().await.expect("unrelated session still fine");
+}
+
+#[tokio::test]
+async fn cookie_sessions_need_csrf_bearer_sessions_do_not() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    admin
+        .admin_create_user("carol", PW, false)
+        .await
+        .expect("user");
+    let mut cookie = ts.client();
+    let r = cookie
+        .login_cookie("carol", PW)
+        .await
+        .expect("cookie login");
+    assert!(
+        r.token.is_none(),
+        "cookie logins do not expose the token in the body"
+    );
+    // Reads need no CSRF token; writes do.
+    cookie.me().await.expect("read");
+    cookie.set_send_csrf(false);
+    assert_eq!(
+        code(cookie.create_group("g", &[]).await),
+        ErrorCode::CsrfFailed
+    );
+    cookie.set_send_csrf(true);
+    cookie
+        .create_group("g", &[])
+        .await
+        .expect("write with CSRF token");
+    // Bearer: no CSRF needed.
+    let mut bearer = ts.client();
+    bearer.login("carol", PW).await.expect("bearer login");
+    bearer.create_group("g2", &[]).await.expect("bearer write");
+}
+
+#[tokio::test]
+async fn revoking_a_session_closes_its_socket() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let a1 = ts.user(&admin, "dave").await;
+    let mut a2 = ts.client();
+    a2.login("dave", PW).await.expect("login");
+    let mut rt2 = a2
+        .connect(ConnectOptions::default())
+        .await
+        .expect("connect");
+    let mut rt1 = a1
+        .connect(ConnectOptions::default())
+        .await
+        .expect("connect");
+    let sessions = a1.sessions().await.expect("sessions");
+    assert_eq!(sessions.len(), 2);
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.current && Some(s.id) == a1.session_id)
+    );
+    a1.revoke_session(a2.session_id.expect("sid"))
+        .await
+        .expect("revoke");
+    let ev = expect(&mut rt2, "close", |e| {
+        matches!(e, RealtimeEvent::Closed { .. })
+    })
+    .await;
+    assert_eq!(
+        ev,
+        RealtimeEvent::Closed {
+            code: Some(close::SESSION_REVOKED),
+            reason: "session revoked".into()
+        }
+    );
+    assert_eq!(code(a2.me().await), ErrorCode::InvalidToken);
+    // The other session's socket is untouched.
+    rt1.send(&sotto_api::realtime::ClientEvent::Ping { nonce: 7 })
+        .expect("ping");
+    expect(&mut rt1, "pong", |e| {
+        matches!(
+            e,
+            RealtimeEvent::Event(sotto_api::realtime::ServerEvent::Pong { nonce: 7 })
+        )
+    })
+    .await;
+    assert_eq!(code(a1.revoke_session(999_999).await), ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn a_deactivated_user_is_cut_off() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let eve = ts.user(&admin, "eve").await;
+    let mut rt = eve
+        .connect(ConnectOptions::default())
+        .await
+        .expect("connect");
+    admin.deactivate(eve.user_id()).await.expect("deactivate");
+    let ev = expect(&mut rt, "close", |e| {
+        matches!(e, RealtimeEvent::Closed { .. })
+    })
+    .await;
+    assert!(matches!(
+        ev,
+        RealtimeEvent::Closed {
+            code: Some(close::DEACTIVATED),
+            ..
+        }
+    ));
+    assert_eq!(code(eve.me().await), ErrorCode::InvalidToken);
+    assert_eq!(
+        code(ts.client().login("eve", PW).await),
+        ErrorCode::InvalidCredentials
+    );
+    assert_eq!(
+        code(eve.deactivate(admin.user_id()).await),
+        ErrorCode::InvalidToken
+    );
+    let bob = ts.user(&admin, "bobby").await;
+    assert_eq!(
+        code(bob.deactivate(admin.user_id()).await),
+        ErrorCode::Forbidden
+    );
+}
+
+#[tokio::test]
+async fn a_cross_origin_websocket_upgrade_is_refused() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let opts = |o: &str| ConnectOptions {
+        origin: Some(o.to_string()),
+        ..ConnectOptions::default()
+    };
+    let err = admin
+        .connect(opts("https://evil.example"))
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(err.code(), Some(ErrorCode::OriginRejected));
+    admin
+        .connect(opts(&ts.url))
+        .await
+        .expect("same origin accepted");
+    let err = ts
+        .client()
+        .connect(ConnectOptions::default())
+        .await
+        .err()
+        .expect("anonymous refused");
+    assert_eq!(err.code(), Some(ErrorCode::Unauthenticated));
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    set(&admin, "ratelimit.login_per_account_per_min", json!(3)).await;
+    admin
+        .admin_create_user("frank", PW, false)
+        .await
+        .expect("user");
+    for _ in 0..3 {
+        assert_eq!(
+            code(ts.client().login("frank", "wrong-password").await),
+            ErrorCode::InvalidCredentials
+        );
+    }
+    assert_eq!(
+        code(ts.client().login("frank", "wrong-password").await),
+        ErrorCode::RateLimited
+    );
+    assert_eq!(
+        code(ts.client().login("frank", PW).await),
+        ErrorCode::RateLimited,
+        "even the right password"
+    );
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}

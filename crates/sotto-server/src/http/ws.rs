@@ -223,8 +223,11 @@ async fn serve(
                     Some(Frame::Binary(bytes)) => Message::Binary(bytes.to_vec().into()),
                     None => return End::Server,
                 };
-                if socket.send(msg).await.is_err() {
-                    return End::Dropped;
+                // A send blocks while the client does not read; a close order (e.g. the
+                // queue overflowed meanwhile) must still win, so race the two.
+                tokio::select! {
+                    r = socket.send(msg) => if r.is_err() { return End::Dropped; },
+                    _ = &mut kill => return End::Server,
                 }
             }
             incoming = socket.recv() => {
@@ -241,8 +244,9 @@ async fn serve(
                 if last_heard.elapsed() > hb * 3 {
                     return End::Dropped;
                 }
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    return End::Dropped;
+                tokio::select! {
+                    r = socket.send(Message::Ping(Vec::new().into())) => if r.is_err() { return End::Dropped; },
+                    _ = &mut kill => return End::Server,
                 }
             }
         }

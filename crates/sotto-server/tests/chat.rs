@@ -1,0 +1,804 @@
+//! Rooms, messages, realtime delivery, catch-up, ephemeral events, presence, search, uploads,
+//! settings and restart.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{PW, TestServer, expect};
+use serde_json::json;
+use sotto_api::ErrorCode;
+use sotto_api::ephemeral::{Outgoing, Target};
+use sotto_api::realtime::{ClientEvent, ServerEvent};
+use sotto_api::rest::{MessageBody, Presence, RoomKind, SendMessageRequest};
+use sotto_client::{Client, ConnectOptions, RealtimeEvent};
+use sotto_server::bus::BusMessage;
+
+fn code<T: std::fmt::Debug>(r: Result<T, sotto_client::Error>) -> ErrorCode {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.code().unwrap_or_else(|| panic!("no code in {e}")),
+    }
+}
+
+fn created(e: &RealtimeEvent) -> Option<(i64, String)> {
+    match e {
+        RealtimeEvent::Event(ServerEvent::MessageCreated { seq, message }) => match &message.body {
+            MessageBody::Text { text } => Some((*seq, text.clone())),
+            MessageBody::Encrypted { envelope } => Some((*seq, envelope.clone())),
+        },
+        _ => None,
+    }
+}
+
+async fn three(ts: &TestServer) -> (Client, Client, Client, Client) {
+    let admin = ts.admin().await;
+    let a = ts.user(&admin, "alice").await;
+    let b = ts.user(&admin, "bob").await;
+    let c = ts.user(&admin, "carol").await;
+    (admin, a, b, c)
+}
+
+#[tokio::test]
+async fn dm_get_or_create_is_idempotent_under_concurrency() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let mut calls = Vec::new();
+    for i in 0..16 {
+        let (a, b) = (a.clone(), b.clone());
+        calls.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                a.dm(b.user_id()).await
+            } else {
+                b.dm(a.user_id()).await
+            }
+        }));
+    }
+    let mut ids = HashSet::new();
+    for c in calls {
+        let room = c.await.expect("join").expect("dm");
+        assert_eq!(room.kind, RoomKind::Dm);
+        assert_eq!(room.members.len(), 2);
+        ids.insert(room.id);
+    }
+    assert_eq!(ids.len(), 1, "exactly one DM room");
+    assert_eq!(a.rooms().await.expect("rooms").len(), 1);
+    assert_eq!(code(a.dm(a.user_id()).await), ErrorCode::InvalidInput);
+    assert_eq!(code(a.dm(424_242).await), ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn multi_user_dm_and_group_flows() {
+    let ts = TestServer::start().await;
+    let (admin, a, b, c) = three(&ts).await;
+    let m1 = a.multi_dm(&[b.user_id(), c.user_id()]).await.expect("mdm");
+    let m2 = c
+        .multi_dm(&[a.user_id(), b.user_id()])
+        .await
+        .expect("same mdm");
+    assert_eq!(m1.id, m2.id);
+    assert_eq!(m1.kind, RoomKind::MultiDm);
+    assert_eq!(m1.members.len(), 3);
+    assert_eq!(
+        code(a.multi_dm(&[b.user_id()]).await),
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        code(a.add_member(m1.id, admin.user_id()).await),
+        ErrorCode::NotAllowed
+    );
+
+    let mut rt_c = c.connect(ConnectOptions::default()).await.expect("connect");
+    let g = a
+        .create_group("Project X", &[b.user_id()])
+        .await
+        .expect("group");
+    assert_eq!(g.owner_id, Some(a.user_id()));
+    assert_eq!(g.name.as_deref(), Some("Project X"));
+    // c is not a member: the group is invisible to them.
+    assert_eq!(code(c.room(g.id).await), ErrorCode::NotFound);
+    assert_eq!(code(c.send_text(g.id, "hi").await), ErrorCode::NotFound);
+    // b invites c; c learns about it live.
+    b.add_member(g.id, c.user_id()).await.expect("invite");
+    expect(&mut rt_c, "member_joined", |e| {
+        matches!(e, RealtimeEvent::Event(ServerEvent::MemberJoined { room, user_id, .. }) if room.id == g.id && *user_id == c.user_id())
+    })
+    .await;
+    c.send_text(g.id, "hello group").await.expect("send");
+    // Only the owner kicks.
+    assert_eq!(
+        code(b.remove_member(g.id, c.user_id()).await),
+        ErrorCode::Forbidden
+    );
+    a.remove_member(g.id, c.user_id()).await.expect("kick");
+    expect(&mut rt_c, "member_left", |e| {
+        matches!(e, RealtimeEvent::Event(ServerEvent::MemberLeft { room_id, kicked: true, .. }) if *room_id == g.id)
+    })
+    .await;
+    assert_eq!(
+        code(c.history(g.id, None, None, None).await),
+        ErrorCode::NotFound
+    );
+    // b leaves.
+    b.remove_member(g.id, b.user_id()).await.expect("leave");
+    assert_eq!(a.room(g.id).await.expect("room").members, vec![a.user_id()]);
+    // Room list: last message and unread count.
+    let mdm_msg = b.send_text(m1.id, "unread one").await.expect("send");
+    b.send_text(m1.id, "unread two").await.expect("send");
+    let rooms = a.rooms().await.expect("rooms");
+    let r = rooms.iter().find(|r| r.id == m1.id).expect("mdm listed");
+    assert_eq!(r.unread_count, 2);
+    assert_eq!(
+        r.last_message.as_ref().map(|m| m.body.clone()),
+        Some(MessageBody::Text {
+            text: "unread two".into()
+        })
+    );
+    a.mark_read(m1.id, mdm_msg.id).await.expect("mark read");
+    let rooms = a.rooms().await.expect("rooms");
+    assert_eq!(
+        rooms.iter().find(|r| r.id == m1.id).map(|r| r.unread_count),
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn a_message_reaches_both_connections_of_the_other_member_live() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    let mut b1 = b.connect(ConnectOptions::default()).await.expect("b1");
+    let mut b2 = b.connect(ConnectOptions::default()).await.expect("b2");
+    let mut a1 = a.connect(ConnectOptions::default()).await.expect("a1");
+    assert_ne!(b1.connection_id, b2.connection_id);
+    let sent = a.send_text(room.id, "hello bob").await.expect("send");
+    assert!(sent.id > 0 && sent.created_at > 0);
+    assert_eq!(sent.author_id, a.user_id());
+    for rt in [&mut b1, &mut b2, &mut a1] {
+        let ev = expect(rt, "message", |e| created(e).is_some()).await;
+        assert_eq!(created(&ev).map(|c| c.1), Some("hello bob".to_string()));
+    }
+}
+
+#[tokio::test]
+async fn history_paginates_both_ways() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        ids.push(
+            a.send_text(room.id, &format!("m{i}"))
+                .await
+                .expect("send")
+                .id,
+        );
+    }
+    // Backwards from the newest.
+    let mut seen = Vec::new();
+    let mut page = b
+        .history(room.id, None, None, Some(10))
+        .await
+        .expect("page");
+    assert!(page.after.is_none());
+    loop {
+        let mut chunk: Vec<i64> = page.messages.iter().map(|m| m.id).collect();
+        chunk.extend(seen);
+        seen = chunk;
+        match page.before.clone() {
+            Some(c) => {
+                page = b
+                    .history(room.id, Some(&c), None, Some(10))
+                    .await
+                    .expect("page")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    // Forwards from the oldest.
+    let first = b
+        .history(room.id, None, Some(&format!("m{}", ids[0])), Some(7))
+        .await
+        .expect("page");
+    let mut fwd = vec![ids[0]];
+    let mut page = first;
+    loop {
+        fwd.extend(page.messages.iter().map(|m| m.id));
+        match page.after.clone() {
+            Some(c) => {
+                page = b
+                    .history(room.id, None, Some(&c), Some(7))
+                    .await
+                    .expect("page")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(fwd, ids);
+}
+
+#[tokio::test]
+async fn edit_and_delete_are_pushed_live() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    let mut rt = b.connect(ConnectOptions::default()).await.expect("connect");
+    let m = a.send_text(room.id, "typo").await.expect("send");
+    assert_eq!(
+        code(
+            b.edit(
+                m.id,
+                MessageBody::Text {
+                    text: "hijack".into()
+                }
+            )
+            .await
+        ),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(code(b.delete_message(m.id).await), ErrorCode::Forbidden);
+    let edited = a
+        .edit(
+            m.id,
+            MessageBody::Text {
+                text: "fixed".into(),
+            },
+        )
+        .await
+        .expect("edit");
+    assert!(edited.edited_at.is_some());
+    expect(&mut rt, "edit", |e| {
+        matches!(e, RealtimeEvent::Event(ServerEvent::MessageEdited { message, .. })
+            if message.id == m.id && message.body == MessageBody::Text { text: "fixed".into() })
+    })
+    .await;
+    a.delete_message(m.id).await.expect("delete");
+    expect(&mut rt, "delete", |e| {
+        matches!(e, RealtimeEvent::Event(ServerEvent::MessageDeleted { message_id, .. }) if *message_id == m.id)
+    })
+    .await;
+    assert!(
+        b.history(room.id, None, None, None)
+            .await
+            .expect("history")
+            .messages
+            .is_empty()
+    );
+    assert_eq!(code(a.delete_message(m.id).await), ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn search_finds_text_and_never_an_encrypted_envelope() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    a.send_text(room.id, "the quokka is a happy marsupial")
+        .await
+        .expect("send");
+    a.send_text(room.id, "nothing to see").await.expect("send");
+    a.send_encrypted(room.id, "quokkaENVELOPEsecretquokka")
+        .await
+        .expect("send envelope");
+    a.send_text(room.id, "quokka quokka quokka")
+        .await
+        .expect("send");
+    let r = b.search("quokka", None, None).await.expect("search");
+    assert_eq!(r.hits.len(), 2);
+    assert!(
+        r.hits
+            .iter()
+            .all(|m| matches!(m.body, MessageBody::Text { .. }))
+    );
+    assert_eq!(
+        r.hits[0].body,
+        MessageBody::Text {
+            text: "quokka quokka quokka".into()
+        },
+        "ranked"
+    );
+    assert!(
+        b.search("quokkaENVELOPEsecretquokka", None, None)
+            .await
+            .expect("search")
+            .hits
+            .is_empty()
+    );
+    // Pagination.
+    let p1 = b.search("quokka", Some(1), None).await.expect("page 1");
+    assert_eq!(p1.hits.len(), 1);
+    assert_eq!(p1.next_offset, Some(1));
+    let p2 = b
+        .search("quokka", Some(1), p1.next_offset)
+        .await
+        .expect("page 2");
+    assert_eq!(p2.hits.len(), 1);
+    assert_ne!(p1.hits[0].id, p2.hits[0].id);
+    // Not a member: nothing.
+    assert!(
+        c.search("quokka", None, None)
+            .await
+            .expect("search")
+            .hits
+            .is_empty()
+    );
+    // FTS syntax is taken literally.
+    b.search("\"unbalanced AND (", None, None)
+        .await
+        .expect("no syntax error");
+}
+
+#[tokio::test]
+async fn uploads_are_access_controlled_and_html_is_an_attachment() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRfake".to_vec();
+    let img = a
+        .upload(room.id, "cat.png", png.clone())
+        .await
+        .expect("upload png");
+    assert!(img.inline);
+    assert_eq!(img.content_type, "image/png");
+    let html = a
+        .upload(
+            room.id,
+            "evil.html",
+            b"<html><script>alert(1)</script></html>".to_vec(),
+        )
+        .await
+        .expect("upload");
+    assert!(!html.inline);
+    let svg = a
+        .upload(
+            room.id,
+            "x.svg",
+            b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec(),
+        )
+        .await
+        .expect("upload");
+    assert!(!svg.inline);
+    let msg = a
+        .send(
+            room.id,
+            &SendMessageRequest {
+                body: MessageBody::Text {
+                    text: "see file".into(),
+                },
+                attachment_id: Some(html.id),
+            },
+        )
+        .await
+        .expect("send with attachment");
+    assert_eq!(msg.attachment.as_ref().map(|u| u.id), Some(html.id));
+
+    let d = b.download(img.id).await.expect("member downloads");
+    assert_eq!(d.body, png);
+    assert_eq!(d.header("x-content-type-options"), Some("nosniff"));
+    assert!(
+        d.header("content-disposition")
+            .is_some_and(|v| v.starts_with("inline"))
+    );
+    for id in [html.id, svg.id] {
+        let d = b.download(id).await.expect("download");
+        assert!(
+            d.header("content-disposition")
+                .is_some_and(|v| v.starts_with("attachment"))
+        );
+        assert!(
+            d.header("content-security-policy")
+                .is_some_and(|v| v.contains("sandbox"))
+        );
+        assert_eq!(d.header("content-type"), Some("application/octet-stream"));
+        assert_eq!(d.header("x-content-type-options"), Some("nosniff"));
+    }
+    assert_eq!(
+        code(c.download(img.id).await),
+        ErrorCode::NotFound,
+        "non-member refused"
+    );
+    assert_eq!(
+        code(c.upload(room.id, "x.txt", b"hi".to_vec()).await),
+        ErrorCode::NotFound
+    );
+
+    // Deleting the message deletes the file.
+    let files_before = std::fs::read_dir(ts.dir.path().join("uploads"))
+        .expect("dir")
+        .count();
+    a.delete_message(msg.id).await.expect("delete");
+    assert_eq!(code(b.download(html.id).await), ErrorCode::NotFound);
+    let files_after = std::fs::read_dir(ts.dir.path().join("uploads"))
+        .expect("dir")
+        .count();
+    assert_eq!(files_after, files_before - 1);
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_are_refused() {
+    let ts = TestServer::start().await;
+    let (admin, a, b, _c) = three(&ts).await;
+    let mut m = sotto_api::rest::SettingsMap::new();
+    m.insert("uploads.max_bytes".into(), json!(1000));
+    admin.update_settings(&m).await.expect("settings");
+    let room = a.dm(b.user_id()).await.expect("dm");
+    assert_eq!(
+        code(a.upload(room.id, "big.bin", vec![7u8; 5000]).await),
+        ErrorCode::PayloadTooLarge
+    );
+    a.upload(room.id, "small.bin", vec![7u8; 999])
+        .await
+        .expect("under the limit");
+    let tmp = std::fs::read_dir(ts.dir.path().join("uploads/tmp"))
+        .expect("tmp")
+        .count();
+    assert_eq!(tmp, 0, "no temp files left behind");
+}
+
+#[tokio::test]
+async fn settings_changes_reach_connected_clients_and_only_admins_write() {
+    let ts = TestServer::start().await;
+    let (admin, a, _b, _c) = three(&ts).await;
+    let mut rt = a.connect(ConnectOptions::default()).await.expect("connect");
+    let mut m = sotto_api::rest::SettingsMap::new();
+    m.insert("otr.enabled".into(), json!(false));
+    assert_eq!(code(a.update_settings(&m).await), ErrorCode::Forbidden);
+    assert_eq!(code(a.admin_settings().await), ErrorCode::Forbidden);
+    admin.update_settings(&m).await.expect("admin writes");
+    let ev = expect(&mut rt, "settings_changed", |e| {
+        matches!(e, RealtimeEvent::Event(ServerEvent::SettingsChanged { .. }))
+    })
+    .await;
+    let RealtimeEvent::Event(ServerEvent::SettingsChanged { settings }) = ev else {
+        unreachable!()
+    };
+    assert_eq!(settings["otr.enabled"], json!(false));
+    assert!(
+        !settings.contains_key("ratelimit.login_per_ip_per_min"),
+        "private settings stay private"
+    );
+    assert_eq!(
+        a.settings().await.expect("public")["otr.enabled"],
+        json!(false)
+    );
+    assert!(
+        admin
+            .admin_settings()
+            .await
+            .expect("all")
+            .contains_key("ratelimit.login_per_ip_per_min")
+    );
+}
+
+#[tokio::test]
+async fn presence_goes_online_then_offline_when_the_last_connection_closes() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    a.dm(b.user_id()).await.expect("dm");
+    let mut rt_a = a.connect(ConnectOptions::default()).await.expect("a");
+    let is = |user: i64, status: Presence| move |e: &RealtimeEvent| matches!(e, RealtimeEvent::Event(ServerEvent::Presence { user_id, status: s }) if *user_id == user && *s == status);
+    let b1 = b.connect(ConnectOptions::default()).await.expect("b1");
+    expect(&mut rt_a, "bob online", is(b.user_id(), Presence::Online)).await;
+    let b2 = b.connect(ConnectOptions::default()).await.expect("b2");
+    b2.send(&ClientEvent::SetAway { away: true }).expect("away");
+    b1.send(&ClientEvent::SetAway { away: true }).expect("away");
+    expect(&mut rt_a, "bob away", is(b.user_id(), Presence::Away)).await;
+    b1.close().await;
+    let users = a.users().await.expect("users");
+    assert_eq!(
+        users
+            .iter()
+            .find(|u| u.user.id == b.user_id())
+            .map(|u| u.presence),
+        Some(Presence::Away)
+    );
+    b2.close().await;
+    expect(&mut rt_a, "bob offline", is(b.user_id(), Presence::Offline)).await;
+    let users = a.users().await.expect("users");
+    assert_eq!(
+        users
+            .iter()
+            .find(|u| u.user.id == b.user_id())
+            .map(|u| u.presence),
+        Some(Presence::Offline)
+    );
+}
+
+#[tokio::test]
+async fn reconnect_catches_up_without_gaps_or_duplicates() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    let mut rt = b.connect(ConnectOptions::default()).await.expect("connect");
+    for i in 0..3 {
+        a.send_text(room.id, &format!("before {i}"))
+            .await
+            .expect("send");
+    }
+    for _ in 0..3 {
+        expect(&mut rt, "message", |e| created(e).is_some()).await;
+    }
+    let since = rt.last_seq();
+    rt.drop_abruptly();
+    let mut expected = Vec::new();
+    for i in 0..5 {
+        expected.push(format!("missed {i}"));
+        a.send_text(room.id, &format!("missed {i}"))
+            .await
+            .expect("send");
+    }
+    // Keep sending while the reconnect happens.
+    let sender = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            for i in 0..20 {
+                a.send_text(room.id, &format!("during {i}"))
+                    .await
+                    .expect("send");
+            }
+        })
+    };
+    for i in 0..20 {
+        expected.push(format!("during {i}"));
+    }
+    let mut rt = b
+        .connect(ConnectOptions {
+            since: Some(since),
+            ..ConnectOptions::default()
+        })
+        .await
+        .expect("reconnect");
+    sender.await.expect("sender");
+    let mut got = Vec::new();
+    let mut seqs = Vec::new();
+    let mut caught_up = false;
+    while got.len() < expected.len() {
+        let ev = rt.next_within(common::WAIT).await.expect("event");
+        if let Some((seq, text)) = created(&ev) {
+            seqs.push(seq);
+            got.push(text);
+        } else if let RealtimeEvent::Event(ServerEvent::CatchUpDone { complete, .. }) = ev {
+            assert!(complete);
+            caught_up = true;
+        }
+    }
+    assert!(caught_up);
+    assert_eq!(got, expected, "every missed message exactly once, in order");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    let extra = rt.drain(Duration::from_millis(300)).await;
+    assert!(
+        extra.iter().all(|e| created(e).is_none()),
+        "no duplicates afterwards"
+    );
+}
+
+#[tokio::test]
+async fn an_ephemeral_event_reaches_exactly_one_connection_and_is_never_replayed() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    let mut a1 = a.connect(ConnectOptions::default()).await.expect("a1");
+    let mut b1 = b.connect(ConnectOptions::default()).await.expect("b1");
+    let mut b2 = b.connect(ConnectOptions::default()).await.expect("b2");
+    let c1 = c.connect(ConnectOptions::default()).await.expect("c1");
+    let since_b1 = {
+        // Settle the connections' catch-up markers.
+        expect(&mut b1, "catch-up", |e| {
+            matches!(e, RealtimeEvent::Event(ServerEvent::CatchUpDone { .. }))
+        })
+        .await;
+        b1.last_seq()
+    };
+    // b1 → every connection of alice (one).
+    b1.send_ephemeral(&Outgoing {
+        room_id: room.id,
+        target: Target::User(a.user_id()),
+        channel: 1,
+        payload: b"offer".to_vec(),
+    })
+    .expect("send");
+    let ev = expect(&mut a1, "ephemeral", |e| {
+        matches!(e, RealtimeEvent::Ephemeral(_))
+    })
+    .await;
+    let RealtimeEvent::Ephemeral(inc) = ev else {
+        unreachable!()
+    };
+    assert_eq!(inc.from_user, b.user_id(), "sender stamped by the server");
+    assert_eq!(inc.from_connection, b1.connection_id);
+    assert_eq!(inc.payload, b"offer");
+    // alice → exactly b1.
+    a1.send_ephemeral(&Outgoing {
+        room_id: room.id,
+        target: Target::Connection(inc.from_connection.clone()),
+        channel: 1,
+        payload: b"accept".to_vec(),
+    })
+    .expect("send");
+    let ev = expect(&mut b1, "ephemeral", |e| {
+        matches!(e, RealtimeEvent::Ephemeral(_))
+    })
+    .await;
+    assert!(
+        matches!(ev, RealtimeEvent::Ephemeral(i) if i.payload == b"accept" && i.from_connection == a1.connection_id)
+    );
+    assert!(
+        b2.drain(Duration::from_millis(300))
+            .await
+            .iter()
+            .all(|e| !matches!(e, RealtimeEvent::Ephemeral(_))),
+        "b2 gets nothing"
+    );
+    // A non-member cannot route into the room; unknown connections are unreachable.
+    c1.send_ephemeral(&Outgoing {
+        room_id: room.id,
+        target: Target::User(a.user_id()),
+        channel: 1,
+        payload: vec![1],
+    })
+    .expect("send");
+    a1.send_ephemeral(&Outgoing {
+        room_id: room.id,
+        target: Target::Connection("c_nope".into()),
+        channel: 1,
+        payload: vec![1],
+    })
+    .expect("send");
+    expect(&mut a1, "unreachable", |e| {
+        matches!(
+            e,
+            RealtimeEvent::Event(ServerEvent::Error {
+                code: ErrorCode::TargetUnreachable,
+                ..
+            })
+        )
+    })
+    .await;
+    assert!(
+        a1.drain(Duration::from_millis(300))
+            .await
+            .iter()
+            .all(|e| !matches!(e, RealtimeEvent::Ephemeral(_)))
+    );
+    // Reconnect: nothing ephemeral is replayed.
+    b1.close().await;
+    let mut b1 = b
+        .connect(ConnectOptions {
+            since: Some(since_b1),
+            ..ConnectOptions::default()
+        })
+        .await
+        .expect("reconnect");
+    let replay = b1.drain(Duration::from_millis(500)).await;
+    assert!(
+        replay
+            .iter()
+            .any(|e| matches!(e, RealtimeEvent::Event(ServerEvent::CatchUpDone { .. })))
+    );
+    assert!(
+        replay
+            .iter()
+            .all(|e| !matches!(e, RealtimeEvent::Ephemeral(_)))
+    );
+}
+
+#[tokio::test]
+async fn connection_closed_signal_tells_clean_close_from_abnormal_drop() {
+    let ts = TestServer::start().await;
+    let (_admin, a, _b, _c) = three(&ts).await;
+    let mut bus = ts.server().subscribe_bus();
+    let rt1 = a.connect(ConnectOptions::default()).await.expect("connect");
+    let rt2 = a.connect(ConnectOptions::default()).await.expect("connect");
+    let (id1, id2) = (rt1.connection_id.clone(), rt2.connection_id.clone());
+    rt1.close().await;
+    rt2.drop_abruptly();
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while seen.len() < 2 {
+        let msg = tokio::time::timeout_at(deadline, bus.recv())
+            .await
+            .expect("signal")
+            .expect("bus");
+        if let BusMessage::ConnectionClosed {
+            connection_id,
+            clean,
+            ..
+        } = &*msg
+        {
+            seen.push((connection_id.to_string(), *clean));
+        }
+    }
+    assert!(seen.contains(&(id1, true)), "clean close: {seen:?}");
+    assert!(seen.contains(&(id2, false)), "abnormal drop: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_cut_off_while_others_keep_receiving() {
+    let ts = TestServer::start_with(|c| c.ws_queue = 8).await;
+    let (_admin, a, b, c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    let group = a.create_group("g", &[c.user_id()]).await.expect("group");
+    let mut bus = ts.server().subscribe_bus();
+    // Bob's connection buffers one event and never reads.
+    let slow = b
+        .connect(ConnectOptions {
+            buffer: 1,
+            ..ConnectOptions::default()
+        })
+        .await
+        .expect("slow");
+    let slow_id = slow.connection_id.clone();
+    let mut fast = c.connect(ConnectOptions::default()).await.expect("fast");
+    let a1 = a.connect(ConnectOptions::default()).await.expect("a1");
+    let payload = vec![0x5a; 60_000];
+    let mut cut = false;
+    'outer: for _ in 0..40 {
+        for _ in 0..20 {
+            a1.send_ephemeral(&Outgoing {
+                room_id: room.id,
+                target: Target::Connection(slow_id.clone()),
+                channel: 1,
+                payload: payload.clone(),
+            })
+            .expect("send");
+        }
+        while let Ok(Ok(msg)) = tokio::time::timeout(Duration::from_millis(50), bus.recv()).await {
+            if let BusMessage::ConnectionClosed {
+                connection_id,
+                clean,
+                ..
+            } = &*msg
+                && **connection_id == *slow_id
+            {
+                assert!(!clean);
+                cut = true;
+                break 'outer;
+            }
+        }
+    }
+    assert!(cut, "the slow connection was cut off");
+    a.send_text(group.id, "still flowing").await.expect("send");
+    let ev = expect(&mut fast, "message", |e| created(e).is_some()).await;
+    assert_eq!(created(&ev).map(|c| c.1), Some("still flowing".into()));
+    drop(slow);
+}
+
+#[tokio::test]
+async fn history_survives_a_restart() {
+    let mut ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    a.send_text(room.id, "persisted").await.expect("send");
+    let dir = ts.dir.path().to_path_buf();
+    ts.stop().await;
+    let server = sotto_server::Server::start(sotto_server::Config::for_tests(&dir))
+        .await
+        .expect("restart");
+    assert!(
+        server.setup_token.is_none(),
+        "admin exists: no new set-up link"
+    );
+    let mut b2 = Client::new(server.url());
+    b2.login("bob", PW).await.expect("login after restart");
+    let page = b2
+        .history(room.id, None, None, None)
+        .await
+        .expect("history");
+    assert_eq!(page.messages.len(), 1);
+    assert_eq!(
+        page.messages[0].body,
+        MessageBody::Text {
+            text: "persisted".into()
+        }
+    );
+    assert_eq!(
+        b2.search("persisted", None, None)
+            .await
+            .expect("search")
+            .hits
+            .len(),
+        1
+    );
+    server.shutdown().await;
+}

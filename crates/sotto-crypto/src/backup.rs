@@ -261,18 +261,27 @@ pub fn unlock_backup(blob: &[u8], passphrase: &str) -> Result<Unlocked, BackupEr
     })
 }
 
-/// Re-encrypts the backup under a new passphrase (new salt, new nonces, same storage key).
+/// Re-encrypts the backup under a new passphrase (new salt, new nonces, same storage key, so the
+/// sealed trust store stays readable).
 pub fn change_passphrase(
-    unlocked: &Unlocked,
+    identity: &Identity,
+    storage_key: &StorageKey,
     new_passphrase: &Passphrase,
     params: KdfParams,
 ) -> Result<Vec<u8>, BackupError> {
-    write_blob(
-        &unlocked.identity,
-        &unlocked.storage_key,
-        new_passphrase.as_str(),
-        params,
-    )
+    write_blob(identity, storage_key, new_passphrase.as_str(), params)
+}
+
+/// Resets the E2E identity: a new identity (peers will see a changed safety number), sealed under
+/// `passphrase` with the same storage key, so the user's trust store survives the reset.
+pub fn reset_identity(
+    storage_key: &StorageKey,
+    passphrase: &Passphrase,
+    params: KdfParams,
+) -> Result<(Vec<u8>, Identity), BackupError> {
+    let identity = Identity::generate();
+    let blob = write_blob(&identity, storage_key, passphrase.as_str(), params)?;
+    Ok((blob, identity))
 }
 
 /// Reads the Argon2 parameters of a backup without the passphrase (to show a progress estimate).
@@ -443,11 +452,32 @@ mod tests {
     fn changing_the_passphrase_keeps_identity_and_storage_key() {
         let (blob, unlocked, old) = backup();
         let new = Passphrase::custom("correct horse battery staple 42!").unwrap();
-        let new_blob = change_passphrase(&unlocked, &new, KdfParams::INSECURE_FOR_TESTS).unwrap();
+        let new_blob = change_passphrase(
+            &unlocked.identity,
+            &unlocked.storage_key,
+            &new,
+            KdfParams::INSECURE_FOR_TESTS,
+        )
+        .unwrap();
         assert_ne!(new_blob, blob);
         assert!(unlock_backup(&new_blob, old.as_str()).is_err());
         let restored = unlock_backup(&new_blob, new.as_str()).unwrap();
         assert_eq!(restored.identity.public(), unlocked.identity.public());
+        assert_eq!(*restored.storage_key.0, *unlocked.storage_key.0);
+    }
+
+    #[test]
+    fn reset_gives_new_keys_under_the_same_storage_key() {
+        let (_, unlocked, passphrase) = backup();
+        let (blob, identity) = reset_identity(
+            &unlocked.storage_key,
+            &passphrase,
+            KdfParams::INSECURE_FOR_TESTS,
+        )
+        .unwrap();
+        assert_ne!(identity.public(), unlocked.identity.public());
+        let restored = unlock_backup(&blob, passphrase.as_str()).unwrap();
+        assert_eq!(restored.identity.public(), identity.public());
         assert_eq!(*restored.storage_key.0, *unlocked.storage_key.0);
     }
 

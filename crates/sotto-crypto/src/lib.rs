@@ -48,6 +48,8 @@
 
 pub mod backup;
 mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod otr;
 pub mod safety;

@@ -204,7 +204,12 @@ impl TrustStore {
         }
         let json = open(&key.purpose(PURPOSE), &aad(owner_user_id), body)
             .map_err(|_| TrustError::CannotOpen)?;
-        serde_json::from_slice(&json).map_err(|_| TrustError::CannotOpen)
+        Self::decode_plaintext(&json)
+    }
+
+    /// Parses the decrypted contents of a sealed store.
+    pub(crate) fn decode_plaintext(json: &[u8]) -> Result<Self, TrustError> {
+        serde_json::from_slice(json).map_err(|_| TrustError::CannotOpen)
     }
 }
 

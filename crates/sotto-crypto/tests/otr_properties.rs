@@ -2,6 +2,8 @@
 //! exactly-once decryption under any reordering within the documented limits, the documented
 //! behaviour at each limit and one past it, replays always refused, sessions isolated.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use common::{Peer, established};

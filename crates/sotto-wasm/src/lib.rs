@@ -1,0 +1,717 @@
+//! The browser face of `sotto-crypto`, through wasm-bindgen.
+//!
+//! JavaScript never holds key material or session objects. Everything secret lives in one
+//! Rust-side registry per page (a `thread_local`; wasm in the browser is single-threaded): the
+//! unlocked identity, the in-memory OTR identity, the trust store and one [`OtrSession`] per DM
+//! room. JavaScript names a session by its room id. End OTR, decline, timeout, cancel,
+//! [`otr_destroy`] and [`lock`] drop the Rust objects, which zeroizes their keys, whether or not
+//! JavaScript ever lets go of anything.
+//!
+//! What zeroize cannot reach: strings and bytes copied *into* JavaScript — decrypted message
+//! text, file bytes, the generated passphrase, the sealed blobs — live in the JavaScript heap until
+//! its garbage collector reclaims them. The browser client keeps OTR messages only in tab memory
+//! (never in storage) and drops its references when the session ends or the tab reloads.
+//!
+//! Errors are thrown as JavaScript `Error`s with a stable `code` property (for example
+//! `"wrong_passphrase"`, `"key_changed"`, `"not_established"`).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use sotto_crypto::backup::{
+    self, BackupError, KdfParams, Passphrase, StorageKey, create_backup, unlock_backup,
+};
+use sotto_crypto::identity::{Identity, OtrIdentity, PublicIdentity};
+use sotto_crypto::otr::{
+    EndReason, FailureReason, OtrError, OtrEvent, OtrKeys, OtrSession, OtrState, Packet, Step,
+    reply_to_unknown_session,
+};
+use sotto_crypto::safety::SafetyNumber;
+use sotto_crypto::trust::{TrustDecision, TrustError, TrustStore};
+use wasm_bindgen::prelude::*;
+
+/// Everything secret of one page.
+#[derive(Default)]
+struct Registry {
+    unlocked: Option<UnlockedState>,
+    sessions: HashMap<String, OtrSession>,
+}
+
+struct UnlockedState {
+    identity: Identity,
+    otr: OtrIdentity,
+    storage_key: StorageKey,
+    trust: TrustStore,
+    owner_user_id: String,
+}
+
+thread_local! {
+    static REGISTRY: RefCell<Registry> = RefCell::new(Registry::default());
+}
+
+fn with_registry<T>(f: impl FnOnce(&mut Registry) -> Result<T, JsValue>) -> Result<T, JsValue> {
+    REGISTRY.with(|registry| f(&mut registry.borrow_mut()))
+}
+
+fn error(code: &str, message: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    let _ = Reflect::set(&error, &"code".into(), &code.into());
+    error.into()
+}
+
+fn locked() -> JsValue {
+    error("locked", "enter your E2E key first")
+}
+
+fn backup_error(err: BackupError) -> JsValue {
+    let code = match err {
+        BackupError::WrongPassphraseOrTampered => "wrong_passphrase",
+        BackupError::Malformed(_) => "malformed_backup",
+        BackupError::UnsupportedVersion(_) => "unsupported_backup_version",
+        BackupError::UnacceptableParameters => "unacceptable_backup_parameters",
+        BackupError::WeakPassphrase => "weak_passphrase",
+        BackupError::Identity(_) => "identity_not_exportable",
+        BackupError::Randomness => "no_randomness",
+    };
+    error(code, &err.to_string())
+}
+
+fn trust_error(err: TrustError) -> JsValue {
+    let code = match err {
+        TrustError::NotPinned => "peer_not_pinned",
+        TrustError::KeyChangedUnacknowledged => "key_changed",
+        TrustError::KeysDoNotMatch => "keys_do_not_match",
+        TrustError::CannotOpen => "trust_store_unreadable",
+        TrustError::UnsupportedVersion(_) => "unsupported_trust_store_version",
+        TrustError::Randomness => "no_randomness",
+    };
+    error(code, &err.to_string())
+}
+
+fn otr_error(err: OtrError) -> JsValue {
+    let code = match &err {
+        OtrError::IllegalTransition { .. } => "illegal_transition",
+        OtrError::NotEstablished => "not_established",
+        OtrError::Malformed(_) => "malformed_packet",
+        OtrError::Frame(_) => "frame_not_decrypted",
+        OtrError::TooLarge => "too_large",
+        OtrError::Trust(TrustError::KeyChangedUnacknowledged) => "key_changed",
+        OtrError::Trust(_) => "peer_not_pinned",
+        OtrError::Randomness => "no_randomness",
+        OtrError::Encryption => "encryption_failed",
+    };
+    error(code, &err.to_string())
+}
+
+fn params(insecure_for_tests: bool) -> KdfParams {
+    if insecure_for_tests {
+        KdfParams::INSECURE_FOR_TESTS
+    } else {
+        KdfParams::DEFAULT
+    }
+}
+
+fn public_keys_json(public: &PublicIdentity) -> String {
+    let (curve, ed) = public.to_base64();
+    format!(r#"{{"curve25519":"{curve}","ed25519":"{ed}"}}"#)
+}
+
+fn peer_keys(curve25519: &str, ed25519: &str) -> Result<PublicIdentity, JsValue> {
+    PublicIdentity::from_base64(curve25519, ed25519)
+        .map_err(|_| error("invalid_public_key", "invalid public key"))
+}
+
+// --- Passphrases -----------------------------------------------------------------------------
+
+/// A generated E2E passphrase (100 bits, five groups of four characters).
+#[wasm_bindgen(js_name = generatePassphrase)]
+pub fn generate_passphrase() -> Result<String, JsValue> {
+    Passphrase::generate()
+        .map(|p| p.as_str().to_owned())
+        .map_err(backup_error)
+}
+
+/// Throws `weak_passphrase` if a custom passphrase is below the strength floor.
+#[wasm_bindgen(js_name = checkPassphrase)]
+pub fn check_passphrase(passphrase: &str) -> Result<(), JsValue> {
+    Passphrase::custom(passphrase)
+        .map(drop)
+        .map_err(backup_error)
+}
+
+/// The conservative strength estimate of a passphrase, in bits (for a strength meter).
+#[wasm_bindgen(js_name = passphraseBits)]
+pub fn passphrase_bits(passphrase: &str) -> u32 {
+    backup::estimate_bits(passphrase)
+}
+
+// --- Identity and key backup -----------------------------------------------------------------
+
+/// Creates a new identity sealed under `passphrase` (generated, or custom above the floor) and
+/// keeps it unlocked with an empty trust store. Returns the key backup for the server.
+#[wasm_bindgen(js_name = createIdentity)]
+pub fn create_identity(
+    owner_user_id: &str,
+    passphrase: &str,
+    insecure_test_params: bool,
+) -> Result<Uint8Array, JsValue> {
+    let passphrase = accepted_passphrase(passphrase)?;
+    let (blob, unlocked) = create_backup(
+        Identity::generate(),
+        &passphrase,
+        params(insecure_test_params),
+    )
+    .map_err(backup_error)?;
+    with_registry(|registry| {
+        registry.sessions.clear();
+        registry.unlocked = Some(UnlockedState {
+            identity: unlocked.identity,
+            otr: unlocked.otr,
+            storage_key: unlocked.storage_key,
+            trust: TrustStore::new(),
+            owner_user_id: owner_user_id.to_owned(),
+        });
+        Ok(Uint8Array::from(blob.as_slice()))
+    })
+}
+
+/// A generated passphrase is accepted as is; anything else must pass the strength floor.
+fn accepted_passphrase(passphrase: &str) -> Result<Passphrase, JsValue> {
+    Passphrase::custom(passphrase).map_err(backup_error)
+}
+
+/// Enters the E2E key: opens the key backup and, if given, the sealed trust store.
+#[wasm_bindgen]
+pub fn unlock(
+    owner_user_id: &str,
+    key_backup: &[u8],
+    passphrase: &str,
+    sealed_trust_store: Option<Vec<u8>>,
+) -> Result<(), JsValue> {
+    let unlocked = unlock_backup(key_backup, passphrase).map_err(backup_error)?;
+    let trust = match sealed_trust_store {
+        Some(sealed) if !sealed.is_empty() => {
+            TrustStore::open(&unlocked.storage_key, owner_user_id, &sealed).map_err(trust_error)?
+        }
+        _ => TrustStore::new(),
+    };
+    with_registry(|registry| {
+        registry.sessions.clear();
+        registry.unlocked = Some(UnlockedState {
+            identity: unlocked.identity,
+            otr: unlocked.otr,
+            storage_key: unlocked.storage_key,
+            trust,
+            owner_user_id: owner_user_id.to_owned(),
+        });
+        Ok(())
+    })
+}
+
+/// Forgets everything secret: identity, trust store and every OTR session (keys zeroized).
+#[wasm_bindgen]
+pub fn lock() {
+    REGISTRY.with(|registry| *registry.borrow_mut() = Registry::default());
+}
+
+/// Whether an identity is unlocked in this page.
+#[wasm_bindgen(js_name = isUnlocked)]
+pub fn is_unlocked() -> bool {
+    REGISTRY.with(|registry| registry.borrow().unlocked.is_some())
+}
+
+/// The public identity keys as JSON `{"curve25519": "...", "ed25519": "..."}`.
+#[wasm_bindgen(js_name = publicKeys)]
+pub fn public_keys() -> Result<String, JsValue> {
+    with_registry(|registry| {
+        let state = registry.unlocked.as_ref().ok_or_else(locked)?;
+        Ok(public_keys_json(&state.identity.public()))
+    })
+}
+
+/// Re-seals the key backup under a new passphrase. Returns the new backup for the server; the
+/// sealed trust store stays valid.
+#[wasm_bindgen(js_name = changePassphrase)]
+pub fn change_passphrase(
+    new_passphrase: &str,
+    insecure_test_params: bool,
+) -> Result<Uint8Array, JsValue> {
+    let passphrase = accepted_passphrase(new_passphrase)?;
+    with_registry(|registry| {
+        let state = registry.unlocked.as_ref().ok_or_else(locked)?;
+        let blob = backup::change_passphrase(
+            &state.identity,
+            &state.storage_key,
+            &passphrase,
+            params(insecure_test_params),
+        )
+        .map_err(backup_error)?;
+        Ok(Uint8Array::from(blob.as_slice()))
+    })
+}
+
+/// Resets the E2E identity: new keys under `passphrase` (peers will see a changed safety
+/// number). Ends every OTR session. Returns the new backup; publish the new public keys.
+#[wasm_bindgen(js_name = resetIdentity)]
+pub fn reset_identity(passphrase: &str, insecure_test_params: bool) -> Result<Uint8Array, JsValue> {
+    let passphrase = accepted_passphrase(passphrase)?;
+    with_registry(|registry| {
+        let state = registry.unlocked.as_mut().ok_or_else(locked)?;
+        let (blob, identity) = backup::reset_identity(
+            &state.storage_key,
+            &passphrase,
+            params(insecure_test_params),
+        )
+        .map_err(backup_error)?;
+        state.otr = identity.otr_identity();
+        state.identity = identity;
+        registry.sessions.clear();
+        Ok(Uint8Array::from(blob.as_slice()))
+    })
+}
+
+// --- Trust store and safety numbers -----------------------------------------------------------
+
+/// Seals the trust store for the server to keep.
+#[wasm_bindgen(js_name = sealTrustStore)]
+pub fn seal_trust_store() -> Result<Uint8Array, JsValue> {
+    with_registry(|registry| {
+        let state = registry.unlocked.as_ref().ok_or_else(locked)?;
+        let sealed = state
+            .trust
+            .seal(&state.storage_key, &state.owner_user_id)
+            .map_err(trust_error)?;
+        Ok(Uint8Array::from(sealed.as_slice()))
+    })
+}
+
+/// Records the keys the directory serves for a peer. Returns `"pinned_now"`, `"matches"`,
+/// `"matches_verified"`, `"changed"` or `"changed_verified"` (a verified key changed).
+#[wasm_bindgen(js_name = observePeer)]
+pub fn observe_peer(user_id: &str, curve25519: &str, ed25519: &str) -> Result<String, JsValue> {
+    let keys = peer_keys(curve25519, ed25519)?;
+    with_registry(|registry| {
+        let state = registry.unlocked.as_mut().ok_or_else(locked)?;
+        Ok(match state.trust.observe(user_id, keys) {
+            TrustDecision::PinnedNow => "pinned_now",
+            TrustDecision::Matches { verified: false } => "matches",
+            TrustDecision::Matches { verified: true } => "matches_verified",
+            TrustDecision::Changed {
+                was_verified: false,
+                ..
+            } => "changed",
+            TrustDecision::Changed {
+                was_verified: true, ..
+            } => "changed_verified",
+        }
+        .to_owned())
+    })
+}
+
+/// The user acknowledges a peer's changed key: re-pin it (unverified).
+#[wasm_bindgen(js_name = acknowledgeChange)]
+pub fn acknowledge_change(user_id: &str, curve25519: &str, ed25519: &str) -> Result<(), JsValue> {
+    let keys = peer_keys(curve25519, ed25519)?;
+    with_registry(|registry| {
+        let state = registry.unlocked.as_mut().ok_or_else(locked)?;
+        state
+            .trust
+            .acknowledge_change(user_id, keys)
+            .map_err(trust_error)
+    })
+}
+
+/// The user compared safety numbers with the peer and they matched.
+#[wasm_bindgen(js_name = markVerified)]
+pub fn mark_verified(user_id: &str, curve25519: &str, ed25519: &str) -> Result<(), JsValue> {
+    let keys = peer_keys(curve25519, ed25519)?;
+    with_registry(|registry| {
+        let state = registry.unlocked.as_mut().ok_or_else(locked)?;
+        state
+            .trust
+            .mark_verified(user_id, keys)
+            .map_err(trust_error)
+    })
+}
+
+/// Removes the "verified" mark of a peer.
+#[wasm_bindgen(js_name = clearVerified)]
+pub fn clear_verified(user_id: &str) -> Result<(), JsValue> {
+    with_registry(|registry| {
+        let state = registry.unlocked.as_mut().ok_or_else(locked)?;
+        state.trust.clear_verified(user_id).map_err(trust_error)
+    })
+}
+
+/// Whether the peer's pinned key is marked verified.
+#[wasm_bindgen(js_name = isVerified)]
+pub fn is_verified(user_id: &str) -> Result<bool, JsValue> {
+    with_registry(|registry| {
+        let state = registry.unlocked.as_ref().ok_or_else(locked)?;
+        Ok(state.trust.is_verified(user_id))
+    })
+}
+
+/// The safety number with a pinned peer, as 12 groups of 5 digits separated by spaces.
+#[wasm_bindgen(js_name = safetyNumber)]
+pub fn safety_number(peer_user_id: &str) -> Result<String, JsValue> {
+    with_registry(|registry| {
+        let state = registry.unlocked.as_ref().ok_or_else(locked)?;
+        let peer = state
+            .trust
+            .pinned(peer_user_id)
+            .ok_or_else(|| trust_error(TrustError::NotPinned))?;
+        let own = state.identity.public();
+        Ok(SafetyNumber::new(&state.owner_user_id, &own, peer_user_id, &peer).to_string())
+    })
+}
+
+/// The safety number of any two users and keys (for tests and for showing a changed number).
+#[wasm_bindgen(js_name = safetyNumberOf)]
+pub fn safety_number_of(
+    user_a: &str,
+    curve25519_a: &str,
+    ed25519_a: &str,
+    user_b: &str,
+    curve25519_b: &str,
+    ed25519_b: &str,
+) -> Result<String, JsValue> {
+    let a = peer_keys(curve25519_a, ed25519_a)?;
+    let b = peer_keys(curve25519_b, ed25519_b)?;
+    Ok(SafetyNumber::new(user_a, &a, user_b, &b)
+        .digits()
+        .to_owned())
+}
+
+// --- Off the record ---------------------------------------------------------------------------
+
+/// Opens (or returns the existing) OTR conversation of a DM room.
+#[wasm_bindgen(js_name = otrOpen)]
+pub fn otr_open(room_id: &str, local_user_id: &str, peer_user_id: &str) {
+    REGISTRY.with(|registry| {
+        registry
+            .borrow_mut()
+            .sessions
+            .entry(room_id.to_owned())
+            .or_insert_with(|| OtrSession::new(room_id, local_user_id, peer_user_id));
+    });
+}
+
+/// Drops a room's OTR conversation and its keys.
+#[wasm_bindgen(js_name = otrDestroy)]
+pub fn otr_destroy(room_id: &str) {
+    REGISTRY.with(|registry| drop(registry.borrow_mut().sessions.remove(room_id)));
+}
+
+/// How many one-time key secrets the in-memory OTR identity holds (0 unless a handshake waits).
+#[wasm_bindgen(js_name = otrOneTimeKeyCount)]
+pub fn otr_one_time_key_count() -> Result<u32, JsValue> {
+    with_registry(|registry| {
+        let state = registry.unlocked.as_ref().ok_or_else(locked)?;
+        Ok(state.otr.one_time_key_count() as u32)
+    })
+}
+
+/// The state of a room's OTR conversation: `"not_started"`, `"offered"`, `"invited"`,
+/// `"establishing"`, `"established"`, `"ended"`, `"declined"`, `"timed_out"` or `"failed"`.
+#[wasm_bindgen(js_name = otrState)]
+pub fn otr_state(room_id: &str) -> String {
+    REGISTRY.with(|registry| {
+        registry
+            .borrow()
+            .sessions
+            .get(room_id)
+            .map_or("not_started", |session| state_name(session.state()))
+            .to_owned()
+    })
+}
+
+/// Whether a room's OTR conversation holds any key material.
+#[wasm_bindgen(js_name = otrHoldsKeys)]
+pub fn otr_holds_keys(room_id: &str) -> bool {
+    REGISTRY.with(|registry| {
+        registry
+            .borrow()
+            .sessions
+            .get(room_id)
+            .is_some_and(OtrSession::holds_keys)
+    })
+}
+
+/// The current session id of a room (32 hex digits), if any.
+#[wasm_bindgen(js_name = otrSessionId)]
+pub fn otr_session_id(room_id: &str) -> Option<String> {
+    REGISTRY.with(|registry| {
+        registry
+            .borrow()
+            .sessions
+            .get(room_id)
+            .and_then(OtrSession::session_id)
+            .map(|id| id.to_hex())
+    })
+}
+
+/// The outcome of an OTR call: packets for the relay and events to show.
+#[wasm_bindgen]
+pub struct OtrStep {
+    packets: Array,
+    events: Array,
+    message_id: Option<f64>,
+}
+
+#[wasm_bindgen]
+impl OtrStep {
+    /// Encoded packets (`Uint8Array`s) to send through the relay, in order.
+    #[wasm_bindgen(getter)]
+    pub fn packets(&self) -> Array {
+        self.packets.clone()
+    }
+
+    /// Events to show, in order: objects with a `type` of `"state"` (`state`, `reason`),
+    /// `"invited"` (`sessionId`, `refresh`), `"refresh_accepted"` (`sessionId`), `"message"`
+    /// (`id`, `text`), `"delivered"` (`id`) or `"file"` (`id`, `name`, `mediaType`, `data`).
+    #[wasm_bindgen(getter)]
+    pub fn events(&self) -> Array {
+        self.events.clone()
+    }
+
+    /// For sends: the id of the message or file, which a later `"delivered"` event names.
+    #[wasm_bindgen(getter, js_name = messageId)]
+    pub fn message_id(&self) -> Option<f64> {
+        self.message_id
+    }
+}
+
+fn set(object: &Object, key: &str, value: JsValue) {
+    let _ = Reflect::set(object, &key.into(), &value);
+}
+
+fn state_name(state: OtrState) -> &'static str {
+    match state {
+        OtrState::NotStarted => "not_started",
+        OtrState::Offered => "offered",
+        OtrState::Invited => "invited",
+        OtrState::Establishing => "establishing",
+        OtrState::Established => "established",
+        OtrState::Ended(_) => "ended",
+        OtrState::Declined => "declined",
+        OtrState::TimedOut => "timed_out",
+        OtrState::Failed(_) => "failed",
+    }
+}
+
+fn state_reason(state: OtrState) -> Option<&'static str> {
+    Some(match state {
+        OtrState::Ended(EndReason::EndedHere) => "ended_here",
+        OtrState::Ended(EndReason::EndedByPeer {
+            authenticated: true,
+        }) => "ended_by_peer",
+        OtrState::Ended(EndReason::EndedByPeer {
+            authenticated: false,
+        }) => "ended_unauthenticated",
+        OtrState::Ended(EndReason::CancelledHere) => "cancelled_here",
+        OtrState::Ended(EndReason::CancelledByPeer) => "cancelled_by_peer",
+        OtrState::Failed(FailureReason::HandshakeRejected) => "handshake_rejected",
+        OtrState::Failed(FailureReason::BindingMismatch) => "binding_mismatch",
+        OtrState::Failed(FailureReason::ConfirmationMismatch) => "confirmation_mismatch",
+        OtrState::Failed(FailureReason::PeerRejectedHandshake) => "peer_rejected_handshake",
+        OtrState::Failed(FailureReason::SessionLost) => "session_lost",
+        OtrState::Failed(FailureReason::PeerDisconnected) => "peer_disconnected",
+        OtrState::Failed(FailureReason::NoCommonVersion) => "no_common_version",
+        OtrState::Failed(FailureReason::ProtocolViolation) => "protocol_violation",
+        _ => return None,
+    })
+}
+
+fn packets_array(packets: &[Packet]) -> Array {
+    packets
+        .iter()
+        .map(|packet| JsValue::from(Uint8Array::from(packet.encode().as_slice())))
+        .collect()
+}
+
+fn to_js(step: Step, message_id: Option<u64>) -> OtrStep {
+    let events = Array::new();
+    for event in step.events {
+        let object = Object::new();
+        match event {
+            OtrEvent::StateChanged(state) => {
+                set(&object, "type", "state".into());
+                set(&object, "state", state_name(state).into());
+                if let Some(reason) = state_reason(state) {
+                    set(&object, "reason", reason.into());
+                }
+            }
+            OtrEvent::Invited {
+                session_id,
+                refresh,
+            } => {
+                set(&object, "type", "invited".into());
+                set(&object, "sessionId", session_id.to_hex().into());
+                set(&object, "refresh", refresh.into());
+            }
+            OtrEvent::RefreshAccepted { session_id } => {
+                set(&object, "type", "refresh_accepted".into());
+                set(&object, "sessionId", session_id.to_hex().into());
+            }
+            OtrEvent::Message { id, text } => {
+                set(&object, "type", "message".into());
+                set(&object, "id", (id as f64).into());
+                set(&object, "text", text.as_str().into());
+            }
+            OtrEvent::Delivered { id } => {
+                set(&object, "type", "delivered".into());
+                set(&object, "id", (id as f64).into());
+            }
+            OtrEvent::File {
+                id,
+                name,
+                media_type,
+                data,
+            } => {
+                set(&object, "type", "file".into());
+                set(&object, "id", (id as f64).into());
+                set(&object, "name", name.into());
+                set(&object, "mediaType", media_type.into());
+                set(&object, "data", Uint8Array::from(data.as_slice()).into());
+            }
+        }
+        events.push(&object);
+    }
+    OtrStep {
+        packets: packets_array(&step.send),
+        events,
+        message_id: message_id.map(|id| id as f64),
+    }
+}
+
+/// Runs `action` on a room's session with the unlocked keys.
+fn with_session(
+    room_id: &str,
+    action: impl FnOnce(&mut OtrSession, OtrKeys<'_>) -> Result<Step, OtrError>,
+) -> Result<OtrStep, JsValue> {
+    with_registry(|registry| {
+        let state = registry.unlocked.as_mut().ok_or_else(locked)?;
+        let session = registry
+            .sessions
+            .get_mut(room_id)
+            .ok_or_else(|| error("no_session", "open the room's OTR conversation first"))?;
+        let keys = OtrKeys {
+            identity: &mut state.otr,
+            trust: &state.trust,
+        };
+        action(session, keys)
+            .map(|step| to_js(step, None))
+            .map_err(otr_error)
+    })
+}
+
+/// Start OTR: invite the peer.
+#[wasm_bindgen(js_name = otrStart)]
+pub fn otr_start(room_id: &str) -> Result<OtrStep, JsValue> {
+    with_session(room_id, |session, keys| session.start(keys))
+}
+
+/// Accept the peer's invitation.
+#[wasm_bindgen(js_name = otrAccept)]
+pub fn otr_accept(room_id: &str) -> Result<OtrStep, JsValue> {
+    with_session(room_id, |session, keys| session.accept(keys))
+}
+
+/// Decline the peer's invitation.
+#[wasm_bindgen(js_name = otrDecline)]
+pub fn otr_decline(room_id: &str) -> Result<OtrStep, JsValue> {
+    with_session(room_id, |session, keys| session.decline(keys))
+}
+
+/// Withdraw our invitation or abandon the handshake.
+#[wasm_bindgen(js_name = otrCancel)]
+pub fn otr_cancel(room_id: &str) -> Result<OtrStep, JsValue> {
+    with_session(room_id, |session, keys| session.cancel(keys))
+}
+
+/// End OTR.
+#[wasm_bindgen(js_name = otrEnd)]
+pub fn otr_end(room_id: &str) -> Result<OtrStep, JsValue> {
+    with_session(room_id, |session, keys| session.end(keys))
+}
+
+/// Refresh Keys.
+#[wasm_bindgen(js_name = otrRefresh)]
+pub fn otr_refresh(room_id: &str) -> Result<OtrStep, JsValue> {
+    with_session(room_id, |session, keys| session.refresh(keys))
+}
+
+/// The invitation timed out.
+#[wasm_bindgen(js_name = otrExpire)]
+pub fn otr_expire(room_id: &str) -> Result<OtrStep, JsValue> {
+    with_session(room_id, |session, keys| session.expire(keys))
+}
+
+/// The relay reports that the peer's connection closed.
+#[wasm_bindgen(js_name = otrPeerDisconnected)]
+pub fn otr_peer_disconnected(room_id: &str) -> Result<OtrStep, JsValue> {
+    with_session(room_id, |session, keys| Ok(session.peer_disconnected(keys)))
+}
+
+/// A packet from the relay for this room.
+#[wasm_bindgen(js_name = otrReceive)]
+pub fn otr_receive(room_id: &str, packet: &[u8]) -> Result<OtrStep, JsValue> {
+    with_session(room_id, |session, keys| session.receive(keys, packet))
+}
+
+/// Encrypts a text message; `messageId` of the result names it in a later `"delivered"` event.
+#[wasm_bindgen(js_name = otrSendText)]
+pub fn otr_send_text(room_id: &str, text: &str) -> Result<OtrStep, JsValue> {
+    with_registry(|registry| {
+        let session = registry
+            .sessions
+            .get_mut(room_id)
+            .ok_or_else(|| error("no_session", "open the room's OTR conversation first"))?;
+        let (id, packet) = session.send_text(text).map_err(otr_error)?;
+        Ok(to_js(
+            Step {
+                send: vec![packet],
+                events: Vec::new(),
+            },
+            Some(id),
+        ))
+    })
+}
+
+/// Encrypts a small file (at most 4 MiB) as chunks.
+#[wasm_bindgen(js_name = otrSendFile)]
+pub fn otr_send_file(
+    room_id: &str,
+    name: &str,
+    media_type: &str,
+    data: &[u8],
+) -> Result<OtrStep, JsValue> {
+    with_registry(|registry| {
+        let session = registry
+            .sessions
+            .get_mut(room_id)
+            .ok_or_else(|| error("no_session", "open the room's OTR conversation first"))?;
+        let (id, packets) = session
+            .send_file(name, media_type, data)
+            .map_err(otr_error)?;
+        Ok(to_js(
+            Step {
+                send: packets,
+                events: Vec::new(),
+            },
+            Some(id),
+        ))
+    })
+}
+
+/// The answer to a packet for a room with no OTR conversation in this page (after a reload):
+/// "lost session" for frames, nothing for other packets.
+#[wasm_bindgen(js_name = otrReplyToUnknown)]
+pub fn otr_reply_to_unknown(packet: &[u8]) -> Option<Uint8Array> {
+    reply_to_unknown_session(packet).map(|reply| Uint8Array::from(reply.encode().as_slice()))
+}

@@ -1,0 +1,149 @@
+// The JavaScript API of the browser package, exercised the way the browser client uses it: two
+// independent pages (Alice's and Bob's) with the test playing the relay.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { loadPage, pump } from "./load.mjs";
+
+const ROOM = "room-1";
+
+async function setUp() {
+    const alice = await loadPage(`alice-${Math.random()}`);
+    const bob = await loadPage(`bob-${Math.random()}`);
+    const alicePass = alice.generatePassphrase();
+    const bobPass = bob.generatePassphrase();
+    const aliceBackup = alice.createIdentity("alice", alicePass, true);
+    const bobBackup = bob.createIdentity("bob", bobPass, true);
+    const aliceKeys = JSON.parse(alice.publicKeys());
+    const bobKeys = JSON.parse(bob.publicKeys());
+    assert.equal(alice.observePeer("bob", bobKeys.curve25519, bobKeys.ed25519), "pinned_now");
+    assert.equal(bob.observePeer("alice", aliceKeys.curve25519, aliceKeys.ed25519), "pinned_now");
+    alice.otrOpen(ROOM, "alice", "bob");
+    bob.otrOpen(ROOM, "bob", "alice");
+    return { alice, bob, alicePass, bobPass, aliceBackup, bobBackup, aliceKeys, bobKeys };
+}
+
+function establish(alice, bob) {
+    const offer = alice.otrStart(ROOM);
+    assert.equal(alice.otrState(ROOM), "offered");
+    const invited = pump({ alice, bob }, "alice", "bob", offer.packets);
+    assert.ok(invited.bob.some((e) => e.type === "invited"));
+    assert.equal(bob.otrState(ROOM), "invited");
+    const accept = bob.otrAccept(ROOM);
+    pump({ alice, bob }, "bob", "alice", accept.packets);
+    assert.equal(alice.otrState(ROOM), "established");
+    assert.equal(bob.otrState(ROOM), "established");
+    assert.equal(alice.otrSessionId(ROOM), bob.otrSessionId(ROOM));
+}
+
+test("off the record from Start OTR to End OTR through the JavaScript API", async () => {
+    const { alice, bob } = await setUp();
+    assert.throws(() => alice.otrSendText(ROOM, "too early"), { code: "not_established" });
+    establish(alice, bob);
+
+    const sent = alice.otrSendText(ROOM, "hello from alice");
+    const seen = pump({ alice, bob }, "alice", "bob", sent.packets);
+    assert.deepEqual(
+        seen.bob.filter((e) => e.type === "message").map((e) => [e.id, e.text]),
+        [[sent.messageId, "hello from alice"]],
+    );
+    assert.deepEqual(seen.alice.filter((e) => e.type === "delivered").map((e) => e.id), [sent.messageId]);
+
+    const file = new Uint8Array(70_000).map((_, i) => i % 256);
+    const sentFile = bob.otrSendFile(ROOM, "notes.bin", "application/octet-stream", file);
+    const got = pump({ alice, bob }, "bob", "alice", sentFile.packets);
+    const received = got.alice.find((e) => e.type === "file");
+    assert.equal(received.name, "notes.bin");
+    assert.deepEqual(received.data, file);
+
+    const end = alice.otrEnd(ROOM);
+    const ended = pump({ alice, bob }, "alice", "bob", end.packets);
+    assert.ok(ended.bob.some((e) => e.type === "state" && e.state === "ended" && e.reason === "ended_by_peer"));
+    assert.equal(alice.otrHoldsKeys(ROOM), false);
+    assert.equal(bob.otrHoldsKeys(ROOM), false);
+    assert.equal(bob.otrOneTimeKeyCount(), 0);
+});
+
+test("refresh keys is accepted by the peer without asking, and a reload is reported as a lost session", async () => {
+    const { alice, bob } = await setUp();
+    establish(alice, bob);
+    const refresh = alice.otrRefresh(ROOM);
+    const seen = pump({ alice, bob }, "alice", "bob", refresh.packets);
+    assert.ok(seen.bob.some((e) => e.type === "refresh_accepted"));
+    assert.ok(!seen.bob.some((e) => e.type === "invited"));
+    assert.equal(alice.otrState(ROOM), "established");
+
+    // Bob "reloads": his page forgets the conversation.
+    bob.otrDestroy(ROOM);
+    const sent = alice.otrSendText(ROOM, "still there?");
+    const reply = bob.otrReplyToUnknown(sent.packets[0]);
+    assert.ok(reply instanceof Uint8Array);
+    const step = alice.otrReceive(ROOM, reply);
+    assert.ok(step.events.some((e) => e.type === "state" && e.reason === "session_lost"));
+});
+
+test("decline and glare", async () => {
+    const { alice, bob } = await setUp();
+    const offer = alice.otrStart(ROOM);
+    pump({ alice, bob }, "alice", "bob", offer.packets);
+    const decline = bob.otrDecline(ROOM);
+    pump({ alice, bob }, "bob", "alice", decline.packets);
+    assert.equal(alice.otrState(ROOM), "declined");
+    assert.equal(bob.otrState(ROOM), "declined");
+
+    const fromAlice = alice.otrStart(ROOM).packets;
+    const fromBob = bob.otrStart(ROOM).packets;
+    const toAlice = fromAlice.flatMap((p) => bob.otrReceive(ROOM, p).packets);
+    const toBob = fromBob.flatMap((p) => alice.otrReceive(ROOM, p).packets);
+    pump({ alice, bob }, "alice", "bob", toBob);
+    pump({ alice, bob }, "bob", "alice", toAlice);
+    assert.equal(alice.otrState(ROOM), "established");
+    assert.equal(bob.otrState(ROOM), "established");
+});
+
+test("key backup, trust store and safety numbers survive lock and unlock", async () => {
+    const { alice, bob, bobPass, bobBackup, aliceKeys, bobKeys } = await setUp();
+    assert.equal(alice.safetyNumber("bob"), bob.safetyNumber("alice"));
+    assert.match(alice.safetyNumber("bob"), /^(\d{5} ){11}\d{5}$/);
+    bob.markVerified("alice", aliceKeys.curve25519, aliceKeys.ed25519);
+    const sealed = bob.sealTrustStore();
+
+    bob.lock();
+    assert.equal(bob.isUnlocked(), false);
+    assert.throws(() => bob.publicKeys(), { code: "locked" });
+    assert.throws(() => bob.unlock("bob", bobBackup, "WRONG-WRONG-WRONG-WRONG", sealed), { code: "wrong_passphrase" });
+    assert.throws(() => bob.unlock("mallory", bobBackup, bobPass, sealed), { code: "trust_store_unreadable" });
+    bob.unlock("bob", bobBackup, bobPass, sealed);
+    assert.deepEqual(JSON.parse(bob.publicKeys()), bobKeys);
+    assert.equal(bob.isVerified("alice"), true);
+
+    const newBackup = bob.changePassphrase("correct horse battery staple 42!", true);
+    bob.lock();
+    bob.unlock("bob", newBackup, "correct horse battery staple 42!", sealed);
+    assert.equal(bob.isVerified("alice"), true, "the trust store survives a passphrase change");
+
+    assert.throws(() => bob.checkPassphrase("password123"), { code: "weak_passphrase" });
+    assert.ok(bob.passphraseBits(bob.generatePassphrase()) >= 90);
+
+    // Bob resets his identity: Alice's pin flags the change and blocks OTR until acknowledged.
+    bob.resetIdentity(bobPass, true);
+    const reset = JSON.parse(bob.publicKeys());
+    assert.equal(alice.observePeer("bob", reset.curve25519, reset.ed25519), "changed");
+    alice.otrOpen(ROOM, "alice", "bob");
+    assert.throws(() => alice.otrStart(ROOM), { code: "key_changed" });
+    alice.acknowledgeChange("bob", reset.curve25519, reset.ed25519);
+    alice.otrStart(ROOM);
+});
+
+test("safety numbers match the shared vectors", async () => {
+    const page = await loadPage("vectors");
+    const vectorsUrl = new URL("../../../sotto-crypto/tests/vectors/safety_numbers.json", import.meta.url);
+    const { vectors } = JSON.parse(readFileSync(vectorsUrl, "utf8"));
+    assert.ok(vectors.length >= 4);
+    for (const v of vectors) {
+        assert.equal(
+            page.safetyNumberOf(v.user_a, v.curve25519_a, v.ed25519_a, v.user_b, v.curve25519_b, v.ed25519_b),
+            v.safety_number,
+        );
+    }
+});

@@ -1,0 +1,287 @@
+/* tslint:disable */
+/* eslint-disable */
+
+/**
+ * The outcome of an OTR call: packets for the relay and events to show.
+ */
+export class OtrStep {
+    private constructor();
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * Events to show, in order: objects with a `type` of `"state"` (`state`, `reason`),
+     * `"invited"` (`sessionId`, `refresh`), `"refresh_accepted"` (`sessionId`), `"message"`
+     * (`id`, `text`), `"delivered"` (`id`) or `"file"` (`id`, `name`, `mediaType`, `data`).
+     */
+    readonly events: Array<any>;
+    /**
+     * For sends: the id of the message or file, which a later `"delivered"` event names.
+     */
+    readonly messageId: number | undefined;
+    /**
+     * Encoded packets (`Uint8Array`s) to send through the relay, in order.
+     */
+    readonly packets: Array<any>;
+}
+
+/**
+ * The user acknowledges a peer's changed key: re-pin it (unverified).
+ */
+export function acknowledgeChange(user_id: string, curve25519: string, ed25519: string): void;
+
+/**
+ * Re-seals the key backup under a new passphrase. Returns the new backup for the server; the
+ * sealed trust store stays valid.
+ */
+export function changePassphrase(new_passphrase: string, insecure_test_params: boolean): Uint8Array;
+
+/**
+ * Throws `weak_passphrase` if a custom passphrase is below the strength floor.
+ */
+export function checkPassphrase(passphrase: string): void;
+
+/**
+ * Removes the "verified" mark of a peer.
+ */
+export function clearVerified(user_id: string): void;
+
+/**
+ * Creates a new identity sealed under `passphrase` (generated, or custom above the floor) and
+ * keeps it unlocked with an empty trust store. Returns the key backup for the server.
+ */
+export function createIdentity(owner_user_id: string, passphrase: string, insecure_test_params: boolean): Uint8Array;
+
+/**
+ * A generated E2E passphrase (100 bits, five groups of four characters).
+ */
+export function generatePassphrase(): string;
+
+/**
+ * Whether an identity is unlocked in this page.
+ */
+export function isUnlocked(): boolean;
+
+/**
+ * Whether the peer's pinned key is marked verified.
+ */
+export function isVerified(user_id: string): boolean;
+
+/**
+ * Forgets everything secret: identity, trust store and every OTR session (keys zeroized).
+ */
+export function lock(): void;
+
+/**
+ * The user compared safety numbers with the peer and they matched.
+ */
+export function markVerified(user_id: string, curve25519: string, ed25519: string): void;
+
+/**
+ * Records the keys the directory serves for a peer. Returns `"pinned_now"`, `"matches"`,
+ * `"matches_verified"`, `"changed"` or `"changed_verified"` (a verified key changed).
+ */
+export function observePeer(user_id: string, curve25519: string, ed25519: string): string;
+
+/**
+ * Accept the peer's invitation.
+ */
+export function otrAccept(room_id: string): OtrStep;
+
+/**
+ * Withdraw our invitation or abandon the handshake.
+ */
+export function otrCancel(room_id: string): OtrStep;
+
+/**
+ * Decline the peer's invitation.
+ */
+export function otrDecline(room_id: string): OtrStep;
+
+/**
+ * Drops a room's OTR conversation and its keys.
+ */
+export function otrDestroy(room_id: string): void;
+
+/**
+ * End OTR.
+ */
+export function otrEnd(room_id: string): OtrStep;
+
+/**
+ * The invitation timed out.
+ */
+export function otrExpire(room_id: string): OtrStep;
+
+/**
+ * Whether a room's OTR conversation holds any key material.
+ */
+export function otrHoldsKeys(room_id: string): boolean;
+
+/**
+ * How many one-time key secrets the in-memory OTR identity holds (0 unless a handshake waits).
+ */
+export function otrOneTimeKeyCount(): number;
+
+/**
+ * Opens (or returns the existing) OTR conversation of a DM room.
+ */
+export function otrOpen(room_id: string, local_user_id: string, peer_user_id: string): void;
+
+/**
+ * The relay reports that the peer's connection closed.
+ */
+export function otrPeerDisconnected(room_id: string): OtrStep;
+
+/**
+ * A packet from the relay for this room.
+ */
+export function otrReceive(room_id: string, packet: Uint8Array | number[]): OtrStep;
+
+/**
+ * Refresh Keys.
+ */
+export function otrRefresh(room_id: string): OtrStep;
+
+/**
+ * The answer to a packet for a room with no OTR conversation in this page (after a reload):
+ * "lost session" for frames, nothing for other packets.
+ */
+export function otrReplyToUnknown(packet: Uint8Array | number[]): Uint8Array | undefined;
+
+/**
+ * Encrypts a small file (at most 4 MiB) as chunks.
+ */
+export function otrSendFile(room_id: string, name: string, media_type: string, data: Uint8Array | number[]): OtrStep;
+
+/**
+ * Encrypts a text message; `messageId` of the result names it in a later `"delivered"` event.
+ */
+export function otrSendText(room_id: string, text: string): OtrStep;
+
+/**
+ * The current session id of a room (32 hex digits), if any.
+ */
+export function otrSessionId(room_id: string): string | undefined;
+
+/**
+ * Start OTR: invite the peer.
+ */
+export function otrStart(room_id: string): OtrStep;
+
+/**
+ * The state of a room's OTR conversation: `"not_started"`, `"offered"`, `"invited"`,
+ * `"establishing"`, `"established"`, `"ended"`, `"declined"`, `"timed_out"` or `"failed"`.
+ */
+export function otrState(room_id: string): string;
+
+/**
+ * The conservative strength estimate of a passphrase, in bits (for a strength meter).
+ */
+export function passphraseBits(passphrase: string): number;
+
+/**
+ * The public identity keys as JSON `{"curve25519": "...", "ed25519": "..."}`.
+ */
+export function publicKeys(): string;
+
+/**
+ * Resets the E2E identity: new keys under `passphrase` (peers will see a changed safety
+ * number). Ends every OTR session. Returns the new backup; publish the new public keys.
+ */
+export function resetIdentity(passphrase: string, insecure_test_params: boolean): Uint8Array;
+
+/**
+ * The safety number with a pinned peer, as 12 groups of 5 digits separated by spaces.
+ */
+export function safetyNumber(peer_user_id: string): string;
+
+/**
+ * The safety number of any two users and keys (for tests and for showing a changed number).
+ */
+export function safetyNumberOf(user_a: string, curve25519_a: string, ed25519_a: string, user_b: string, curve25519_b: string, ed25519_b: string): string;
+
+/**
+ * Seals the trust store for the server to keep.
+ */
+export function sealTrustStore(): Uint8Array;
+
+/**
+ * Enters the E2E key: opens the key backup and, if given, the sealed trust store.
+ */
+export function unlock(owner_user_id: string, key_backup: Uint8Array | number[], passphrase: string, sealed_trust_store?: Uint8Array | number[] | null): void;
+
+export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
+
+export interface InitOutput {
+    readonly memory: WebAssembly.Memory;
+    readonly __wbg_otrstep_free: (a: number, b: number) => void;
+    readonly acknowledgeChange: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
+    readonly changePassphrase: (a: number, b: number, c: number) => [number, number, number];
+    readonly checkPassphrase: (a: number, b: number) => [number, number];
+    readonly clearVerified: (a: number, b: number) => [number, number];
+    readonly createIdentity: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
+    readonly generatePassphrase: () => [number, number, number, number];
+    readonly isUnlocked: () => number;
+    readonly isVerified: (a: number, b: number) => [number, number, number];
+    readonly lock: () => void;
+    readonly markVerified: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
+    readonly observePeer: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];
+    readonly otrAccept: (a: number, b: number) => [number, number, number];
+    readonly otrCancel: (a: number, b: number) => [number, number, number];
+    readonly otrDecline: (a: number, b: number) => [number, number, number];
+    readonly otrDestroy: (a: number, b: number) => void;
+    readonly otrEnd: (a: number, b: number) => [number, number, number];
+    readonly otrExpire: (a: number, b: number) => [number, number, number];
+    readonly otrHoldsKeys: (a: number, b: number) => number;
+    readonly otrOneTimeKeyCount: () => [number, number, number];
+    readonly otrOpen: (a: number, b: number, c: number, d: number, e: number, f: number) => void;
+    readonly otrPeerDisconnected: (a: number, b: number) => [number, number, number];
+    readonly otrReceive: (a: number, b: number, c: number, d: number) => [number, number, number];
+    readonly otrRefresh: (a: number, b: number) => [number, number, number];
+    readonly otrReplyToUnknown: (a: number, b: number) => any;
+    readonly otrSendFile: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number, number];
+    readonly otrSendText: (a: number, b: number, c: number, d: number) => [number, number, number];
+    readonly otrSessionId: (a: number, b: number) => [number, number];
+    readonly otrStart: (a: number, b: number) => [number, number, number];
+    readonly otrState: (a: number, b: number) => [number, number];
+    readonly otrstep_events: (a: number) => any;
+    readonly otrstep_messageId: (a: number) => [number, number];
+    readonly otrstep_packets: (a: number) => any;
+    readonly passphraseBits: (a: number, b: number) => number;
+    readonly publicKeys: () => [number, number, number, number];
+    readonly resetIdentity: (a: number, b: number, c: number) => [number, number, number];
+    readonly safetyNumber: (a: number, b: number) => [number, number, number, number];
+    readonly safetyNumberOf: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
+    readonly sealTrustStore: () => [number, number, number];
+    readonly unlock: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
+    readonly __wbindgen_exn_store: (a: number) => void;
+    readonly __externref_table_alloc: () => number;
+    readonly __wbindgen_externrefs: WebAssembly.Table;
+    readonly __wbindgen_malloc: (a: number, b: number) => number;
+    readonly __wbindgen_realloc: (a: number, b: number, c: number, d: number) => number;
+    readonly __wbindgen_free: (a: number, b: number, c: number) => void;
+    readonly __externref_table_dealloc: (a: number) => void;
+    readonly __wbindgen_start: () => void;
+}
+
+export type SyncInitInput = BufferSource | WebAssembly.Module;
+
+/**
+ * Instantiates the given `module`, which can either be bytes or
+ * a precompiled `WebAssembly.Module`.
+ *
+ * @param {{ module: SyncInitInput }} module - Passing `SyncInitInput` directly is deprecated.
+ *
+ * @returns {InitOutput}
+ */
+export function initSync(module: { module: SyncInitInput } | SyncInitInput): InitOutput;
+
+/**
+ * If `module_or_path` is {RequestInfo} or {URL}, makes a request and
+ * for everything else, calls `WebAssembly.instantiate` directly.
+ *
+ * @param {{ module_or_path: InitInput | Promise<InitInput> }} module_or_path - Passing `InitInput` directly is deprecated.
+ *
+ * @returns {Promise<InitOutput>}
+ */
+export default function __wbg_init (module_or_path?: { module_or_path: InitInput | Promise<InitInput> } | InitInput | Promise<InitInput>): Promise<InitOutput>;

@@ -15,14 +15,15 @@
 
 mod realtime;
 
+use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sotto_api::rest::*;
 use sotto_api::{ErrorBody, ErrorCode, MessageId, RoomId, SessionId, UploadId, UserId};
 
 pub use realtime::{ConnectOptions, Realtime, RealtimeEvent};
+pub use reqwest::Method;
 pub use sotto_api;
 
 /// What can go wrong.

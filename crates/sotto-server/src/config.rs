@@ -22,49 +22,49 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct Layer {
     /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "SOTTO_LISTEN")]
+    #[arg(long, global = true, env = "SOTTO_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Data directory (database and uploads) [default: ./sotto-data].
-    #[arg(long, env = "SOTTO_DATA_DIR")]
+    #[arg(long, global = true, env = "SOTTO_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Public base URL used in printed links and as the allowed WebSocket origin
     /// [default: http://<listen>].
-    #[arg(long, env = "SOTTO_PUBLIC_URL")]
+    #[arg(long, global = true, env = "SOTTO_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Extra allowed WebSocket origins, comma-separated.
-    #[arg(long, env = "SOTTO_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(long, global = true, env = "SOTTO_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
     /// Log format [default: human].
-    #[arg(long, env = "SOTTO_LOG_FORMAT")]
+    #[arg(long, global = true, env = "SOTTO_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
     /// Log filter, `tracing` syntax [default: info].
-    #[arg(long, env = "SOTTO_LOG")]
+    #[arg(long, global = true, env = "SOTTO_LOG")]
     pub log: Option<String>,
     /// WebSocket read buffer per connection, bytes [default: 4096].
-    #[arg(long, env = "SOTTO_WS_READ_BUFFER")]
+    #[arg(long, global = true, env = "SOTTO_WS_READ_BUFFER")]
     pub ws_read_buffer: Option<usize>,
     /// WebSocket write buffer per connection, bytes [default: 4096].
-    #[arg(long, env = "SOTTO_WS_WRITE_BUFFER")]
+    #[arg(long, global = true, env = "SOTTO_WS_WRITE_BUFFER")]
     pub ws_write_buffer: Option<usize>,
     /// Largest WebSocket message accepted from a client, bytes [default: 262144].
-    #[arg(long, env = "SOTTO_WS_MAX_MESSAGE")]
+    #[arg(long, global = true, env = "SOTTO_WS_MAX_MESSAGE")]
     pub ws_max_message: Option<usize>,
     /// Outgoing queue length per connection; a client that falls this far behind is
     /// disconnected [default: 256].
-    #[arg(long, env = "SOTTO_WS_QUEUE")]
+    #[arg(long, global = true, env = "SOTTO_WS_QUEUE")]
     pub ws_queue: Option<usize>,
     /// Seconds between WebSocket heartbeats; a connection silent for 3 of them is dropped
     /// [default: 20].
-    #[arg(long, env = "SOTTO_HEARTBEAT_SECS")]
+    #[arg(long, global = true, env = "SOTTO_HEARTBEAT_SECS")]
     pub heartbeat_secs: Option<u64>,
     /// Argon2id memory cost in KiB [default: 19456].
-    #[arg(long, env = "SOTTO_ARGON2_MEMORY_KIB")]
+    #[arg(long, global = true, env = "SOTTO_ARGON2_MEMORY_KIB")]
     pub argon2_memory_kib: Option<u32>,
     /// Argon2id iterations [default: 2].
-    #[arg(long, env = "SOTTO_ARGON2_ITERATIONS")]
+    #[arg(long, global = true, env = "SOTTO_ARGON2_ITERATIONS")]
     pub argon2_iterations: Option<u32>,
     /// Largest number of jobs the database writer commits at once [default: 256].
-    #[arg(long, env = "SOTTO_WRITE_BATCH")]
+    #[arg(long, global = true, env = "SOTTO_WRITE_BATCH")]
     pub write_batch: Option<usize>,
 }
 

@@ -33,7 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default).
-    Serve(Box<Layer>),
+    Serve,
     /// Administration commands.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -54,26 +54,6 @@ enum AdminCommand {
         #[arg(long)]
         admin: bool,
     },
-}
-
-fn merge(over: Layer, under: Layer) -> Layer {
-    macro_rules! m { ($($f:ident),*) => { Layer { $($f: over.$f.or(under.$f)),* } } }
-    m!(
-        listen,
-        data_dir,
-        public_url,
-        allowed_origins,
-        log_format,
-        log,
-        ws_read_buffer,
-        ws_write_buffer,
-        ws_max_message,
-        ws_queue,
-        heartbeat_secs,
-        argon2_memory_kib,
-        argon2_iterations,
-        write_batch
-    )
 }
 
 fn init_logging(config: &Config) {
@@ -97,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let (layer, command) = match cli.command {
         None => (cli.layer, None),
-        Some(Command::Serve(l)) => (merge(*l, cli.layer), None),
+        Some(Command::Serve) => (cli.layer, None),
         Some(Command::Admin(a)) => (cli.layer, Some(a)),
     };
     let config = Config::resolve(layer, file);

@@ -32,7 +32,12 @@ pub struct Layer {
     #[arg(long, global = true, env = "SOTTO_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Extra allowed WebSocket origins, comma-separated.
-    #[arg(long, global = true, env = "SOTTO_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        env = "SOTTO_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Option<Vec<String>>,
     /// Log format [default: human].
     #[arg(long, global = true, env = "SOTTO_LOG_FORMAT")]

@@ -354,6 +354,11 @@ impl Client {
         self.get("/api/v1/accounts/me").await
     }
 
+    /// The current session (with its CSRF token).
+    pub async fn session(&self) -> Result<LoginResponse> {
+        self.get("/api/v1/accounts/session").await
+    }
+
     /// Changes the password; other sessions are revoked.
     pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
         let _: Ok = self

@@ -140,8 +140,12 @@ async fn cookie_sessions_need_csrf_bearer_sessions_do_not() {
         r.token.is_none(),
         "cookie logins do not expose the token in the body"
     );
-    // Reads need no CSRF token; writes do.
+    // Reads need no CSRF token; writes do. A reloaded page recovers the token from the session.
     cookie.me().await.expect("read");
+    assert_eq!(
+        cookie.session().await.expect("session").csrf_token,
+        r.csrf_token
+    );
     cookie.set_send_csrf(false);
     assert_eq!(
         code(cookie.create_group("g", &[]).await),
@@ -297,4 +301,23 @@ async fn failed_logins_are_rate_limited() {
         "even the right password"
     );
     tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_address() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    set(&admin, "ratelimit.login_per_ip_per_min", json!(4)).await;
+    for i in 0..4 {
+        let r = ts
+            .client()
+            .login(&format!("nobody{i}"), "wrong-password")
+            .await;
+        assert_eq!(code(r), ErrorCode::InvalidCredentials);
+    }
+    // A fifth attempt from the same address is refused whatever the account.
+    assert_eq!(
+        code(ts.client().login("admin", PW).await),
+        ErrorCode::RateLimited
+    );
 }

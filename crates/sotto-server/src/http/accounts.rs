@@ -79,6 +79,24 @@ pub(super) async fn me(State(app): State<App>, Auth(c): Auth) -> ApiResult<Json<
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
+/// The current session: lets a browser that reloaded the page recover its CSRF token.
+pub(super) async fn session(
+    State(app): State<App>,
+    Auth(c): Auth,
+) -> ApiResult<Json<LoginResponse>> {
+    let user = app
+        .accounts
+        .user(c.user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Json(LoginResponse {
+        token: None,
+        session_id: c.session_id,
+        csrf_token: c.csrf_token,
+        user,
+    }))
+}
+
 pub(super) async fn change_password(
     State(app): State<App>,
     Auth(c): Auth,

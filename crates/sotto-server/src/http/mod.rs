@@ -12,7 +12,7 @@ mod ws;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
@@ -38,6 +38,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/accounts/login"),
     ("POST", "/api/v1/accounts/logout"),
     ("GET", "/api/v1/accounts/me"),
+    ("GET", "/api/v1/accounts/session"),
     ("POST", "/api/v1/accounts/password"),
     ("GET", "/api/v1/sessions"),
     ("DELETE", "/api/v1/sessions/{id}"),
@@ -66,10 +67,25 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/ws"),
 ];
 
+/// Metrics and a debug log line per request. Only the route *template* is logged (never the
+/// concrete path or query, which can carry ids or search terms).
 async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let res = next.run(req).await;
-    METRICS.http_latency.observe(start.elapsed());
+    let elapsed = start.elapsed();
+    METRICS.http_latency.observe(elapsed);
+    tracing::debug!(
+        %method,
+        route = route.as_deref().unwrap_or("-"),
+        status = res.status().as_u16(),
+        micros = elapsed.as_micros() as u64,
+        "request"
+    );
     match res.status().as_u16() {
         500.. => METRICS.http_5xx.inc(),
         400.. => METRICS.http_4xx.inc(),
@@ -99,6 +115,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/accounts/login", post(accounts::login))
         .route("/api/v1/accounts/logout", post(accounts::logout))
         .route("/api/v1/accounts/me", get(accounts::me))
+        .route("/api/v1/accounts/session", get(accounts::session))
         .route("/api/v1/accounts/password", post(accounts::change_password))
         .route("/api/v1/sessions", get(accounts::sessions))
         .route("/api/v1/sessions/{id}", delete(accounts::revoke_session))

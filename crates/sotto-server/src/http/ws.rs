@@ -150,8 +150,8 @@ async fn serve(
         session_id: caller.session_id,
         heartbeat_secs: hb.as_secs(),
     };
-    if socket.send(text(&hello)).await.is_err() {
-        return End::Dropped;
+    if let Err(end) = push(socket, &mut kill, text(&hello)).await {
+        return end;
     }
 
     // Catch-up: everything stored after `since` (or nothing, when the client starts fresh).
@@ -174,12 +174,10 @@ async fn serve(
                 break;
             }
             for (seq, json) in batch {
-                if socket
-                    .send(Message::Text(Utf8Bytes::from(json)))
-                    .await
-                    .is_err()
+                if let Err(end) =
+                    push(socket, &mut kill, Message::Text(Utf8Bytes::from(json))).await
                 {
-                    return End::Dropped;
+                    return end;
                 }
                 last_seq = seq;
                 replayed += 1;
@@ -190,12 +188,9 @@ async fn serve(
             }
         }
     }
-    if socket
-        .send(text(&ServerEvent::CatchUpDone { last_seq, complete }))
-        .await
-        .is_err()
-    {
-        return End::Dropped;
+    let done = text(&ServerEvent::CatchUpDone { last_seq, complete });
+    if let Err(end) = push(socket, &mut kill, done).await {
+        return end;
     }
 
     let mut last_heard = Instant::now();
@@ -203,10 +198,7 @@ async fn serve(
     loop {
         tokio::select! {
             order = &mut kill => {
-                let (code, reason) = order.unwrap_or((1011, "closed"));
-                let _ = socket
-                    .send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) })))
-                    .await;
+                close_with(socket, order.unwrap_or((1011, "closed"))).await;
                 return End::Server;
             }
             frame = rx.recv() => {
@@ -223,11 +215,8 @@ async fn serve(
                     Some(Frame::Binary(bytes)) => Message::Binary(bytes.to_vec().into()),
                     None => return End::Server,
                 };
-                // A send blocks while the client does not read; a close order (e.g. the
-                // queue overflowed meanwhile) must still win, so race the two.
-                tokio::select! {
-                    r = socket.send(msg) => if r.is_err() { return End::Dropped; },
-                    _ = &mut kill => return End::Server,
+                if let Err(end) = push(socket, &mut kill, msg).await {
+                    return end;
                 }
             }
             incoming = socket.recv() => {
@@ -244,13 +233,37 @@ async fn serve(
                 if last_heard.elapsed() > hb * 3 {
                     return End::Dropped;
                 }
-                tokio::select! {
-                    r = socket.send(Message::Ping(Vec::new().into())) => if r.is_err() { return End::Dropped; },
-                    _ = &mut kill => return End::Server,
+                if let Err(end) = push(socket, &mut kill, Message::Ping(Vec::new().into())).await {
+                    return end;
                 }
             }
         }
     }
+}
+
+/// Sends one frame, unless a close order arrives first: a send blocks while the client does not
+/// read, and a server close order (revocation, slow consumer, shutdown) must still win.
+async fn push(
+    socket: &mut WebSocket,
+    kill: &mut tokio::sync::oneshot::Receiver<crate::realtime::CloseOrder>,
+    msg: Message,
+) -> Result<(), End> {
+    tokio::select! {
+        r = socket.send(msg) => r.map_err(|_| End::Dropped),
+        order = kill => {
+            close_with(socket, order.unwrap_or((1011, "closed"))).await;
+            Err(End::Server)
+        }
+    }
+}
+
+/// Sends a close frame, giving up quickly if the client is not reading.
+async fn close_with(socket: &mut WebSocket, (code, reason): crate::realtime::CloseOrder) {
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }));
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(frame)).await;
 }
 
 fn reply(tx: &tokio::sync::mpsc::Sender<Frame>, frame: Frame) {

@@ -162,3 +162,28 @@ impl Config {
         Ok(toml::from_str(&text)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_which_beats_defaults() {
+        let file: Layer =
+            toml::from_str("data_dir = \"/from/file\"\nws_queue = 7\nlog_format = \"json\"\n")
+                .expect("toml");
+        let cli = Layer {
+            ws_queue: Some(99),
+            ..Layer::default()
+        };
+        let c = Config::resolve(cli, Some(file));
+        assert_eq!(c.ws_queue, 99);
+        assert_eq!(c.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert!(
+            toml::from_str::<Layer>("no_such_key = 1").is_err(),
+            "unknown keys are refused"
+        );
+    }
+}

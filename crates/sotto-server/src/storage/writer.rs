@@ -121,3 +121,77 @@ async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sotto_api::ErrorCode;
+
+    use crate::bus::{Bus, BusMessage, Frame, InProcessBus};
+    use crate::error::ApiError;
+    use crate::metrics::METRICS;
+    use crate::storage::Db;
+
+    #[tokio::test]
+    async fn concurrent_writes_share_commits_and_a_failed_job_rolls_back_alone() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(1024));
+        let mut events = bus.subscribe();
+        let db = Db::open(dir.path(), bus, 256).await.expect("open");
+        let before = METRICS.db_batches.get();
+        let mut jobs = Vec::new();
+        for i in 0..200i64 {
+            let w = db.writer.clone();
+            jobs.push(tokio::spawn(async move {
+                w.write(move |conn, outbox| {
+                    Box::pin(async move {
+                        sqlx::query(
+                            "INSERT INTO settings (key, value, updated_at) VALUES ($1, 'x', 0)",
+                        )
+                        .bind(format!("k{i}"))
+                        .execute(&mut *conn)
+                        .await?;
+                        outbox.push(BusMessage::Everyone {
+                            frame: Frame::Binary(vec![0u8].into()),
+                        });
+                        if i == 7 {
+                            // Written, then failed: must leave no trace and publish nothing.
+                            return Err(ApiError::new(ErrorCode::InvalidInput, "job 7 fails"));
+                        }
+                        Ok(i)
+                    })
+                })
+                .await
+            }));
+        }
+        let mut ok = 0;
+        for j in jobs {
+            match j.await.expect("join") {
+                Ok(_) => ok += 1,
+                Err(e) => assert_eq!(e.code, ErrorCode::InvalidInput),
+            }
+        }
+        assert_eq!(ok, 199);
+        let batches = METRICS.db_batches.get() - before;
+        assert!(
+            batches < 200,
+            "200 writes took {batches} commits: not batched"
+        );
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM settings")
+            .fetch_one(&db.read)
+            .await
+            .expect("count");
+        assert_eq!(n, 199);
+        let (k7,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM settings WHERE key = 'k7'")
+            .fetch_one(&db.read)
+            .await
+            .expect("count");
+        assert_eq!(k7, 0, "the failed job's write was rolled back");
+        let mut published = 0;
+        while events.try_recv().is_ok() {
+            published += 1;
+        }
+        assert_eq!(published, 199, "only committed jobs publish");
+    }
+}

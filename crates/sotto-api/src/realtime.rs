@@ -46,6 +46,9 @@ pub enum ServerEvent {
         session_id: SessionId,
         /// Seconds between server heartbeats (WebSocket pings).
         heartbeat_secs: u64,
+        /// Whether this connection took over the id of one that dropped (see `resume`).
+        #[serde(default)]
+        resumed: bool,
     },
     /// All stored events after `since` have been sent.
     CatchUpDone {

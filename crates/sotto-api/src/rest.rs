@@ -358,4 +358,9 @@ pub struct WsQuery {
     /// Last stored-event position the client saw; events after it are replayed first.
     #[serde(default)]
     pub since: Option<Seq>,
+    /// The id of this session's connection that dropped abnormally moments ago: within the
+    /// grace period the new connection takes over that id (so state bound to it, such as an
+    /// off-the-record session, survives a network blip). Otherwise a new id is assigned.
+    #[serde(default)]
+    pub resume: Option<String>,
 }

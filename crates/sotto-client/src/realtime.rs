@@ -28,6 +28,8 @@ pub struct ConnectOptions {
     pub origin: Option<String>,
     /// How many received events to buffer before the socket stops being read.
     pub buffer: usize,
+    /// Take over the id of this session's connection that dropped moments ago.
+    pub resume: Option<String>,
 }
 
 impl Default for ConnectOptions {
@@ -36,6 +38,7 @@ impl Default for ConnectOptions {
             since: None,
             origin: None,
             buffer: 4096,
+            resume: None,
         }
     }
 }
@@ -66,6 +69,8 @@ enum Outbound {
 pub struct Realtime {
     /// This connection's id (from `hello`).
     pub connection_id: String,
+    /// Whether the server let this connection take over a dropped connection's id.
+    pub resumed: bool,
     events: mpsc::Receiver<RealtimeEvent>,
     out: mpsc::UnboundedSender<Outbound>,
     last_seq: Arc<AtomicI64>,
@@ -80,10 +85,18 @@ pub(crate) async fn connect(
     let ws_base = base
         .replacen("http://", "ws://", 1)
         .replacen("https://", "wss://", 1);
-    let url = match opts.since {
-        Some(s) => format!("{ws_base}/api/v1/ws?since={s}"),
-        None => format!("{ws_base}/api/v1/ws"),
-    };
+    let mut query = Vec::new();
+    if let Some(s) = opts.since {
+        query.push(format!("since={s}"));
+    }
+    if let Some(r) = &opts.resume {
+        // Server-issued ids are `c_` + hex, so they need no escaping; refuse anything else.
+        if !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(Error::Ws("malformed connection id".into()));
+        }
+        query.push(format!("resume={r}"));
+    }
+    let url = format!("{ws_base}/api/v1/ws?{}", query.join("&"));
     let mut req = url
         .into_client_request()
         .map_err(|e| Error::Ws(e.to_string()))?;
@@ -114,9 +127,15 @@ pub(crate) async fn connect(
         Err(e) => return Err(Error::Ws(e.to_string())),
     };
     // The first frame is always `hello`.
-    let connection_id = match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+    let (connection_id, resumed) = match tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+    {
         Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ServerEvent>(t.as_str()) {
-            Ok(ServerEvent::Hello { connection_id, .. }) => connection_id,
+            Ok(ServerEvent::Hello {
+                connection_id,
+                resumed,
+                ..
+            }) => (connection_id, resumed),
             _ => return Err(Error::Decode("expected hello".into())),
         },
         _ => return Err(Error::Ws("no hello".into())),
@@ -189,6 +208,7 @@ pub(crate) async fn connect(
     });
     Ok(Realtime {
         connection_id,
+        resumed,
         events,
         out,
         last_seq,

@@ -78,6 +78,16 @@ pub enum BusMessage {
         /// Close reason.
         reason: &'static str,
     },
+    /// A connection opened (`resumed`: it took over the id of one that dropped abnormally
+    /// within the grace period).
+    ConnectionOpened {
+        /// Connection.
+        connection_id: Arc<str>,
+        /// Its user.
+        user_id: UserId,
+        /// Whether it resumed a dropped connection's id.
+        resumed: bool,
+    },
     /// A connection ended. `clean` is true when the client closed the WebSocket properly (tab
     /// closed or reloaded), false for an abnormal drop (network loss, heartbeat timeout,
     /// slow-consumer cut-off). The off-the-record relay reacts differently to the two.

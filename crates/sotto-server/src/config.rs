@@ -62,6 +62,10 @@ pub struct Layer {
     /// [default: 20].
     #[arg(long, global = true, env = "SOTTO_HEARTBEAT_SECS")]
     pub heartbeat_secs: Option<u64>,
+    /// Seconds a connection id that dropped abnormally stays reserved for its session to
+    /// resume [default: 20].
+    #[arg(long, global = true, env = "SOTTO_RESUME_GRACE_SECS")]
+    pub resume_grace_secs: Option<u64>,
     /// Argon2id memory cost in KiB [default: 19456].
     #[arg(long, global = true, env = "SOTTO_ARGON2_MEMORY_KIB")]
     pub argon2_memory_kib: Option<u32>,
@@ -98,6 +102,8 @@ pub struct Config {
     pub ws_queue: usize,
     /// Heartbeat period.
     pub heartbeat_secs: u64,
+    /// Grace period for resuming a dropped connection id.
+    pub resume_grace_secs: u64,
     /// Argon2id memory (KiB).
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
@@ -150,6 +156,7 @@ impl Config {
             ws_max_message: pick!(ws_max_message, 256 * 1024),
             ws_queue: pick!(ws_queue, 256),
             heartbeat_secs: pick!(heartbeat_secs, 20),
+            resume_grace_secs: pick!(resume_grace_secs, 20),
             argon2_memory_kib: pick!(argon2_memory_kib, 19 * 1024),
             argon2_iterations: pick!(argon2_iterations, 2),
             write_batch: pick!(write_batch, 256),

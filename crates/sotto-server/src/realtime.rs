@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sotto_api::realtime::close;
 use sotto_api::{SessionId, UserId};
@@ -53,11 +54,17 @@ impl ConnHandle {
     }
 }
 
+/// Who reserved a dropped connection id, and since when.
+type Reservation = (SessionId, Instant);
+
 /// The connection registry of this node.
 #[derive(Clone)]
 pub struct Hub {
     conns: Arc<Mutex<HashMap<Arc<str>, Arc<ConnHandle>>>>,
     by_user: Arc<Mutex<HashMap<UserId, Vec<Arc<str>>>>>,
+    /// Ids of connections that dropped abnormally, reserved for their session until the grace
+    /// period ends.
+    dropped: Arc<Mutex<HashMap<Arc<str>, Reservation>>>,
 }
 
 /// What a connection task gets back from [`Hub::register`].
@@ -76,6 +83,7 @@ impl Hub {
         Hub {
             conns: Arc::default(),
             by_user: Arc::default(),
+            dropped: Arc::default(),
         }
     }
 
@@ -122,6 +130,26 @@ impl Hub {
     /// The owner of a connection on this node.
     pub fn owner(&self, id: &str) -> Option<UserId> {
         self.conns.lock().ok()?.get(id).map(|h| h.user_id)
+    }
+
+    /// Reserves the id of a connection that dropped abnormally for its session.
+    pub fn remember_drop(&self, id: Arc<str>, session: SessionId, grace: Duration) {
+        if let Ok(mut d) = self.dropped.lock() {
+            d.retain(|_, (_, at)| at.elapsed() < grace);
+            d.insert(id, (session, Instant::now()));
+        }
+    }
+
+    /// Takes a reserved id back for `session` if it dropped less than `grace` ago and is not
+    /// open. Returns the id to use.
+    pub fn claim(&self, id: &str, session: SessionId, grace: Duration) -> Option<Arc<str>> {
+        let mut d = self.dropped.lock().ok()?;
+        let (key, (owner, at)) = d.get_key_value(id).map(|(k, v)| (k.clone(), *v))?;
+        if owner != session || at.elapsed() >= grace || self.owner(id).is_some() {
+            return None;
+        }
+        d.remove(id);
+        Some(key)
     }
 
     /// Orders every connection closed (shutdown).
@@ -238,7 +266,7 @@ impl Hub {
                         h.close((*code, reason));
                     }
                 }
-                BusMessage::ConnectionClosed { .. } => {}
+                BusMessage::ConnectionOpened { .. } | BusMessage::ConnectionClosed { .. } => {}
             }
         }
     }

@@ -802,3 +802,159 @@ async fn history_survives_a_restart() {
     );
     server.shutdown().await;
 }
+
+async fn closed_signal(
+    bus: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<BusMessage>>,
+    id: &str,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, bus.recv())
+            .await
+            .expect("signal")
+            .expect("bus");
+        if let BusMessage::ConnectionClosed {
+            connection_id,
+            clean,
+            ..
+        } = &*msg
+            && &**connection_id == id
+        {
+            return *clean;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_connection_id_can_be_resumed_by_its_session_within_the_grace_period() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    let mut bus = ts.server().subscribe_bus();
+    let rt = a.connect(ConnectOptions::default()).await.expect("connect");
+    let id = rt.connection_id.clone();
+    rt.drop_abruptly();
+    assert!(!closed_signal(&mut bus, &id).await, "abnormal drop");
+
+    // Another session of the same user cannot take the id.
+    let mut a_other = ts.client();
+    a_other.login("alice", PW).await.expect("login");
+    let thief = a_other
+        .connect(ConnectOptions {
+            resume: Some(id.clone()),
+            ..ConnectOptions::default()
+        })
+        .await
+        .expect("connect");
+    assert!(!thief.resumed);
+    assert_ne!(thief.connection_id, id);
+
+    // The same session gets it back, and ephemeral events addressed to it arrive.
+    let mut back = a
+        .connect(ConnectOptions {
+            resume: Some(id.clone()),
+            ..ConnectOptions::default()
+        })
+        .await
+        .expect("resume");
+    assert!(back.resumed);
+    assert_eq!(back.connection_id, id);
+    let b1 = b.connect(ConnectOptions::default()).await.expect("b");
+    b1.send_ephemeral(&Outgoing {
+        room_id: room.id,
+        target: Target::Connection(id.clone()),
+        channel: 2,
+        payload: b"still here".to_vec(),
+    })
+    .expect("send");
+    expect(
+        &mut back,
+        "ephemeral",
+        |e| matches!(e, RealtimeEvent::Ephemeral(i) if i.payload == b"still here"),
+    )
+    .await;
+
+    // A clean close releases nothing to resume.
+    back.close().await;
+    assert!(closed_signal(&mut bus, &id).await, "clean close");
+    let fresh = a
+        .connect(ConnectOptions {
+            resume: Some(id.clone()),
+            ..ConnectOptions::default()
+        })
+        .await
+        .expect("connect");
+    assert!(!fresh.resumed);
+    assert_ne!(fresh.connection_id, id);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_id_is_not_resumable_after_the_grace_period() {
+    let ts = TestServer::start_with(|c| c.resume_grace_secs = 1).await;
+    let (_admin, a, _b, _c) = three(&ts).await;
+    let mut bus = ts.server().subscribe_bus();
+    let rt = a.connect(ConnectOptions::default()).await.expect("connect");
+    let id = rt.connection_id.clone();
+    rt.drop_abruptly();
+    assert!(!closed_signal(&mut bus, &id).await);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let late = a
+        .connect(ConnectOptions {
+            resume: Some(id.clone()),
+            ..ConnectOptions::default()
+        })
+        .await
+        .expect("connect");
+    assert!(!late.resumed);
+    assert_ne!(late.connection_id, id);
+}
+
+#[tokio::test]
+async fn connections_opened_while_messages_flow_miss_nothing_after_their_start() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    let total = 80;
+    // Index of the message being sent now (its send may have started before a connect).
+    let sending = Arc::new(AtomicUsize::new(0));
+    let sender = {
+        let (a, sending) = (a.clone(), sending.clone());
+        tokio::spawn(async move {
+            for i in 0..total {
+                sending.store(i, Ordering::SeqCst);
+                a.send_text(room.id, &format!("n{i}")).await.expect("send");
+            }
+        })
+    };
+    let mut conns = Vec::new();
+    for _ in 0..12 {
+        let rt = b.connect(ConnectOptions::default()).await.expect("connect");
+        // Every message whose send started after `connect` returned must arrive.
+        let floor = sending.load(Ordering::SeqCst) + 1;
+        conns.push((rt, floor));
+    }
+    sender.await.expect("sender");
+    for (mut rt, floor) in conns {
+        let mut got = Vec::new();
+        while got.last().map(String::as_str) != Some(&*format!("n{}", total - 1)) {
+            let ev = rt
+                .next_within(common::WAIT)
+                .await
+                .expect("the last message arrives");
+            if let Some((_, text)) = created(&ev) {
+                got.push(text);
+            }
+        }
+        let first: usize = got[0][1..].parse().expect("n<i>");
+        assert!(
+            first <= floor,
+            "started at n{first} but n{floor} was sent after connecting"
+        );
+        // What a connection sees is a gap-free, duplicate-free suffix of what was sent.
+        let want: Vec<String> = (first..total).map(|i| format!("n{i}")).collect();
+        assert_eq!(got, want);
+    }
+}

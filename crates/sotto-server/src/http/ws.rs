@@ -74,7 +74,7 @@ pub(super) async fn upgrade(
         .write_buffer_size(cfg.ws_write_buffer)
         .max_message_size(cfg.ws_max_message)
         .max_frame_size(cfg.ws_max_message);
-    Ok(ws.on_upgrade(move |socket| run(app, socket, caller, q.since)))
+    Ok(ws.on_upgrade(move |socket| run(app, socket, caller, q.since, q.resume)))
 }
 
 fn text(ev: &ServerEvent) -> Message {
@@ -104,8 +104,27 @@ enum End {
     Server,
 }
 
-async fn run(app: App, mut socket: WebSocket, caller: Caller, since: Option<Seq>) {
-    let conn_id: Arc<str> = format!("c_{}", random_hex(12)).into();
+async fn run(
+    app: App,
+    mut socket: WebSocket,
+    caller: Caller,
+    since: Option<Seq>,
+    resume: Option<String>,
+) {
+    // Fix the starting position before registering (see `serve`).
+    let since = match since {
+        Some(s) => s,
+        None => match events::head(&app.db).await {
+            Ok(h) => h,
+            Err(_) => return,
+        },
+    };
+    let grace = Duration::from_secs(app.config.resume_grace_secs);
+    let resumed = resume
+        .as_deref()
+        .and_then(|id| app.hub.claim(id, caller.session_id, grace));
+    let is_resumed = resumed.is_some();
+    let conn_id: Arc<str> = resumed.unwrap_or_else(|| format!("c_{}", random_hex(12)).into());
     let reg = app.hub.register(
         conn_id.clone(),
         caller.user_id,
@@ -117,11 +136,20 @@ async fn run(app: App, mut socket: WebSocket, caller: Caller, since: Option<Seq>
     app.presence
         .connected(caller.user_id, conn_id.clone())
         .await;
-    let end = serve(&app, &mut socket, &caller, &conn_id, since, reg).await;
+    app.bus.publish(BusMessage::ConnectionOpened {
+        connection_id: conn_id.clone(),
+        user_id: caller.user_id,
+        resumed: is_resumed,
+    });
+    let end = serve(&app, &mut socket, &caller, &conn_id, since, is_resumed, reg).await;
     app.hub.unregister(&conn_id);
     METRICS.connections_open.dec();
     app.presence.disconnected(caller.user_id, &conn_id).await;
     let clean = matches!(end, End::Clean);
+    if matches!(end, End::Dropped) {
+        app.hub
+            .remember_drop(conn_id.clone(), caller.session_id, grace);
+    }
     app.bus.publish(BusMessage::ConnectionClosed {
         connection_id: conn_id.clone(),
         user_id: caller.user_id,
@@ -135,7 +163,8 @@ async fn serve(
     socket: &mut WebSocket,
     caller: &Caller,
     conn_id: &Arc<str>,
-    since: Option<Seq>,
+    since: Seq,
+    resumed: bool,
     reg: crate::realtime::Registration,
 ) -> End {
     let crate::realtime::Registration {
@@ -149,43 +178,37 @@ async fn serve(
         user_id: caller.user_id,
         session_id: caller.session_id,
         heartbeat_secs: hb.as_secs(),
+        resumed,
     };
     if let Err(end) = push(socket, &mut kill, text(&hello)).await {
         return end;
     }
 
-    // Catch-up: everything stored after `since` (or nothing, when the client starts fresh).
-    let mut last_seq = match since {
-        Some(s) => s.max(0),
-        None => match events::head(&app.db).await {
-            Ok(h) => h,
-            Err(_) => return End::Dropped,
-        },
-    };
+    // Catch-up: everything stored after `since`.
+    // `since` is the client's position, or (for a fresh start) the head of the log read
+    // *before* the connection was registered: events committed after that point arrive exactly
+    // once, either replayed here or live (deduplicated by `seq`).
+    let mut last_seq = since.max(0);
     let mut replayed = 0;
     let mut complete = true;
-    if since.is_some() {
-        loop {
-            let batch = match events::since(&app.db, caller.user_id, last_seq, 500).await {
-                Ok(b) => b,
-                Err(_) => return End::Dropped,
-            };
-            if batch.is_empty() {
-                break;
+    loop {
+        let batch = match events::since(&app.db, caller.user_id, last_seq, 500).await {
+            Ok(b) => b,
+            Err(_) => return End::Dropped,
+        };
+        if batch.is_empty() {
+            break;
+        }
+        for (seq, json) in batch {
+            if let Err(end) = push(socket, &mut kill, Message::Text(Utf8Bytes::from(json))).await {
+                return end;
             }
-            for (seq, json) in batch {
-                if let Err(end) =
-                    push(socket, &mut kill, Message::Text(Utf8Bytes::from(json))).await
-                {
-                    return end;
-                }
-                last_seq = seq;
-                replayed += 1;
-            }
-            if replayed >= MAX_CATCH_UP {
-                complete = false;
-                break;
-            }
+            last_seq = seq;
+            replayed += 1;
+        }
+        if replayed >= MAX_CATCH_UP {
+            complete = false;
+            break;
         }
     }
     let done = text(&ServerEvent::CatchUpDone { last_seq, complete });

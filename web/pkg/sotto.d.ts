@@ -25,15 +25,33 @@ export class OtrStep {
 }
 
 /**
+ * What the server keeps for the user, always stored together: the key backup and the trust
+ * store sealed under the backup's storage key.
+ */
+export class SealedKeys {
+    private constructor();
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * The key backup (the identity sealed under the E2E passphrase).
+     */
+    readonly backup: Uint8Array;
+    /**
+     * The trust store sealed under the backup's storage key.
+     */
+    readonly trustStore: Uint8Array;
+}
+
+/**
  * The user acknowledges a peer's changed key: re-pin it (unverified).
  */
 export function acknowledgeChange(user_id: string, curve25519: string, ed25519: string): void;
 
 /**
- * Re-seals the key backup under a new passphrase. Returns the new backup for the server; the
- * sealed trust store stays valid.
+ * Re-seals the identity under a new passphrase and a new storage key, and the trust store under
+ * the new key. Store both returned blobs together.
  */
-export function changePassphrase(new_passphrase: string, insecure_test_params: boolean): Uint8Array;
+export function changePassphrase(new_passphrase: string, insecure_test_params: boolean): SealedKeys;
 
 /**
  * Throws `weak_passphrase` if a custom passphrase is below the strength floor.
@@ -47,9 +65,9 @@ export function clearVerified(user_id: string): void;
 
 /**
  * Creates a new identity sealed under `passphrase` (generated, or custom above the floor) and
- * keeps it unlocked with an empty trust store. Returns the key backup for the server.
+ * keeps it unlocked with an empty trust store. Returns both blobs for the server.
  */
-export function createIdentity(owner_user_id: string, passphrase: string, insecure_test_params: boolean): Uint8Array;
+export function createIdentity(owner_user_id: string, passphrase: string, insecure_test_params: boolean): SealedKeys;
 
 /**
  * A generated E2E passphrase (100 bits, five groups of four characters).
@@ -98,7 +116,7 @@ export function otrCancel(room_id: string): OtrStep;
 export function otrDecline(room_id: string): OtrStep;
 
 /**
- * Drops a room's OTR conversation and its keys.
+ * Drops a room's OTR conversation: its keys and any pending one-time key.
  */
 export function otrDestroy(room_id: string): void;
 
@@ -185,10 +203,11 @@ export function passphraseBits(passphrase: string): number;
 export function publicKeys(): string;
 
 /**
- * Resets the E2E identity: new keys under `passphrase` (peers will see a changed safety
- * number). Ends every OTR session. Returns the new backup; publish the new public keys.
+ * Resets the E2E identity: new keys under `passphrase` and a new storage key (peers will see a
+ * changed safety number; publish the new public keys). The trust store is kept and re-sealed.
+ * Ends every OTR session.
  */
-export function resetIdentity(passphrase: string, insecure_test_params: boolean): Uint8Array;
+export function resetIdentity(passphrase: string, insecure_test_params: boolean): SealedKeys;
 
 /**
  * The safety number with a pinned peer, as 12 groups of 5 digits separated by spaces.
@@ -201,20 +220,25 @@ export function safetyNumber(peer_user_id: string): string;
 export function safetyNumberOf(user_a: string, curve25519_a: string, ed25519_a: string, user_b: string, curve25519_b: string, ed25519_b: string): string;
 
 /**
- * Seals the trust store for the server to keep.
+ * Seals the trust store for the server to keep (after pins or verified marks changed).
  */
 export function sealTrustStore(): Uint8Array;
 
 /**
- * Enters the E2E key: opens the key backup and, if given, the sealed trust store.
+ * Enters the E2E key: opens the key backup and the sealed trust store. A missing trust store is
+ * refused (`trust_store_missing`) unless `start_empty_trust_store` says the user agreed to lose
+ * their pins and verified marks — otherwise a server could make the client forget every pin by
+ * withholding the store. Returns `true` when the backup's key-derivation parameters are weaker
+ * than today's defaults: re-seal it with `changePassphrase`.
  */
-export function unlock(owner_user_id: string, key_backup: Uint8Array | number[], passphrase: string, sealed_trust_store?: Uint8Array | number[] | null): void;
+export function unlock(owner_user_id: string, key_backup: Uint8Array | number[], passphrase: string, sealed_trust_store: Uint8Array | number[] | null | undefined, start_empty_trust_store: boolean): boolean;
 
 export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
 
 export interface InitOutput {
     readonly memory: WebAssembly.Memory;
     readonly __wbg_otrstep_free: (a: number, b: number) => void;
+    readonly __wbg_sealedkeys_free: (a: number, b: number) => void;
     readonly acknowledgeChange: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
     readonly changePassphrase: (a: number, b: number, c: number) => [number, number, number];
     readonly checkPassphrase: (a: number, b: number) => [number, number];
@@ -234,7 +258,7 @@ export interface InitOutput {
     readonly otrExpire: (a: number, b: number) => [number, number, number];
     readonly otrHoldsKeys: (a: number, b: number) => number;
     readonly otrOneTimeKeyCount: () => [number, number, number];
-    readonly otrOpen: (a: number, b: number, c: number, d: number, e: number, f: number) => void;
+    readonly otrOpen: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
     readonly otrPeerDisconnected: (a: number, b: number) => [number, number, number];
     readonly otrReceive: (a: number, b: number, c: number, d: number) => [number, number, number];
     readonly otrRefresh: (a: number, b: number) => [number, number, number];
@@ -253,7 +277,9 @@ export interface InitOutput {
     readonly safetyNumber: (a: number, b: number) => [number, number, number, number];
     readonly safetyNumberOf: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
     readonly sealTrustStore: () => [number, number, number];
-    readonly unlock: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
+    readonly sealedkeys_backup: (a: number) => any;
+    readonly sealedkeys_trustStore: (a: number) => any;
+    readonly unlock: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number) => [number, number, number];
     readonly __wbindgen_exn_store: (a: number) => void;
     readonly __externref_table_alloc: () => number;
     readonly __wbindgen_externrefs: WebAssembly.Table;

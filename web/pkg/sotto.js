@@ -50,6 +50,46 @@ export class OtrStep {
 if (Symbol.dispose) OtrStep.prototype[Symbol.dispose] = OtrStep.prototype.free;
 
 /**
+ * What the server keeps for the user, always stored together: the key backup and the trust
+ * store sealed under the backup's storage key.
+ */
+export class SealedKeys {
+    static __wrap(ptr) {
+        const obj = Object.create(SealedKeys.prototype);
+        obj.__wbg_ptr = ptr;
+        SealedKeysFinalization.register(obj, obj.__wbg_ptr, obj);
+        return obj;
+    }
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        SealedKeysFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        wasm.__wbg_sealedkeys_free(ptr, 0);
+    }
+    /**
+     * The key backup (the identity sealed under the E2E passphrase).
+     * @returns {Uint8Array}
+     */
+    get backup() {
+        const ret = wasm.sealedkeys_backup(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * The trust store sealed under the backup's storage key.
+     * @returns {Uint8Array}
+     */
+    get trustStore() {
+        const ret = wasm.sealedkeys_trustStore(this.__wbg_ptr);
+        return ret;
+    }
+}
+if (Symbol.dispose) SealedKeys.prototype[Symbol.dispose] = SealedKeys.prototype.free;
+
+/**
  * The user acknowledges a peer's changed key: re-pin it (unverified).
  * @param {string} user_id
  * @param {string} curve25519
@@ -77,11 +117,11 @@ export function acknowledgeChange(user_id, curve25519, ed25519) {
 }
 
 /**
- * Re-seals the key backup under a new passphrase. Returns the new backup for the server; the
- * sealed trust store stays valid.
+ * Re-seals the identity under a new passphrase and a new storage key, and the trust store under
+ * the new key. Store both returned blobs together.
  * @param {string} new_passphrase
  * @param {boolean} insecure_test_params
- * @returns {Uint8Array}
+ * @returns {SealedKeys}
  */
 export function changePassphrase(new_passphrase, insecure_test_params) {
     const val2 = +insecure_test_params;
@@ -91,7 +131,7 @@ export function changePassphrase(new_passphrase, insecure_test_params) {
     if (ret[2]) {
         throw takeFromExternrefTable0(ret[1]);
     }
-    return takeFromExternrefTable0(ret[0]);
+    return SealedKeys.__wrap(ret[0]);
 }
 
 /**
@@ -122,11 +162,11 @@ export function clearVerified(user_id) {
 
 /**
  * Creates a new identity sealed under `passphrase` (generated, or custom above the floor) and
- * keeps it unlocked with an empty trust store. Returns the key backup for the server.
+ * keeps it unlocked with an empty trust store. Returns both blobs for the server.
  * @param {string} owner_user_id
  * @param {string} passphrase
  * @param {boolean} insecure_test_params
- * @returns {Uint8Array}
+ * @returns {SealedKeys}
  */
 export function createIdentity(owner_user_id, passphrase, insecure_test_params) {
     const val3 = +insecure_test_params;
@@ -145,7 +185,7 @@ export function createIdentity(owner_user_id, passphrase, insecure_test_params) 
     if (ret[2]) {
         throw takeFromExternrefTable0(ret[1]);
     }
-    return takeFromExternrefTable0(ret[0]);
+    return SealedKeys.__wrap(ret[0]);
 }
 
 /**
@@ -316,7 +356,7 @@ export function otrDecline(room_id) {
 }
 
 /**
- * Drops a room's OTR conversation and its keys.
+ * Drops a room's OTR conversation: its keys and any pending one-time key.
  * @param {string} room_id
  */
 export function otrDestroy(room_id) {
@@ -400,7 +440,10 @@ export function otrOpen(room_id, local_user_id, peer_user_id) {
         if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
         throw e;
     }
-    wasm.otrOpen(ptr0, len0, ptr1, len1, ptr2, len2);
+    const ret = wasm.otrOpen(ptr0, len0, ptr1, len1, ptr2, len2);
+    if (ret[1]) {
+        throw takeFromExternrefTable0(ret[0]);
+    }
 }
 
 /**
@@ -618,11 +661,12 @@ export function publicKeys() {
 }
 
 /**
- * Resets the E2E identity: new keys under `passphrase` (peers will see a changed safety
- * number). Ends every OTR session. Returns the new backup; publish the new public keys.
+ * Resets the E2E identity: new keys under `passphrase` and a new storage key (peers will see a
+ * changed safety number; publish the new public keys). The trust store is kept and re-sealed.
+ * Ends every OTR session.
  * @param {string} passphrase
  * @param {boolean} insecure_test_params
- * @returns {Uint8Array}
+ * @returns {SealedKeys}
  */
 export function resetIdentity(passphrase, insecure_test_params) {
     const val2 = +insecure_test_params;
@@ -632,7 +676,7 @@ export function resetIdentity(passphrase, insecure_test_params) {
     if (ret[2]) {
         throw takeFromExternrefTable0(ret[1]);
     }
-    return takeFromExternrefTable0(ret[0]);
+    return SealedKeys.__wrap(ret[0]);
 }
 
 /**
@@ -714,7 +758,7 @@ export function safetyNumberOf(user_a, curve25519_a, ed25519_a, user_b, curve255
 }
 
 /**
- * Seals the trust store for the server to keep.
+ * Seals the trust store for the server to keep (after pins or verified marks changed).
  * @returns {Uint8Array}
  */
 export function sealTrustStore() {
@@ -726,13 +770,20 @@ export function sealTrustStore() {
 }
 
 /**
- * Enters the E2E key: opens the key backup and, if given, the sealed trust store.
+ * Enters the E2E key: opens the key backup and the sealed trust store. A missing trust store is
+ * refused (`trust_store_missing`) unless `start_empty_trust_store` says the user agreed to lose
+ * their pins and verified marks — otherwise a server could make the client forget every pin by
+ * withholding the store. Returns `true` when the backup's key-derivation parameters are weaker
+ * than today's defaults: re-seal it with `changePassphrase`.
  * @param {string} owner_user_id
  * @param {Uint8Array | number[]} key_backup
  * @param {string} passphrase
- * @param {Uint8Array | number[] | null} [sealed_trust_store]
+ * @param {Uint8Array | number[] | null | undefined} sealed_trust_store
+ * @param {boolean} start_empty_trust_store
+ * @returns {boolean}
  */
-export function unlock(owner_user_id, key_backup, passphrase, sealed_trust_store) {
+export function unlock(owner_user_id, key_backup, passphrase, sealed_trust_store, start_empty_trust_store) {
+    const val5 = +start_empty_trust_store;
     let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3;
     try {
         ptr0 = passStringToWasm0(owner_user_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
@@ -750,10 +801,11 @@ export function unlock(owner_user_id, key_backup, passphrase, sealed_trust_store
         if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
         throw e;
     }
-    const ret = wasm.unlock(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3);
-    if (ret[1]) {
-        throw takeFromExternrefTable0(ret[0]);
+    const ret = wasm.unlock(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, val5);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
     }
+    return ret[0] !== 0;
 }
 function __wbg_get_imports() {
     const import0 = {
@@ -816,6 +868,9 @@ function __wbg_get_imports() {
 const OtrStepFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_otrstep_free(ptr, 1));
+const SealedKeysFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(ptr => wasm.__wbg_sealedkeys_free(ptr, 1));
 
 function addToExternrefTable0(obj) {
     const idx = wasm.__externref_table_alloc();

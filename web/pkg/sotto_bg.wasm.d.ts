@@ -2,6 +2,7 @@
 /* eslint-disable */
 export const memory: WebAssembly.Memory;
 export const __wbg_otrstep_free: (a: number, b: number) => void;
+export const __wbg_sealedkeys_free: (a: number, b: number) => void;
 export const acknowledgeChange: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
 export const changePassphrase: (a: number, b: number, c: number) => [number, number, number];
 export const checkPassphrase: (a: number, b: number) => [number, number];
@@ -21,7 +22,7 @@ export const otrEnd: (a: number, b: number) => [number, number, number];
 export const otrExpire: (a: number, b: number) => [number, number, number];
 export const otrHoldsKeys: (a: number, b: number) => number;
 export const otrOneTimeKeyCount: () => [number, number, number];
-export const otrOpen: (a: number, b: number, c: number, d: number, e: number, f: number) => void;
+export const otrOpen: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
 export const otrPeerDisconnected: (a: number, b: number) => [number, number, number];
 export const otrReceive: (a: number, b: number, c: number, d: number) => [number, number, number];
 export const otrRefresh: (a: number, b: number) => [number, number, number];
@@ -40,7 +41,9 @@ export const resetIdentity: (a: number, b: number, c: number) => [number, number
 export const safetyNumber: (a: number, b: number) => [number, number, number, number];
 export const safetyNumberOf: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
 export const sealTrustStore: () => [number, number, number];
-export const unlock: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
+export const sealedkeys_backup: (a: number) => any;
+export const sealedkeys_trustStore: (a: number) => any;
+export const unlock: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number) => [number, number, number];
 export const __wbindgen_exn_store: (a: number) => void;
 export const __externref_table_alloc: () => number;
 export const __wbindgen_externrefs: WebAssembly.Table;

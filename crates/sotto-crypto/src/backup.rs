@@ -6,8 +6,9 @@
 //!
 //! The passphrase does not encrypt the identity directly. It derives a key-encryption key that
 //! wraps a random 256-bit *storage key*; the storage key seals the identity and, through
-//! [`StorageKey`], the user's trust store. Changing the passphrase re-wraps the storage key and
-//! re-seals the identity with fresh nonces, and the trust store stays readable.
+//! [`StorageKey`], the user's trust store. Changing the passphrase (and resetting the identity,
+//! which is [`create_backup`] with a new [`Identity`]) draws a new storage key, so a backup cracked
+//! once does not open later ones; the caller re-seals the trust store under the new key.
 //!
 //! Format, version 1 (all integers big-endian):
 //!
@@ -34,9 +35,9 @@ const WRAPPED_KEY_LEN: usize = SEAL_OVERHEAD + 32;
 /// An identity pickle is well under 1 KiB; this bounds what a hostile server can make us allocate.
 const MAX_SEALED_IDENTITY: usize = 16 * 1024;
 /// Memory cost ceiling a blob may ask for: a hostile server must not make the client allocate more.
-const MAX_M_COST_KIB: u32 = 1024 * 1024;
-const MAX_T_COST: u32 = 16;
-const MAX_P_COST: u32 = 8;
+const MAX_M_COST_KIB: u32 = 256 * 1024;
+const MAX_T_COST: u32 = 8;
+const MAX_P_COST: u32 = 4;
 
 /// Characters of generated passphrases: Crockford's base32, without look-alikes (0/O, 1/I/L, U).
 const PASSPHRASE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -101,6 +102,11 @@ impl KdfParams {
         p_cost: 1,
     };
 
+    /// Whether these parameters are cheaper for an attacker than [`KdfParams::DEFAULT`].
+    pub fn weaker_than_default(self) -> bool {
+        self.m_cost_kib < Self::DEFAULT.m_cost_kib || self.t_cost < Self::DEFAULT.t_cost
+    }
+
     fn argon2(self) -> Result<Argon2<'static>, BackupError> {
         if self.m_cost_kib > MAX_M_COST_KIB || self.t_cost > MAX_T_COST || self.p_cost > MAX_P_COST
         {
@@ -156,6 +162,16 @@ impl Passphrase {
         Ok(Self(Zeroizing::new(passphrase.to_owned())))
     }
 
+    /// A passphrase as the user typed it: either in the generated format (five groups of four
+    /// base32 characters — 100 bits whatever the characters happen to spell) or a custom one
+    /// above the floor.
+    pub fn from_user(passphrase: &str) -> Result<Self, BackupError> {
+        if is_generated_format(passphrase) {
+            return Ok(Self(Zeroizing::new(passphrase.to_owned())));
+        }
+        Self::custom(passphrase)
+    }
+
     /// The passphrase text, to show the user once.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -164,24 +180,42 @@ impl Passphrase {
 
 /// A conservative entropy estimate in bits; see [`Passphrase::custom`].
 pub fn estimate_bits(passphrase: &str) -> u32 {
+    let lowered: String = passphrase.chars().map(unleet).collect();
+    if COMMON_BASES.iter().any(|base| lowered.contains(base)) {
+        return 0;
+    }
+    let chars: Vec<char> = passphrase.chars().collect();
+    let mut distinct = chars.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < MIN_DISTINCT_CHARS {
+        return 0;
+    }
     let (mut lower, mut upper, mut digit, mut other) = (false, false, false, false);
     let mut effective = 0u32;
-    let mut previous: Option<char> = None;
-    for c in passphrase.chars() {
+    for (index, &c) in chars.iter().enumerate() {
         match c {
             'a'..='z' => lower = true,
             'A'..='Z' => upper = true,
             '0'..='9' => digit = true,
             _ => other = true,
         }
-        let predictable = previous.is_some_and(|p| {
-            let (p, c) = (u32::from(p), u32::from(c));
-            p == c || p + 1 == c || c + 1 == p
-        });
-        if !predictable {
-            effective += 1;
+        // A character that repeats one of the last four, or steps by one from the previous
+        // (abc, 321), adds nothing an attacker would pay for.
+        let recent = chars
+            .get(index.saturating_sub(4)..index)
+            .unwrap_or_default();
+        let repeats = recent.contains(&c);
+        let steps = index
+            .checked_sub(1)
+            .and_then(|i| chars.get(i))
+            .is_some_and(|&p| {
+                let (p, c) = (u32::from(p), u32::from(c));
+                p.checked_add(1) == Some(c) || c.checked_add(1) == Some(p)
+            });
+        if !repeats && !steps {
+            effective = effective.saturating_add(1);
         }
-        previous = Some(c);
     }
     let pool = u32::from(lower) * 26
         + u32::from(upper) * 26
@@ -191,13 +225,52 @@ pub fn estimate_bits(passphrase: &str) -> u32 {
         return 0;
     }
     // floor(log2(pool)) * effective characters: whole bits per character, rounded down.
-    (u32::BITS - 1 - pool.leading_zeros()) * effective
+    (u32::BITS - 1 - pool.leading_zeros()).saturating_mul(effective)
 }
+
+fn is_generated_format(passphrase: &str) -> bool {
+    let groups: Vec<&str> = passphrase.split('-').collect();
+    groups.len() == PASSPHRASE_GROUPS
+        && groups.iter().all(|group| {
+            group.len() == PASSPHRASE_GROUP_LEN
+                && group.bytes().all(|b| PASSPHRASE_ALPHABET.contains(&b))
+        })
+}
+
+/// Lower-cases and undoes the usual substitutions (p@ssw0rd → password).
+fn unleet(c: char) -> char {
+    match c {
+        '@' | '4' => 'a',
+        '3' => 'e',
+        '1' | '!' | '|' => 'i',
+        '0' => 'o',
+        '$' | '5' => 's',
+        '7' => 't',
+        other => other.to_ascii_lowercase(),
+    }
+}
+
+/// Base words of the most common passwords: a passphrase built on one of them is refused
+/// whatever else it adds.
+const COMMON_BASES: &[&str] = &[
+    "password", "passwort", "qwerty", "azerty", "asdf", "zxcv", "iloveyou", "letmein", "welcome",
+    "admin", "login", "monkey", "dragon", "football", "baseball", "soccer", "sunshine", "princess",
+    "master", "shadow", "superman", "batman", "trustno", "secret", "summer", "winter", "spring",
+    "autumn", "abc123", "123456", "654321", "111111", "changeme", "sotto",
+];
+/// A custom passphrase must use at least this many different characters.
+const MIN_DISTINCT_CHARS: usize = 8;
 
 /// The random key that seals the identity and the trust store. Zeroized on drop.
 pub struct StorageKey(Zeroizing<[u8; 32]>);
 
 impl StorageKey {
+    fn random() -> Result<Self, BackupError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        getrandom::fill(key.as_mut_slice()).map_err(|_| BackupError::Randomness)?;
+        Ok(Self(key))
+    }
+
     /// The subkey for one purpose, so the identity and the trust store never share a key.
     pub(crate) fn purpose(&self, info: &[u8]) -> Zeroizing<[u8; 32]> {
         subkey(&self.0, info)
@@ -212,6 +285,9 @@ pub struct Unlocked {
     pub otr: OtrIdentity,
     /// The key that seals the trust store (see [`crate::trust::TrustStore`]).
     pub storage_key: StorageKey,
+    /// The Argon2 parameters the backup was sealed with; when
+    /// [`KdfParams::weaker_than_default`], re-seal it with [`change_passphrase`].
+    pub kdf: KdfParams,
 }
 
 /// Creates a key backup of `identity` under `passphrase`. Returns the blob and the unlocked keys.
@@ -220,9 +296,7 @@ pub fn create_backup(
     passphrase: &Passphrase,
     params: KdfParams,
 ) -> Result<(Vec<u8>, Unlocked), BackupError> {
-    let storage_key = StorageKey(Zeroizing::new(
-        random_bytes().map_err(|_| BackupError::Randomness)?,
-    ));
+    let storage_key = StorageKey::random()?;
     let blob = write_blob(&identity, &storage_key, passphrase.as_str(), params)?;
     let otr = identity.otr_identity();
     Ok((
@@ -231,6 +305,7 @@ pub fn create_backup(
             identity,
             otr,
             storage_key,
+            kdf: params,
         },
     ))
 }
@@ -241,11 +316,11 @@ pub fn unlock_backup(blob: &[u8], passphrase: &str) -> Result<Unlocked, BackupEr
     let kek = derive_kek(passphrase, &parsed.salt, parsed.params)?;
     let key = open(&kek, parsed.header, parsed.wrapped_key)
         .map_err(|_| BackupError::WrongPassphraseOrTampered)?;
-    let key: [u8; 32] = key
-        .as_slice()
-        .try_into()
-        .map_err(|_| BackupError::WrongPassphraseOrTampered)?;
-    let storage_key = StorageKey(Zeroizing::new(key));
+    let mut storage_key = StorageKey(Zeroizing::new([0u8; 32]));
+    if key.len() != 32 {
+        return Err(BackupError::WrongPassphraseOrTampered);
+    }
+    storage_key.0.copy_from_slice(&key);
     let secret = open(
         &storage_key.purpose(b"sotto identity v1"),
         parsed.header,
@@ -258,30 +333,21 @@ pub fn unlock_backup(blob: &[u8], passphrase: &str) -> Result<Unlocked, BackupEr
         identity,
         otr,
         storage_key,
+        kdf: parsed.params,
     })
 }
 
-/// Re-encrypts the backup under a new passphrase (new salt, new nonces, same storage key, so the
-/// sealed trust store stays readable).
+/// Re-encrypts the identity under a new passphrase *and a new storage key* (new salt, new
+/// nonces). Rotating the storage key means that whoever cracked an old backup learns nothing of
+/// the new one. Re-seal the trust store under the returned key and store both together.
 pub fn change_passphrase(
     identity: &Identity,
-    storage_key: &StorageKey,
     new_passphrase: &Passphrase,
     params: KdfParams,
-) -> Result<Vec<u8>, BackupError> {
-    write_blob(identity, storage_key, new_passphrase.as_str(), params)
-}
-
-/// Resets the E2E identity: a new identity (peers will see a changed safety number), sealed under
-/// `passphrase` with the same storage key, so the user's trust store survives the reset.
-pub fn reset_identity(
-    storage_key: &StorageKey,
-    passphrase: &Passphrase,
-    params: KdfParams,
-) -> Result<(Vec<u8>, Identity), BackupError> {
-    let identity = Identity::generate();
-    let blob = write_blob(&identity, storage_key, passphrase.as_str(), params)?;
-    Ok((blob, identity))
+) -> Result<(Vec<u8>, StorageKey), BackupError> {
+    let storage_key = StorageKey::random()?;
+    let blob = write_blob(identity, &storage_key, new_passphrase.as_str(), params)?;
+    Ok((blob, storage_key))
 }
 
 /// Reads the Argon2 parameters of a backup without the passphrase (to show a progress estimate).
@@ -449,36 +515,62 @@ mod tests {
     }
 
     #[test]
-    fn changing_the_passphrase_keeps_identity_and_storage_key() {
+    fn changing_the_passphrase_keeps_the_identity_and_rotates_the_storage_key() {
         let (blob, unlocked, old) = backup();
         let new = Passphrase::custom("correct horse battery staple 42!").unwrap();
-        let new_blob = change_passphrase(
-            &unlocked.identity,
-            &unlocked.storage_key,
-            &new,
-            KdfParams::INSECURE_FOR_TESTS,
-        )
-        .unwrap();
+        let (new_blob, new_key) =
+            change_passphrase(&unlocked.identity, &new, KdfParams::INSECURE_FOR_TESTS).unwrap();
         assert_ne!(new_blob, blob);
         assert!(unlock_backup(&new_blob, old.as_str()).is_err());
         let restored = unlock_backup(&new_blob, new.as_str()).unwrap();
         assert_eq!(restored.identity.public(), unlocked.identity.public());
-        assert_eq!(*restored.storage_key.0, *unlocked.storage_key.0);
+        assert_eq!(*restored.storage_key.0, *new_key.0);
+        assert_ne!(*restored.storage_key.0, *unlocked.storage_key.0);
     }
 
     #[test]
-    fn reset_gives_new_keys_under_the_same_storage_key() {
+    fn the_header_is_bound_to_the_sealed_parts() {
+        // Two backups of the same identity under the same passphrase and storage key differ in
+        // their headers (random salts) and nonces. Behind a's header and wrapped key (which open
+        // to the shared storage key), b's sealed identity decrypts under the right key: only the
+        // header bound as associated data refuses it.
         let (_, unlocked, passphrase) = backup();
-        let (blob, identity) = reset_identity(
+        let params = KdfParams::INSECURE_FOR_TESTS;
+        let a = write_blob(
+            &unlocked.identity,
             &unlocked.storage_key,
-            &passphrase,
-            KdfParams::INSECURE_FOR_TESTS,
+            passphrase.as_str(),
+            params,
         )
         .unwrap();
-        assert_ne!(identity.public(), unlocked.identity.public());
-        let restored = unlock_backup(&blob, passphrase.as_str()).unwrap();
-        assert_eq!(restored.identity.public(), identity.public());
-        assert_eq!(*restored.storage_key.0, *unlocked.storage_key.0);
+        let b = write_blob(
+            &unlocked.identity,
+            &unlocked.storage_key,
+            passphrase.as_str(),
+            params,
+        )
+        .unwrap();
+        let mut spliced = a[..HEADER_LEN + WRAPPED_KEY_LEN].to_vec();
+        spliced.extend_from_slice(&b[HEADER_LEN + WRAPPED_KEY_LEN..]);
+        assert!(unlock_backup(&a, passphrase.as_str()).is_ok());
+        assert!(unlock_backup(&b, passphrase.as_str()).is_ok());
+        assert!(matches!(
+            unlock_backup(&spliced, passphrase.as_str()),
+            Err(BackupError::WrongPassphraseOrTampered)
+        ));
+    }
+
+    #[test]
+    fn weak_parameters_are_reported_for_re_keying() {
+        let (blob, unlocked, passphrase) = backup();
+        assert!(unlocked.kdf.weaker_than_default());
+        assert!(
+            unlock_backup(&blob, passphrase.as_str())
+                .unwrap()
+                .kdf
+                .weaker_than_default()
+        );
+        assert!(!KdfParams::DEFAULT.weaker_than_default());
     }
 
     #[test]
@@ -506,6 +598,15 @@ mod tests {
             "123456789012345",
             "Summer2026!",
             "",
+            // Common bases with decoration, and repetition patterns.
+            "P@ssw0rd2024!",
+            "iloveyou2024!",
+            "Qwertyuiop1!?",
+            "Summer@2026!x",
+            "acacacacacacacacac",
+            "a1a1a1a1a1a1a1",
+            "éaéaéaéaéaéaéa",
+            "abcabcabcabcabcabc",
         ] {
             assert!(
                 matches!(Passphrase::custom(weak), Err(BackupError::WeakPassphrase)),
@@ -518,6 +619,19 @@ mod tests {
         ] {
             assert!(Passphrase::custom(strong).is_ok(), "{strong}");
         }
+        // Every generated passphrase is accepted as typed, even one that happens to spell a
+        // common word; a look-alike outside the alphabet is judged as custom.
+        for _ in 0..50 {
+            let generated = Passphrase::generate().unwrap();
+            assert!(
+                Passphrase::from_user(generated.as_str()).is_ok(),
+                "{}",
+                generated.as_str()
+            );
+        }
+        assert!(Passphrase::from_user("ADM1-N000-0000-0000-0000").is_ok());
+        assert!(Passphrase::from_user("password-0000-0000-0000").is_err());
+        assert!(Passphrase::from_user("correct horse battery staple 42!").is_ok());
     }
 
     #[test]
@@ -527,7 +641,7 @@ mod tests {
         let passphrase = Passphrase::generate().unwrap();
         assert!(matches!(
             create_backup(
-                Identity::from_olm_account(account),
+                Identity::unchecked_for_tests(account),
                 &passphrase,
                 KdfParams::INSECURE_FOR_TESTS
             ),

@@ -3,7 +3,7 @@
 //! panics only when a decoder breaks its own contract (decode → encode → decode differs).
 //! Not part of the API.
 
-#![allow(clippy::panic, missing_docs)]
+#![allow(clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 use crate::backup::{KdfParams, backup_params, unlock_backup};
 use crate::identity::PublicIdentity;
@@ -55,6 +55,107 @@ pub fn keys_and_trust(bytes: &[u8]) {
         }
         if let Some((curve, ed)) = text.split_once(' ') {
             let _ = PublicIdentity::from_base64(curve, ed);
+        }
+    }
+}
+
+/// Arbitrary packets fed to a live session in each phase. The first byte picks the phase
+/// (not started, offered, invited, waiting for the pre-key message, waiting for confirmation,
+/// established); the rest is a series of `u16 length | flags | packet` records. Flag bit 0
+/// stamps the session's current id into the packet, so mutations reach the deep states. Nothing
+/// may panic, and no state may hold keys it should not.
+pub fn session(bytes: &[u8]) {
+    use crate::identity::Identity;
+    use crate::otr::{OtrKeys, OtrSession, OtrState, SESSION_ID_OFFSET};
+    use crate::trust::TrustStore;
+
+    let Some((&phase, mut rest)) = bytes.split_first() else {
+        return;
+    };
+    let (alice_id, bob_id) = (Identity::generate(), Identity::generate());
+    let (mut alice_otr, mut bob_otr) = (alice_id.otr_identity(), bob_id.otr_identity());
+    let (mut alice_trust, mut bob_trust) = (TrustStore::new(), TrustStore::new());
+    alice_trust.observe("bob", bob_id.public());
+    bob_trust.observe("alice", alice_id.public());
+    let (Ok(mut alice), Ok(mut bob)) = (
+        OtrSession::new("room", "alice", "bob"),
+        OtrSession::new("room", "bob", "alice"),
+    ) else {
+        return;
+    };
+    macro_rules! keys {
+        ($otr:expr, $trust:expr) => {
+            OtrKeys {
+                identity: &mut $otr,
+                trust: &$trust,
+            }
+        };
+    }
+    // Drive a real handshake up to the chosen phase; Bob is the session under test.
+    let mut to_bob = Vec::new();
+    if phase % 6 >= 2 {
+        let Ok(step) = alice.start(keys!(alice_otr, alice_trust)) else {
+            return;
+        };
+        to_bob = step.send;
+        for packet in to_bob.drain(..) {
+            let _ = bob.receive_packet(keys!(bob_otr, bob_trust), packet);
+        }
+    }
+    if phase % 6 >= 3 {
+        let Ok(step) = bob.accept(keys!(bob_otr, bob_trust)) else {
+            return;
+        };
+        for packet in step.send {
+            if let Ok(step) = alice.receive_packet(keys!(alice_otr, alice_trust), packet) {
+                to_bob.extend(step.send);
+            }
+        }
+    }
+    if phase % 6 >= 5 {
+        for packet in to_bob.drain(..) {
+            let _ = bob.receive_packet(keys!(bob_otr, bob_trust), packet);
+        }
+    }
+    if phase % 6 == 1 {
+        let _ = bob.start(keys!(bob_otr, bob_trust));
+    }
+    if phase % 6 == 4 {
+        // Swap roles so the session under test waits for a confirmation.
+        std::mem::swap(&mut alice, &mut bob);
+        std::mem::swap(&mut alice_otr, &mut bob_otr);
+        std::mem::swap(&mut alice_trust, &mut bob_trust);
+    }
+
+    while rest.len() >= 3 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        let flags = rest[2];
+        let Some(record) = rest.get(3..3 + len) else {
+            return;
+        };
+        rest = &rest[3 + len..];
+        let mut packet = record.to_vec();
+        if flags & 1 == 1
+            && let (Some(id), Some(slot)) = (
+                bob.session_id(),
+                packet.get_mut(SESSION_ID_OFFSET..SESSION_ID_OFFSET + 16),
+            )
+        {
+            slot.copy_from_slice(&id.0);
+        }
+        let _ = bob.receive(keys!(bob_otr, bob_trust), &packet);
+        if bob.state() == OtrState::Established {
+            let _ = bob.send_text("probe");
+        }
+        let holds = bob.holds_keys();
+        let live = matches!(bob.state(), OtrState::Establishing | OtrState::Established);
+        assert_eq!(holds, live, "keys held outside a live state");
+        if !live {
+            assert_eq!(
+                bob_otr.one_time_key_count(),
+                0,
+                "one-time key outlived its handshake"
+            );
         }
     }
 }

@@ -103,9 +103,20 @@ impl Identity {
         }
     }
 
-    /// Adopts an existing Olm account, for example one migrated from another client. Such an
-    /// account may hold one-time keys; [`Identity`] then refuses to be exported.
-    pub fn from_olm_account(account: Account) -> Self {
+    /// Adopts an existing Olm account, for example one migrated from another client. Refused if
+    /// it holds one-time or fallback keys (published or not): their secrets must never reach a
+    /// backup or an OTR identity.
+    pub fn from_olm_account(account: Account) -> Result<Self, IdentityError> {
+        let identity = Self { account };
+        if identity.holds_ephemeral_keys()? {
+            return Err(IdentityError::HoldsEphemeralKeys);
+        }
+        Ok(identity)
+    }
+
+    /// Bypasses the checks of [`Identity::from_olm_account`], to test the checks behind them.
+    #[cfg(test)]
+    pub(crate) fn unchecked_for_tests(account: Account) -> Self {
         Self { account }
     }
 
@@ -125,18 +136,26 @@ impl Identity {
         }
     }
 
-    fn holds_ephemeral_keys(&self) -> bool {
-        self.account.stored_one_time_key_count() > 0 || !self.account.fallback_key().is_empty()
+    /// Whether the account holds one-time keys or any fallback key. vodozemac's
+    /// `fallback_key()` lists only an unpublished one, so the pickle is probed for the current
+    /// and the previous fallback key without copying any secret out of the zeroized buffer.
+    fn holds_ephemeral_keys(&self) -> Result<bool, IdentityError> {
+        if self.account.stored_one_time_key_count() > 0 {
+            return Ok(true);
+        }
+        let pickle = pickle_bytes(&self.account)?;
+        let probe: AccountProbe =
+            serde_json::from_slice(&pickle).map_err(|_| IdentityError::MalformedIdentity)?;
+        Ok(probe.fallback_keys.fallback_key.is_some()
+            || probe.fallback_keys.previous_fallback_key.is_some())
     }
 
     /// The serialised secret keys, for sealing into a key backup.
     pub(crate) fn export_secret(&self) -> Result<Zeroizing<Vec<u8>>, IdentityError> {
-        if self.holds_ephemeral_keys() {
+        if self.holds_ephemeral_keys()? {
             return Err(IdentityError::HoldsEphemeralKeys);
         }
-        serde_json::to_vec(&self.account.pickle())
-            .map(Zeroizing::new)
-            .map_err(|_| IdentityError::MalformedIdentity)
+        pickle_bytes(&self.account)
     }
 
     /// Restores what [`Identity::export_secret`] produced.
@@ -146,11 +165,33 @@ impl Identity {
         let identity = Self {
             account: Account::from_pickle(pickle),
         };
-        if identity.holds_ephemeral_keys() {
+        if identity.holds_ephemeral_keys()? {
             return Err(IdentityError::HoldsEphemeralKeys);
         }
         Ok(identity)
     }
+}
+
+/// The account pickle as JSON, written into a buffer large enough that it never reallocates
+/// (which would leave unzeroized copies of the secret keys behind).
+fn pickle_bytes(account: &Account) -> Result<Zeroizing<Vec<u8>>, IdentityError> {
+    let mut out = Zeroizing::new(Vec::with_capacity(16 * 1024));
+    serde_json::to_writer(&mut *out, &account.pickle())
+        .map_err(|_| IdentityError::MalformedIdentity)?;
+    Ok(out)
+}
+
+/// The parts of an account pickle that say whether fallback keys exist; the keys themselves
+/// are skipped, never copied.
+#[derive(Deserialize)]
+struct AccountProbe {
+    fallback_keys: FallbackProbe,
+}
+
+#[derive(Deserialize)]
+struct FallbackProbe {
+    fallback_key: Option<serde::de::IgnoredAny>,
+    previous_fallback_key: Option<serde::de::IgnoredAny>,
 }
 
 /// The in-memory identity that mints one-time keys for off-the-record handshakes.
@@ -229,22 +270,47 @@ mod tests {
     }
 
     #[test]
-    fn export_refuses_an_account_with_one_time_keys() {
-        let mut account = Account::new();
-        account.generate_one_time_keys(1);
-        let identity = Identity::from_olm_account(account);
-        assert!(matches!(
-            identity.export_secret(),
-            Err(IdentityError::HoldsEphemeralKeys)
-        ));
+    fn accounts_with_one_time_or_fallback_keys_are_refused_and_never_exported() {
+        assert!(Identity::from_olm_account(Account::new()).is_ok());
 
-        let mut account = Account::new();
-        account.generate_fallback_key();
-        let identity = Identity::from_olm_account(account);
-        assert!(matches!(
-            identity.export_secret(),
-            Err(IdentityError::HoldsEphemeralKeys)
-        ));
+        let mut with_otk = Account::new();
+        with_otk.generate_one_time_keys(1);
+        let mut with_fallback = Account::new();
+        with_fallback.generate_fallback_key();
+        let mut with_published_fallback = Account::new();
+        with_published_fallback.generate_fallback_key();
+        with_published_fallback.mark_keys_as_published();
+        assert!(
+            with_published_fallback.fallback_key().is_empty(),
+            "vodozemac hides it"
+        );
+        let mut with_previous_fallback = Account::new();
+        with_previous_fallback.generate_fallback_key();
+        with_previous_fallback.mark_keys_as_published();
+        with_previous_fallback.generate_fallback_key();
+        with_previous_fallback.mark_keys_as_published();
+
+        for account in [
+            with_otk,
+            with_fallback,
+            with_published_fallback,
+            with_previous_fallback,
+        ] {
+            // Refused on the way in ...
+            let pickle = account.pickle();
+            assert!(matches!(
+                Identity::from_olm_account(account),
+                Err(IdentityError::HoldsEphemeralKeys)
+            ));
+            // ... and, were one to get in, on the way out.
+            let smuggled = Identity {
+                account: Account::from_pickle(pickle),
+            };
+            assert!(matches!(
+                smuggled.export_secret(),
+                Err(IdentityError::HoldsEphemeralKeys)
+            ));
+        }
     }
 
     #[test]

@@ -37,3 +37,8 @@ fn key_backup_corpus() {
 fn keys_and_trust_corpus() {
     assert!(replay("keys_and_trust", sotto_crypto::fuzzing::keys_and_trust) > 0);
 }
+
+#[test]
+fn otr_session_corpus() {
+    assert!(replay("otr_session", sotto_crypto::fuzzing::session) > 0);
+}

@@ -85,13 +85,16 @@ proptest! {
     }
 
     #[test]
-    fn two_sessions_never_decrypt_each_others_frames(text in "\\PC{0,64}") {
-        let (mut alice1, _bob1) = established();
-        let (_alice2, mut bob2) = established();
-        let (_, packet) = alice1.session.send_text(&text).unwrap();
-        let relabelled = Packet { session_id: bob2.session.session_id().unwrap(), body: packet.body };
-        prop_assert!(receive(&mut bob2, &relabelled).is_err());
-        prop_assert!(bob2.texts().is_empty());
+    fn frames_never_cross_into_another_session_of_the_same_two_people(text in "\\PC{0,64}") {
+        // Same people, same identity keys; the refresh gives a new session.
+        let (mut alice, mut bob) = established();
+        let (_, old) = alice.session.send_text(&text).unwrap();
+        let offer = alice.act(|s, k| s.refresh(k));
+        let answer = bob.deliver(offer);
+        common::pump(&mut bob, &mut alice, answer);
+        let relabelled = Packet { session_id: bob.session.session_id().unwrap(), body: old.body };
+        prop_assert!(receive(&mut bob, &relabelled).is_err());
+        prop_assert!(bob.texts().is_empty());
     }
 }
 

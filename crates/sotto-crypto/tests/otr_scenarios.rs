@@ -213,7 +213,9 @@ fn end_otr_is_authenticated_and_destroys_keys() {
             authenticated: false
         })
     );
-    let _ = alice.act(|s, k| s.end(k));
+    // Alice, who still holds her keys, can end too; nothing of hers outlives it.
+    assert_eq!(kinds(&alice.act(|s, k| s.end(k))), [PacketKind::End]);
+    assert!(!alice.session.holds_keys());
 }
 
 #[test]
@@ -386,7 +388,7 @@ fn reload(peer: Peer) -> Peer {
     let otr = identity.otr_identity();
     let peer_user = if user_id == "alice" { "bob" } else { "alice" };
     Peer {
-        session: sotto_crypto::otr::OtrSession::new(common::ROOM, &user_id, peer_user),
+        session: sotto_crypto::otr::OtrSession::new(common::ROOM, &user_id, peer_user).unwrap(),
         user_id,
         identity,
         otr,
@@ -560,7 +562,7 @@ fn relay_substituting_the_identity_key_is_caught_on_both_sides() {
 fn a_handshake_replayed_into_another_room_fails_the_binding() {
     let (mut alice, mut bob) = pair();
     // Bob's conversation with Alice lives in another room than Alice's.
-    bob.session = sotto_crypto::otr::OtrSession::new("other-room", "bob", "alice");
+    bob.session = sotto_crypto::otr::OtrSession::new("other-room", "bob", "alice").unwrap();
     let offer = alice.act(|s, k| s.start(k));
     bob.deliver(offer);
     let accept = bob.act(|s, k| s.accept(k));
@@ -620,4 +622,188 @@ fn malformed_packets_are_errors_and_leave_the_session_intact() {
     let (_, packet) = alice.session.send_text("still fine").unwrap();
     bob.deliver(vec![packet]);
     assert_eq!(bob.texts().len(), 1);
+}
+
+#[test]
+fn the_relay_cannot_cancel_or_replay_its_way_into_a_false_story() {
+    // A cancel in an established session is not how a peer ends: unauthenticated end.
+    let (alice, mut bob) = established();
+    let id = alice.session.session_id().unwrap();
+    bob.deliver(vec![Packet {
+        session_id: id,
+        body: PacketBody::Cancel,
+    }]);
+    assert_eq!(
+        bob.state(),
+        OtrState::Ended(EndReason::EndedByPeer {
+            authenticated: false
+        })
+    );
+
+    // A replay of the offer of the session Bob holds changes nothing.
+    let (mut alice, mut bob) = pair();
+    let offer = alice.act(|s, k| s.start(k));
+    bob.deliver(offer.clone());
+    let accept = bob.act(|s, k| s.accept(k));
+    pump(&mut bob, &mut alice, accept);
+    assert_eq!(bob.state(), OtrState::Established);
+    assert!(bob.deliver(offer.clone()).is_empty());
+    assert_eq!(bob.state(), OtrState::Established);
+    // ... nor after the session ended.
+    let end = alice.act(|s, k| s.end(k));
+    bob.deliver(end);
+    let invitations = bob.invitations();
+    bob.deliver(offer);
+    assert_eq!(bob.invitations(), invitations);
+    assert!(matches!(bob.state(), OtrState::Ended(_)));
+}
+
+#[test]
+fn a_pre_key_message_may_only_use_the_one_time_key_minted_for_its_session() {
+    // Bob accepts invitations in two rooms; one identity mints both one-time keys. The relay
+    // answers room 2's handshake with the pre-key message of room 1.
+    let (mut alice, mut bob) = pair();
+    let offer1 = alice.act(|s, k| s.start(k));
+    bob.deliver(offer1);
+    let accept1 = bob.act(|s, k| s.accept(k));
+    let confirm1 = alice.deliver(accept1);
+
+    let mut bob_room2 = sotto_crypto::otr::OtrSession::new("room-2", "bob", "alice").unwrap();
+    let mut alice_room2 = sotto_crypto::otr::OtrSession::new("room-2", "alice", "bob").unwrap();
+    let offer2 = alice_room2
+        .start(sotto_crypto::otr::OtrKeys {
+            identity: &mut alice.otr,
+            trust: &alice.trust,
+        })
+        .unwrap()
+        .send;
+    for packet in offer2 {
+        bob_room2
+            .receive(
+                sotto_crypto::otr::OtrKeys {
+                    identity: &mut bob.otr,
+                    trust: &bob.trust,
+                },
+                &packet.encode(),
+            )
+            .unwrap();
+    }
+    let accept2 = bob_room2
+        .accept(sotto_crypto::otr::OtrKeys {
+            identity: &mut bob.otr,
+            trust: &bob.trust,
+        })
+        .unwrap();
+    assert_eq!(kinds(&accept2.send), [PacketKind::Accept]);
+    assert_eq!(bob.otr.one_time_key_count(), 2);
+
+    // Room 1's pre-key message, relabelled with room 2's session id.
+    let stolen = Packet {
+        session_id: bob_room2.session_id().unwrap(),
+        body: confirm1[0].body.clone(),
+    };
+    let answer = bob_room2
+        .receive(
+            sotto_crypto::otr::OtrKeys {
+                identity: &mut bob.otr,
+                trust: &bob.trust,
+            },
+            &stolen.encode(),
+        )
+        .unwrap();
+    assert_eq!(kinds(&answer.send), [PacketKind::Abort]);
+    assert_eq!(
+        bob_room2.state(),
+        OtrState::Failed(FailureReason::HandshakeRejected)
+    );
+    // Room 1's key was not consumed: its own handshake still completes.
+    assert_eq!(bob.otr.one_time_key_count(), 1);
+    let ack = bob.deliver(confirm1);
+    alice.deliver(ack);
+    assert_eq!(bob.state(), OtrState::Established);
+    assert_eq!(alice.state(), OtrState::Established);
+    assert_eq!(bob.otr.one_time_key_count(), 0);
+    let _ = alice_room2;
+}
+
+#[test]
+fn timing_out_while_waiting_for_confirmation_tells_the_peer_and_holds_no_keys() {
+    let (mut alice, mut bob) = pair();
+    let offer = alice.act(|s, k| s.start(k));
+    bob.deliver(offer);
+    let accept = bob.act(|s, k| s.accept(k));
+    let confirm = alice.deliver(accept);
+    // The relay holds back Bob's confirmation; Alice's timer fires.
+    let _held_back = bob.deliver(confirm);
+    assert_eq!(bob.state(), OtrState::Established);
+    let cancel = alice.act(|s, k| s.expire(k));
+    assert_eq!(kinds(&cancel), [PacketKind::Cancel]);
+    assert_eq!(alice.state(), OtrState::TimedOut);
+    assert!(!alice.session.holds_keys());
+    // Bob does not stay half-established.
+    bob.deliver(cancel);
+    assert!(matches!(bob.state(), OtrState::Ended(_)));
+    assert!(!bob.session.holds_keys());
+}
+
+#[test]
+fn discarding_a_session_removes_its_pending_one_time_key() {
+    let (mut alice, mut bob) = pair();
+    let offer = alice.act(|s, k| s.start(k));
+    bob.deliver(offer);
+    bob.act(|s, k| s.accept(k));
+    assert_eq!(bob.otr.one_time_key_count(), 1);
+    let Peer {
+        session, mut otr, ..
+    } = bob;
+    session.discard(&mut otr);
+    assert_eq!(otr.one_time_key_count(), 0);
+}
+
+#[test]
+fn refresh_with_an_unacknowledged_key_change_still_destroys_the_old_keys() {
+    let (mut alice, _bob) = established();
+    let mallory = Peer::new("bob", "alice");
+    alice.trust.observe("bob", mallory.public());
+    assert!(matches!(
+        alice.try_act(|s, k| s.refresh(k)),
+        Err(OtrError::Trust(TrustError::KeyChangedUnacknowledged))
+    ));
+    assert!(!alice.session.holds_keys());
+    assert_eq!(
+        alice.state(),
+        OtrState::Failed(FailureReason::PeerKeyChanged)
+    );
+}
+
+#[test]
+fn a_frame_of_the_replaced_session_never_decrypts_in_the_new_one() {
+    // The same two people, the same identities: only the session differs.
+    let (mut alice, mut bob) = established();
+    let (_, old_frame) = alice.session.send_text("old session").unwrap();
+    let offer = alice.act(|s, k| s.refresh(k));
+    let answer = bob.deliver(offer);
+    pump(&mut bob, &mut alice, answer);
+    let new_id = bob.session.session_id().unwrap();
+    let relabelled = Packet {
+        session_id: new_id,
+        body: old_frame.body,
+    };
+    assert!(matches!(
+        bob.try_act(|s, k| s.receive(k, &relabelled.encode())),
+        Err(OtrError::Frame(_))
+    ));
+    assert!(bob.texts().is_empty());
+    assert_eq!(bob.state(), OtrState::Established);
+}
+
+#[test]
+fn ids_that_cannot_be_bound_are_refused_up_front() {
+    assert!(matches!(
+        sotto_crypto::otr::OtrSession::new("", "a", "b"),
+        Err(OtrError::InvalidIdentifier)
+    ));
+    let long = "x".repeat(256);
+    assert!(sotto_crypto::otr::OtrSession::new("room", &long, "b").is_err());
+    assert!(sotto_crypto::otr::OtrSession::new(&"r".repeat(255), "a", "b").is_ok());
 }

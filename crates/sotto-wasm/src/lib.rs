@@ -33,6 +33,7 @@ use sotto_crypto::otr::{
 use sotto_crypto::safety::SafetyNumber;
 use sotto_crypto::trust::{TrustDecision, TrustError, TrustStore};
 use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
 
 /// Everything secret of one page.
 #[derive(Default)]
@@ -103,6 +104,7 @@ fn otr_error(err: OtrError) -> JsValue {
         OtrError::Trust(_) => "peer_not_pinned",
         OtrError::Randomness => "no_randomness",
         OtrError::Encryption => "encryption_failed",
+        OtrError::InvalidIdentifier => "invalid_identifier",
     };
     error(code, &err.to_string())
 }
@@ -137,29 +139,66 @@ pub fn generate_passphrase() -> Result<String, JsValue> {
 
 /// Throws `weak_passphrase` if a custom passphrase is below the strength floor.
 #[wasm_bindgen(js_name = checkPassphrase)]
-pub fn check_passphrase(passphrase: &str) -> Result<(), JsValue> {
-    Passphrase::custom(passphrase)
-        .map(drop)
-        .map_err(backup_error)
+pub fn check_passphrase(passphrase: String) -> Result<(), JsValue> {
+    accepted_passphrase(Zeroizing::new(passphrase)).map(drop)
 }
 
 /// The conservative strength estimate of a passphrase, in bits (for a strength meter).
 #[wasm_bindgen(js_name = passphraseBits)]
-pub fn passphrase_bits(passphrase: &str) -> u32 {
-    backup::estimate_bits(passphrase)
+pub fn passphrase_bits(passphrase: String) -> u32 {
+    backup::estimate_bits(&Zeroizing::new(passphrase))
 }
 
 // --- Identity and key backup -----------------------------------------------------------------
 
+/// What the server keeps for the user, always stored together: the key backup and the trust
+/// store sealed under the backup's storage key.
+#[wasm_bindgen]
+pub struct SealedKeys {
+    backup: Vec<u8>,
+    trust_store: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl SealedKeys {
+    /// The key backup (the identity sealed under the E2E passphrase).
+    #[wasm_bindgen(getter)]
+    pub fn backup(&self) -> Uint8Array {
+        Uint8Array::from(self.backup.as_slice())
+    }
+
+    /// The trust store sealed under the backup's storage key.
+    #[wasm_bindgen(getter, js_name = trustStore)]
+    pub fn trust_store(&self) -> Uint8Array {
+        Uint8Array::from(self.trust_store.as_slice())
+    }
+}
+
+fn sealed_keys(backup: Vec<u8>, state: &UnlockedState) -> Result<SealedKeys, JsValue> {
+    let trust_store = state
+        .trust
+        .seal(&state.storage_key, &state.owner_user_id)
+        .map_err(trust_error)?;
+    Ok(SealedKeys {
+        backup,
+        trust_store,
+    })
+}
+
+/// A generated passphrase is accepted as typed; anything else must pass the strength floor.
+fn accepted_passphrase(passphrase: Zeroizing<String>) -> Result<Passphrase, JsValue> {
+    Passphrase::from_user(&passphrase).map_err(backup_error)
+}
+
 /// Creates a new identity sealed under `passphrase` (generated, or custom above the floor) and
-/// keeps it unlocked with an empty trust store. Returns the key backup for the server.
+/// keeps it unlocked with an empty trust store. Returns both blobs for the server.
 #[wasm_bindgen(js_name = createIdentity)]
 pub fn create_identity(
     owner_user_id: &str,
-    passphrase: &str,
+    passphrase: String,
     insecure_test_params: bool,
-) -> Result<Uint8Array, JsValue> {
-    let passphrase = accepted_passphrase(passphrase)?;
+) -> Result<SealedKeys, JsValue> {
+    let passphrase = accepted_passphrase(Zeroizing::new(passphrase))?;
     let (blob, unlocked) = create_backup(
         Identity::generate(),
         &passphrase,
@@ -168,37 +207,47 @@ pub fn create_identity(
     .map_err(backup_error)?;
     with_registry(|registry| {
         registry.sessions.clear();
-        registry.unlocked = Some(UnlockedState {
+        let state = UnlockedState {
             identity: unlocked.identity,
             otr: unlocked.otr,
             storage_key: unlocked.storage_key,
             trust: TrustStore::new(),
             owner_user_id: owner_user_id.to_owned(),
-        });
-        Ok(Uint8Array::from(blob.as_slice()))
+        };
+        let sealed = sealed_keys(blob, &state)?;
+        registry.unlocked = Some(state);
+        Ok(sealed)
     })
 }
 
-/// A generated passphrase is accepted as is; anything else must pass the strength floor.
-fn accepted_passphrase(passphrase: &str) -> Result<Passphrase, JsValue> {
-    Passphrase::custom(passphrase).map_err(backup_error)
-}
-
-/// Enters the E2E key: opens the key backup and, if given, the sealed trust store.
+/// Enters the E2E key: opens the key backup and the sealed trust store. A missing trust store is
+/// refused (`trust_store_missing`) unless `start_empty_trust_store` says the user agreed to lose
+/// their pins and verified marks — otherwise a server could make the client forget every pin by
+/// withholding the store. Returns `true` when the backup's key-derivation parameters are weaker
+/// than today's defaults: re-seal it with `changePassphrase`.
 #[wasm_bindgen]
 pub fn unlock(
     owner_user_id: &str,
     key_backup: &[u8],
-    passphrase: &str,
+    passphrase: String,
     sealed_trust_store: Option<Vec<u8>>,
-) -> Result<(), JsValue> {
-    let unlocked = unlock_backup(key_backup, passphrase).map_err(backup_error)?;
+    start_empty_trust_store: bool,
+) -> Result<bool, JsValue> {
+    let passphrase = Zeroizing::new(passphrase);
+    let unlocked = unlock_backup(key_backup, &passphrase).map_err(backup_error)?;
     let trust = match sealed_trust_store {
         Some(sealed) if !sealed.is_empty() => {
             TrustStore::open(&unlocked.storage_key, owner_user_id, &sealed).map_err(trust_error)?
         }
-        _ => TrustStore::new(),
+        _ if start_empty_trust_store => TrustStore::new(),
+        _ => {
+            return Err(error(
+                "trust_store_missing",
+                "the trust store that goes with this key backup is missing",
+            ));
+        }
     };
+    let needs_rekey = unlocked.kdf.weaker_than_default();
     with_registry(|registry| {
         registry.sessions.clear();
         registry.unlocked = Some(UnlockedState {
@@ -208,7 +257,7 @@ pub fn unlock(
             trust,
             owner_user_id: owner_user_id.to_owned(),
         });
-        Ok(())
+        Ok(needs_rekey)
     })
 }
 
@@ -233,50 +282,56 @@ pub fn public_keys() -> Result<String, JsValue> {
     })
 }
 
-/// Re-seals the key backup under a new passphrase. Returns the new backup for the server; the
-/// sealed trust store stays valid.
+/// Re-seals the identity under a new passphrase and a new storage key, and the trust store under
+/// the new key. Store both returned blobs together.
 #[wasm_bindgen(js_name = changePassphrase)]
 pub fn change_passphrase(
-    new_passphrase: &str,
+    new_passphrase: String,
     insecure_test_params: bool,
-) -> Result<Uint8Array, JsValue> {
-    let passphrase = accepted_passphrase(new_passphrase)?;
+) -> Result<SealedKeys, JsValue> {
+    let passphrase = accepted_passphrase(Zeroizing::new(new_passphrase))?;
     with_registry(|registry| {
-        let state = registry.unlocked.as_ref().ok_or_else(locked)?;
-        let blob = backup::change_passphrase(
-            &state.identity,
-            &state.storage_key,
-            &passphrase,
-            params(insecure_test_params),
-        )
-        .map_err(backup_error)?;
-        Ok(Uint8Array::from(blob.as_slice()))
+        let state = registry.unlocked.as_mut().ok_or_else(locked)?;
+        let (blob, storage_key) =
+            backup::change_passphrase(&state.identity, &passphrase, params(insecure_test_params))
+                .map_err(backup_error)?;
+        state.storage_key = storage_key;
+        sealed_keys(blob, state)
     })
 }
 
-/// Resets the E2E identity: new keys under `passphrase` (peers will see a changed safety
-/// number). Ends every OTR session. Returns the new backup; publish the new public keys.
+/// Resets the E2E identity: new keys under `passphrase` and a new storage key (peers will see a
+/// changed safety number; publish the new public keys). The trust store is kept and re-sealed.
+/// Ends every OTR session.
 #[wasm_bindgen(js_name = resetIdentity)]
-pub fn reset_identity(passphrase: &str, insecure_test_params: bool) -> Result<Uint8Array, JsValue> {
-    let passphrase = accepted_passphrase(passphrase)?;
+pub fn reset_identity(
+    passphrase: String,
+    insecure_test_params: bool,
+) -> Result<SealedKeys, JsValue> {
+    let passphrase = accepted_passphrase(Zeroizing::new(passphrase))?;
+    let (blob, unlocked) = create_backup(
+        Identity::generate(),
+        &passphrase,
+        params(insecure_test_params),
+    )
+    .map_err(backup_error)?;
     with_registry(|registry| {
-        let state = registry.unlocked.as_mut().ok_or_else(locked)?;
-        let (blob, identity) = backup::reset_identity(
-            &state.storage_key,
-            &passphrase,
-            params(insecure_test_params),
-        )
-        .map_err(backup_error)?;
-        state.otr = identity.otr_identity();
-        state.identity = identity;
-        registry.sessions.clear();
-        Ok(Uint8Array::from(blob.as_slice()))
+        let Registry {
+            unlocked: state,
+            sessions,
+        } = registry;
+        let state = state.as_mut().ok_or_else(locked)?;
+        sessions.clear();
+        state.identity = unlocked.identity;
+        state.otr = unlocked.otr;
+        state.storage_key = unlocked.storage_key;
+        sealed_keys(blob, state)
     })
 }
 
 // --- Trust store and safety numbers -----------------------------------------------------------
 
-/// Seals the trust store for the server to keep.
+/// Seals the trust store for the server to keep (after pins or verified marks changed).
 #[wasm_bindgen(js_name = sealTrustStore)]
 pub fn seal_trust_store() -> Result<Uint8Array, JsValue> {
     with_registry(|registry| {
@@ -391,20 +446,31 @@ pub fn safety_number_of(
 
 /// Opens (or returns the existing) OTR conversation of a DM room.
 #[wasm_bindgen(js_name = otrOpen)]
-pub fn otr_open(room_id: &str, local_user_id: &str, peer_user_id: &str) {
-    REGISTRY.with(|registry| {
-        registry
-            .borrow_mut()
-            .sessions
-            .entry(room_id.to_owned())
-            .or_insert_with(|| OtrSession::new(room_id, local_user_id, peer_user_id));
-    });
+pub fn otr_open(room_id: &str, local_user_id: &str, peer_user_id: &str) -> Result<(), JsValue> {
+    with_registry(|registry| {
+        if !registry.sessions.contains_key(room_id) {
+            let session =
+                OtrSession::new(room_id, local_user_id, peer_user_id).map_err(otr_error)?;
+            registry.sessions.insert(room_id.to_owned(), session);
+        }
+        Ok(())
+    })
 }
 
-/// Drops a room's OTR conversation and its keys.
+/// Drops a room's OTR conversation: its keys and any pending one-time key.
 #[wasm_bindgen(js_name = otrDestroy)]
 pub fn otr_destroy(room_id: &str) {
-    REGISTRY.with(|registry| drop(registry.borrow_mut().sessions.remove(room_id)));
+    REGISTRY.with(|registry| {
+        let mut registry = registry.borrow_mut();
+        let Registry { unlocked, sessions } = &mut *registry;
+        if let Some(session) = sessions.remove(room_id) {
+            match unlocked {
+                Some(state) => session.discard(&mut state.otr),
+                // Locked: the identity that held any one-time key is already gone.
+                None => drop(session),
+            }
+        }
+    });
 }
 
 /// How many one-time key secrets the in-memory OTR identity holds (0 unless a handshake waits).
@@ -523,6 +589,7 @@ fn state_reason(state: OtrState) -> Option<&'static str> {
         OtrState::Failed(FailureReason::PeerDisconnected) => "peer_disconnected",
         OtrState::Failed(FailureReason::NoCommonVersion) => "no_common_version",
         OtrState::Failed(FailureReason::ProtocolViolation) => "protocol_violation",
+        OtrState::Failed(FailureReason::PeerKeyChanged) => "peer_key_changed",
         _ => return None,
     })
 }
@@ -666,13 +733,14 @@ pub fn otr_receive(room_id: &str, packet: &[u8]) -> Result<OtrStep, JsValue> {
 
 /// Encrypts a text message; `messageId` of the result names it in a later `"delivered"` event.
 #[wasm_bindgen(js_name = otrSendText)]
-pub fn otr_send_text(room_id: &str, text: &str) -> Result<OtrStep, JsValue> {
+pub fn otr_send_text(room_id: &str, text: String) -> Result<OtrStep, JsValue> {
+    let text = Zeroizing::new(text);
     with_registry(|registry| {
         let session = registry
             .sessions
             .get_mut(room_id)
             .ok_or_else(|| error("no_session", "open the room's OTR conversation first"))?;
-        let (id, packet) = session.send_text(text).map_err(otr_error)?;
+        let (id, packet) = session.send_text(&text).map_err(otr_error)?;
         Ok(to_js(
             Step {
                 send: vec![packet],
@@ -689,15 +757,16 @@ pub fn otr_send_file(
     room_id: &str,
     name: &str,
     media_type: &str,
-    data: &[u8],
+    data: Vec<u8>,
 ) -> Result<OtrStep, JsValue> {
+    let data = Zeroizing::new(data);
     with_registry(|registry| {
         let session = registry
             .sessions
             .get_mut(room_id)
             .ok_or_else(|| error("no_session", "open the room's OTR conversation first"))?;
         let (id, packets) = session
-            .send_file(name, media_type, data)
+            .send_file(name, media_type, &data)
             .map_err(otr_error)?;
         Ok(to_js(
             Step {

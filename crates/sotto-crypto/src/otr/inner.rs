@@ -3,7 +3,9 @@
 //! ```text
 //! 0   inner version = 1
 //! 1   type: 1 confirm, 2 confirm-ack, 3 text, 4 ack, 5 end, 6 file chunk
-//! ..  confirm      the handshake binding (see [`Binding`])
+//! ..  confirm      the handshake binding: u8 version, u16 + room id, u16 + offerer id,
+//!                  u16 + responder id, session id[16], responder nonce[16], u16 + offered
+//!                  versions, u8 0 | u8 1 + replaced session id[16], u16 + olm session id
 //!     confirm-ack  32-byte SHA-256 of the encoded binding
 //!     text         u64 message id, u32 length + UTF-8 text
 //!     ack          u64 message id
@@ -29,6 +31,7 @@ pub const MAX_FILE_BYTES: u32 = 4 * 1024 * 1024;
 /// The largest chunk of a file in one frame.
 pub const MAX_CHUNK_BYTES: usize = 32 * 1024;
 const MAX_ID_BYTES: usize = 255;
+const MAX_OFFERED_VERSIONS: usize = 8;
 const MAX_FILE_NAME_BYTES: usize = 255;
 const MAX_MEDIA_TYPE_BYTES: usize = 127;
 
@@ -42,7 +45,12 @@ pub(crate) struct Binding {
     pub(crate) responder_user_id: String,
     pub(crate) session_id: SessionId,
     pub(crate) responder_nonce: [u8; 16],
-    /// vodozemac's session id: a hash of both identity keys, the base key and the one-time key.
+    /// The versions the offer listed, so a relay that trims the list is caught.
+    pub(crate) offered_versions: Vec<u8>,
+    /// The session the offer said it replaces.
+    pub(crate) replaces: Option<SessionId>,
+    /// vodozemac's session id: a hash of the offerer's identity key, the base key and the
+    /// one-time key (the responder's identity key enters through the triple Diffie-Hellman).
     pub(crate) olm_session_id: String,
 }
 
@@ -54,7 +62,12 @@ impl Binding {
             .bytes16(self.responder_user_id.as_bytes())
             .raw(&self.session_id.0)
             .raw(&self.responder_nonce)
-            .bytes16(self.olm_session_id.as_bytes());
+            .bytes16(&self.offered_versions);
+        match self.replaces {
+            Some(old) => out.u8(1).raw(&old.0),
+            None => out.u8(0),
+        };
+        out.bytes16(self.olm_session_id.as_bytes());
     }
 
     fn read(reader: &mut Reader<'_>) -> Result<Self, CodecError> {
@@ -65,6 +78,12 @@ impl Binding {
             responder_user_id: reader.str16(MAX_ID_BYTES)?.to_owned(),
             session_id: SessionId(reader.array()?),
             responder_nonce: reader.array()?,
+            offered_versions: reader.bytes16(MAX_OFFERED_VERSIONS)?.to_vec(),
+            replaces: match reader.u8()? {
+                0 => None,
+                1 => Some(SessionId(reader.array()?)),
+                other => return Err(CodecError::UnknownTag(other)),
+            },
             olm_session_id: reader.str16(MAX_ID_BYTES)?.to_owned(),
         })
     }
@@ -193,6 +212,8 @@ mod tests {
                 responder_user_id: "bob".into(),
                 session_id: SessionId([5; 16]),
                 responder_nonce: [6; 16],
+                offered_versions: vec![1],
+                replaces: Some(SessionId([7; 16])),
                 olm_session_id: "olm".into(),
             }),
             Inner::ConfirmAck([1; 32]),

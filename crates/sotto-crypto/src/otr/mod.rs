@@ -55,6 +55,6 @@ pub use packet::{
     PacketKind, SESSION_ID_OFFSET, SessionId,
 };
 pub use session::{
-    EndReason, FailureReason, FrameError, MAX_INCOMING_FILES, OtrError, OtrEvent, OtrKeys,
-    OtrSession, OtrState, PROTOCOL_VERSION, Step, reply_to_unknown_session,
+    EndReason, FailureReason, FrameError, MAX_IDENTIFIER_BYTES, MAX_INCOMING_FILES, OtrError,
+    OtrEvent, OtrKeys, OtrSession, OtrState, PROTOCOL_VERSION, Step, reply_to_unknown_session,
 };

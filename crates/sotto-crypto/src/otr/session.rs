@@ -28,6 +28,8 @@ pub const PROTOCOL_VERSION: u8 = 1;
 const SUPPORTED_VERSIONS: &[u8] = &[PROTOCOL_VERSION];
 /// At most this many files may be arriving at once in one session.
 pub const MAX_INCOMING_FILES: usize = 4;
+/// The longest room or user id, in bytes.
+pub const MAX_IDENTIFIER_BYTES: usize = 255;
 
 /// The visible state of an off-the-record conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +91,8 @@ pub enum FailureReason {
     NoCommonVersion,
     /// The peer sent something its state does not allow.
     ProtocolViolation,
+    /// The peer's identity key changed and the change is not acknowledged.
+    PeerKeyChanged,
 }
 
 /// Something to show the user.
@@ -210,6 +214,9 @@ pub enum OtrError {
     /// The olm session refused to encrypt (non-contributory key).
     #[error("encryption failed")]
     Encryption,
+    /// A room or user id is empty or longer than 255 bytes.
+    #[error("room and user ids must be 1 to 255 bytes")]
+    InvalidIdentifier,
 }
 
 /// What a session holds in each phase. Keys live only in the phases that need them.
@@ -217,15 +224,18 @@ enum Phase {
     Idle(OtrState),
     Offered {
         id: SessionId,
+        terms: Offer,
         peer_key: Curve25519PublicKey,
     },
     Invited {
         id: SessionId,
         version: u8,
+        terms: Offer,
     },
     AwaitingPreKey {
         id: SessionId,
         version: u8,
+        terms: Offer,
         nonce: [u8; 16],
         one_time_key: Curve25519PublicKey,
         peer_key: Curve25519PublicKey,
@@ -298,8 +308,13 @@ pub struct OtrSession {
 
 impl OtrSession {
     /// A conversation in `room_id` between `local_user_id` and `peer_user_id`, not started.
-    pub fn new(room_id: &str, local_user_id: &str, peer_user_id: &str) -> Self {
-        Self {
+    /// Each id must be 1 to 255 bytes (they are bound into the handshake).
+    pub fn new(room_id: &str, local_user_id: &str, peer_user_id: &str) -> Result<Self, OtrError> {
+        let valid = |id: &str| (1..=MAX_IDENTIFIER_BYTES).contains(&id.len());
+        if !(valid(room_id) && valid(local_user_id) && valid(peer_user_id)) {
+            return Err(OtrError::InvalidIdentifier);
+        }
+        Ok(Self {
             room_id: room_id.to_owned(),
             local_user_id: local_user_id.to_owned(),
             peer_user_id: peer_user_id.to_owned(),
@@ -307,7 +322,17 @@ impl OtrSession {
             last_established: None,
             next_message_id: 1,
             incoming_files: BTreeMap::new(),
-        }
+        })
+    }
+
+    /// Drops the conversation, removing a pending one-time key from `identity` too. Prefer this
+    /// to a plain drop, which zeroizes the session's own keys but cannot reach the identity.
+    pub fn discard(mut self, identity: &mut OtrIdentity) {
+        self.transition(
+            identity,
+            Phase::Idle(OtrState::NotStarted),
+            &mut Step::default(),
+        );
     }
 
     /// The visible state.
@@ -354,6 +379,13 @@ impl OtrSession {
         match &self.phase {
             Phase::Established { id, .. } => {
                 let replaces = Some(*id);
+                if let Err(err) = keys.trust.otr_peer_key(&self.peer_user_id) {
+                    // The user asked for new keys: the old ones go even though no new session
+                    // can start until the changed key is acknowledged.
+                    let failed = Phase::Idle(OtrState::Failed(FailureReason::PeerKeyChanged));
+                    self.transition(keys.identity, failed, &mut Step::default());
+                    return Err(err.into());
+                }
                 self.offer(keys, replaces)
             }
             Phase::Idle(_) => {
@@ -367,9 +399,14 @@ impl OtrSession {
     /// Accept the peer's invitation.
     pub fn accept(&mut self, keys: OtrKeys<'_>) -> Result<Step, OtrError> {
         match self.phase {
-            Phase::Invited { id, version, .. } => {
+            Phase::Invited {
+                id,
+                version,
+                ref terms,
+            } => {
+                let terms = terms.clone();
                 let mut step = Step::default();
-                self.accept_offer(keys, id, version, &mut step)?;
+                self.accept_offer(keys, id, version, terms, &mut step)?;
                 Ok(step)
             }
             _ => Err(self.illegal("accept")),
@@ -438,11 +475,20 @@ impl OtrSession {
     /// The invitation timed out (the relay said so, or the caller's timer fired).
     pub fn expire(&mut self, keys: OtrKeys<'_>) -> Result<Step, OtrError> {
         match self.phase {
-            Phase::Offered { .. }
-            | Phase::Invited { .. }
-            | Phase::AwaitingPreKey { .. }
-            | Phase::AwaitingConfirmation { .. } => {
+            Phase::Invited { .. } => {
                 let mut step = Step::default();
+                self.transition(keys.identity, Phase::Idle(OtrState::TimedOut), &mut step);
+                Ok(step)
+            }
+            Phase::Offered { id, .. }
+            | Phase::AwaitingPreKey { id, .. }
+            | Phase::AwaitingConfirmation { id, .. } => {
+                // Tell the peer too, so a side that got further does not stay half-established.
+                let mut step = Step::default();
+                step.send.push(Packet {
+                    session_id: id,
+                    body: PacketBody::Cancel,
+                });
                 self.transition(keys.identity, Phase::Idle(OtrState::TimedOut), &mut step);
                 Ok(step)
             }
@@ -537,8 +583,20 @@ impl OtrSession {
             }
             PacketBody::Cancel => {
                 if current == Some(id) {
-                    let next = Phase::Idle(OtrState::Ended(EndReason::CancelledByPeer));
-                    self.transition(keys.identity, next, &mut step);
+                    // The peer ends an established session with an encrypted end; a cancel there
+                    // is unauthenticated, and reported as such.
+                    let reason = if matches!(self.phase, Phase::Established { .. }) {
+                        EndReason::EndedByPeer {
+                            authenticated: false,
+                        }
+                    } else {
+                        EndReason::CancelledByPeer
+                    };
+                    self.transition(
+                        keys.identity,
+                        Phase::Idle(OtrState::Ended(reason)),
+                        &mut step,
+                    );
                 }
             }
             PacketBody::End(message) => {
@@ -579,15 +637,24 @@ impl OtrSession {
     fn offer(&mut self, keys: OtrKeys<'_>, replaces: Option<SessionId>) -> Result<Step, OtrError> {
         let peer_key = keys.trust.otr_peer_key(&self.peer_user_id)?;
         let id = SessionId::random().map_err(|_| OtrError::Randomness)?;
+        let terms = Offer {
+            versions: SUPPORTED_VERSIONS.to_vec(),
+            replaces,
+        };
         let mut step = Step::default();
         step.send.push(Packet {
             session_id: id,
-            body: PacketBody::Offer(Offer {
-                versions: SUPPORTED_VERSIONS.to_vec(),
-                replaces,
-            }),
+            body: PacketBody::Offer(terms.clone()),
         });
-        self.transition(keys.identity, Phase::Offered { id, peer_key }, &mut step);
+        self.transition(
+            keys.identity,
+            Phase::Offered {
+                id,
+                terms,
+                peer_key,
+            },
+            &mut step,
+        );
         Ok(step)
     }
 
@@ -596,6 +663,7 @@ impl OtrSession {
         keys: OtrKeys<'_>,
         id: SessionId,
         version: u8,
+        terms: Offer,
         step: &mut Step,
     ) -> Result<(), OtrError> {
         let peer_key = keys.trust.otr_peer_key(&self.peer_user_id)?;
@@ -615,6 +683,7 @@ impl OtrSession {
         let next = Phase::AwaitingPreKey {
             id,
             version,
+            terms,
             nonce,
             one_time_key,
             peer_key,
@@ -642,6 +711,11 @@ impl OtrSession {
             });
             return Ok(());
         };
+        // A replay of the offer of the session we hold (or held last) is the relay's doing, not
+        // the peer's: the peer always offers under a fresh id.
+        if Some(id) == self.phase.session_id() || Some(id) == self.last_established {
+            return Ok(());
+        }
         let refreshes_ours = offer.replaces.is_some() && offer.replaces == self.last_established;
         let automatic = match &self.phase {
             // Glare: both sides offered at once. The lower session id wins on both sides, so the
@@ -668,13 +742,17 @@ impl OtrSession {
                 step.events
                     .push(OtrEvent::RefreshAccepted { session_id: id });
             }
-            return self.accept_offer(keys, id, version, step);
+            return self.accept_offer(keys, id, version, offer, step);
         }
         step.events.push(OtrEvent::Invited {
             session_id: id,
             refresh: offer.replaces.is_some(),
         });
-        let next = Phase::Invited { id, version };
+        let next = Phase::Invited {
+            id,
+            version,
+            terms: offer,
+        };
         self.transition(keys.identity, next, step);
         Ok(())
     }
@@ -687,7 +765,9 @@ impl OtrSession {
         step: &mut Step,
     ) -> Result<(), OtrError> {
         let Phase::Offered {
-            id: ours, peer_key, ..
+            id: ours,
+            ref terms,
+            peer_key,
         } = self.phase
         else {
             // An answer to an offer we no longer hold: tell the peer to drop its one-time key.
@@ -704,9 +784,10 @@ impl OtrSession {
             });
             return Ok(());
         }
-        if !SUPPORTED_VERSIONS.contains(&accept.version) {
+        if !terms.versions.contains(&accept.version) {
             return self.fail(keys, id, FailureReason::NoCommonVersion, step);
         }
+        let terms = terms.clone();
         let Ok(mut olm) = keys.identity.create_outbound(peer_key, accept.one_time_key) else {
             return self.fail(keys, id, FailureReason::HandshakeRejected, step);
         };
@@ -717,6 +798,8 @@ impl OtrSession {
             responder_user_id: self.peer_user_id.clone(),
             session_id: id,
             responder_nonce: accept.responder_nonce,
+            offered_versions: terms.versions,
+            replaces: terms.replaces,
             olm_session_id: olm.session_id(),
         };
         let message = olm
@@ -752,14 +835,23 @@ impl OtrSession {
         match &mut self.phase {
             Phase::AwaitingPreKey {
                 version,
+                terms,
                 nonce,
+                one_time_key,
                 peer_key,
                 ..
             } => {
-                let (version, nonce, peer_key) = (*version, *nonce, *peer_key);
+                let (version, nonce, one_time_key, peer_key) =
+                    (*version, *nonce, *one_time_key, *peer_key);
+                let terms = terms.clone();
                 let OlmMessage::PreKey(pre_key) = message else {
                     return self.fail(keys, id, FailureReason::ProtocolViolation, step);
                 };
+                // Only the one-time key minted for this session may be used: the identity serves
+                // every room, and a pre-key message must not consume another room's key.
+                if pre_key.one_time_key() != one_time_key {
+                    return self.fail(keys, id, FailureReason::HandshakeRejected, step);
+                }
                 // The identity key is the pinned one; vodozemac refuses a pre-key message that
                 // names another, and the 3DH fails if the base or one-time key was swapped.
                 let Ok(created) = keys.identity.create_inbound(peer_key, &pre_key) else {
@@ -774,6 +866,8 @@ impl OtrSession {
                     responder_user_id: self.local_user_id.clone(),
                     session_id: id,
                     responder_nonce: nonce,
+                    offered_versions: terms.versions,
+                    replaces: terms.replaces,
                     olm_session_id: olm.session_id(),
                 };
                 match Inner::decode(&plaintext) {
@@ -878,7 +972,10 @@ impl OtrSession {
         let Some(file) = self.incoming_files.get_mut(&chunk.file_id) else {
             return Ok(None);
         };
-        if file.total != chunk.total_size {
+        // Chunks travel in order through one ratchet chain; anything else (a gap, an overlap,
+        // a changed size) is malformed, and the partial file is dropped.
+        if file.total != chunk.total_size || chunk.offset != file.received {
+            self.incoming_files.remove(&chunk.file_id);
             return Err(FrameError::MalformedContent.into());
         }
         let start = chunk.offset as usize;

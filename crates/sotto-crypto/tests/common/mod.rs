@@ -33,7 +33,7 @@ impl Peer {
             identity: unlocked.identity,
             otr: unlocked.otr,
             trust: TrustStore::new(),
-            session: OtrSession::new(ROOM, user_id, peer_user_id),
+            session: OtrSession::new(ROOM, user_id, peer_user_id).unwrap(),
             events: Vec::new(),
         }
     }

@@ -12,15 +12,15 @@ async function setUp() {
     const bob = await loadPage(`bob-${Math.random()}`);
     const alicePass = alice.generatePassphrase();
     const bobPass = bob.generatePassphrase();
-    const aliceBackup = alice.createIdentity("alice", alicePass, true);
-    const bobBackup = bob.createIdentity("bob", bobPass, true);
+    const aliceSealed = alice.createIdentity("alice", alicePass, true);
+    const bobSealed = bob.createIdentity("bob", bobPass, true);
     const aliceKeys = JSON.parse(alice.publicKeys());
     const bobKeys = JSON.parse(bob.publicKeys());
     assert.equal(alice.observePeer("bob", bobKeys.curve25519, bobKeys.ed25519), "pinned_now");
     assert.equal(bob.observePeer("alice", aliceKeys.curve25519, aliceKeys.ed25519), "pinned_now");
     alice.otrOpen(ROOM, "alice", "bob");
     bob.otrOpen(ROOM, "bob", "alice");
-    return { alice, bob, alicePass, bobPass, aliceBackup, bobBackup, aliceKeys, bobKeys };
+    return { alice, bob, alicePass, bobPass, aliceSealed, bobSealed, aliceKeys, bobKeys };
 }
 
 function establish(alice, bob) {
@@ -102,37 +102,55 @@ test("decline and glare", async () => {
 });
 
 test("key backup, trust store and safety numbers survive lock and unlock", async () => {
-    const { alice, bob, bobPass, bobBackup, aliceKeys, bobKeys } = await setUp();
+    const { alice, bob, bobPass, bobSealed, aliceKeys, bobKeys } = await setUp();
     assert.equal(alice.safetyNumber("bob"), bob.safetyNumber("alice"));
     assert.match(alice.safetyNumber("bob"), /^(\d{5} ){11}\d{5}$/);
     bob.markVerified("alice", aliceKeys.curve25519, aliceKeys.ed25519);
     const sealed = bob.sealTrustStore();
+    const backup = bobSealed.backup;
 
     bob.lock();
     assert.equal(bob.isUnlocked(), false);
     assert.throws(() => bob.publicKeys(), { code: "locked" });
-    assert.throws(() => bob.unlock("bob", bobBackup, "WRONG-WRONG-WRONG-WRONG", sealed), { code: "wrong_passphrase" });
-    assert.throws(() => bob.unlock("mallory", bobBackup, bobPass, sealed), { code: "trust_store_unreadable" });
-    bob.unlock("bob", bobBackup, bobPass, sealed);
+    assert.throws(() => bob.unlock("bob", backup, "WRONG-WRONG-WRONG-WRONG", sealed, false), { code: "wrong_passphrase" });
+    assert.throws(() => bob.unlock("mallory", backup, bobPass, sealed, false), { code: "trust_store_unreadable" });
+    // A server that withholds the trust store does not make the client forget its pins silently.
+    assert.throws(() => bob.unlock("bob", backup, bobPass, undefined, false), { code: "trust_store_missing" });
+    assert.equal(bob.unlock("bob", backup, bobPass, sealed, false), true, "test parameters ask for re-keying");
     assert.deepEqual(JSON.parse(bob.publicKeys()), bobKeys);
     assert.equal(bob.isVerified("alice"), true);
 
-    const newBackup = bob.changePassphrase("correct horse battery staple 42!", true);
+    // A new passphrase rotates the storage key: the old trust store no longer opens with it.
+    const changed = bob.changePassphrase("correct horse battery staple 42!", true);
     bob.lock();
-    bob.unlock("bob", newBackup, "correct horse battery staple 42!", sealed);
-    assert.equal(bob.isVerified("alice"), true, "the trust store survives a passphrase change");
+    assert.throws(() => bob.unlock("bob", changed.backup, "correct horse battery staple 42!", sealed, false), { code: "trust_store_unreadable" });
+    bob.unlock("bob", changed.backup, "correct horse battery staple 42!", changed.trustStore, false);
+    assert.equal(bob.isVerified("alice"), true, "the trust store follows the passphrase change");
 
-    assert.throws(() => bob.checkPassphrase("password123"), { code: "weak_passphrase" });
-    assert.ok(bob.passphraseBits(bob.generatePassphrase()) >= 90);
+    assert.throws(() => bob.checkPassphrase("P@ssw0rd2024!"), { code: "weak_passphrase" });
+    assert.ok(bob.passphraseBits("correct horse battery staple 42!") >= 70);
 
     // Bob resets his identity: Alice's pin flags the change and blocks OTR until acknowledged.
-    bob.resetIdentity(bobPass, true);
-    const reset = JSON.parse(bob.publicKeys());
-    assert.equal(alice.observePeer("bob", reset.curve25519, reset.ed25519), "changed");
-    alice.otrOpen(ROOM, "alice", "bob");
+    const reset = bob.resetIdentity(bobPass, true);
+    assert.ok(reset.backup.length > 0 && reset.trustStore.length > 0);
+    const resetKeys = JSON.parse(bob.publicKeys());
+    assert.notDeepEqual(resetKeys, bobKeys);
+    assert.equal(bob.isVerified("alice"), true, "Bob's own pins survive his reset");
+    assert.equal(alice.observePeer("bob", resetKeys.curve25519, resetKeys.ed25519), "changed");
     assert.throws(() => alice.otrStart(ROOM), { code: "key_changed" });
-    alice.acknowledgeChange("bob", reset.curve25519, reset.ed25519);
+    alice.acknowledgeChange("bob", resetKeys.curve25519, resetKeys.ed25519);
     alice.otrStart(ROOM);
+});
+
+test("destroying a conversation mid-handshake removes the pending one-time key", async () => {
+    const { alice, bob } = await setUp();
+    pump({ alice, bob }, "alice", "bob", alice.otrStart(ROOM).packets);
+    bob.otrAccept(ROOM);
+    assert.equal(bob.otrOneTimeKeyCount(), 1);
+    bob.otrDestroy(ROOM);
+    assert.equal(bob.otrOneTimeKeyCount(), 0);
+    assert.equal(bob.otrState(ROOM), "not_started");
+    assert.throws(() => bob.otrOpen("", "bob", "alice"), { code: "invalid_identifier" });
 });
 
 test("safety numbers match the shared vectors", async () => {

@@ -19,6 +19,7 @@ use crate::services::search::Search;
 use crate::services::settings::Settings;
 use crate::services::uploads::Uploads;
 use crate::storage::Db;
+use crate::storage::sqlite::SqliteStorage;
 
 /// Everything a handler can reach. Handlers hold no state of their own.
 pub struct AppInner {
@@ -67,7 +68,7 @@ impl Server {
     /// Opens storage, builds the services, binds and starts serving.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(65_536));
-        let db = Db::open(&config.data_dir, bus.clone(), config.write_batch).await?;
+        let db = SqliteStorage::open(&config.data_dir, bus.clone(), config.write_batch).await?;
         let settings = Settings::load(db.clone()).await?;
         let accounts = Accounts::new(
             db.clone(),
@@ -169,7 +170,7 @@ impl Server {
             self.serve.abort();
         }
         self.dispatcher.abort();
-        self.app.db.close().await;
+        let _ = self.app.db.close().await;
         tracing::info!("stopped");
     }
 }

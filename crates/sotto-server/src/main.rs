@@ -11,6 +11,7 @@ use sotto_server::bus::InProcessBus;
 use sotto_server::config::{Config, Layer, LogFormat};
 use sotto_server::services::accounts::Accounts;
 use sotto_server::services::settings::Settings;
+use sotto_server::storage::sqlite::SqliteStorage;
 use sotto_server::storage::{DB_FILE, Db, UPLOADS_DIR};
 
 /// Sotto: a self-hosted team chat server with off-the-record direct messages.
@@ -129,7 +130,7 @@ async fn open(config: &Config) -> anyhow::Result<Db> {
     if !config.data_dir.join(DB_FILE).exists() {
         anyhow::bail!("no database in {}", config.data_dir.display());
     }
-    Db::open(
+    SqliteStorage::open(
         &config.data_dir,
         Arc::new(InProcessBus::new(16)),
         config.write_batch,
@@ -160,7 +161,7 @@ async fn backup(config: &Config, dir: &Path) -> anyhow::Result<()> {
             files += 1;
         }
     }
-    db.close().await;
+    let _ = db.close().await;
     println!(
         "Backup written to {} (database + {files} uploads)",
         dir.display()
@@ -178,7 +179,7 @@ async fn create_user(config: &Config, username: &str, admin: bool) -> anyhow::Re
         }
     };
     std::fs::create_dir_all(&config.data_dir)?;
-    let db = Db::open(
+    let db = SqliteStorage::open(
         &config.data_dir,
         Arc::new(InProcessBus::new(16)),
         config.write_batch,
@@ -195,7 +196,7 @@ async fn create_user(config: &Config, username: &str, admin: bool) -> anyhow::Re
         .create_user(username, &password, admin)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    db.close().await;
+    let _ = db.close().await;
     println!(
         "Created user {} (id {}){}",
         user.username,

@@ -78,17 +78,6 @@ impl LoginLimiter {
     }
 }
 
-type UserRow = (i64, String, bool, bool);
-
-fn user_from(row: UserRow) -> User {
-    User {
-        id: row.0,
-        username: row.1,
-        is_admin: row.2,
-        deactivated: row.3,
-    }
-}
-
 /// The accounts service.
 #[derive(Clone)]
 pub struct Accounts {
@@ -180,22 +169,12 @@ impl Accounts {
 
     /// A user by id.
     pub async fn user(&self, id: UserId) -> ApiResult<Option<User>> {
-        let row: Option<UserRow> =
-            sqlx::query_as("SELECT id, username, is_admin, deactivated FROM users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.db.read)
-                .await?;
-        Ok(row.map(user_from))
+        self.db.user(id).await
     }
 
     /// Every user, active first by name.
     pub async fn users(&self) -> ApiResult<Vec<User>> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT id, username, is_admin, deactivated FROM users ORDER BY deactivated, username",
-        )
-        .fetch_all(&self.db.read)
-        .await?;
-        Ok(rows.into_iter().map(user_from).collect())
+        self.db.users().await
     }
 
     /// Creates a user directly (admins, the CLI). Ignores the registration policy.
@@ -210,9 +189,8 @@ impl Accounts {
         let hash = self.hash(password.to_string()).await?;
         let username = username.to_string();
         self.db
-            .writer
-            .write(move |conn, _| {
-                Box::pin(async move { insert_user(conn, &username, &hash, is_admin).await })
+            .write(move |tx, _| {
+                Box::pin(async move { tx.insert_user(&username, &hash, is_admin).await })
             })
             .await
     }
@@ -239,33 +217,19 @@ impl Accounts {
         let hash = self.hash(req.password).await?;
         let username = req.username;
         self.db
-            .writer
-            .write(move |conn, _| {
+            .write(move |tx, _| {
                 Box::pin(async move {
-                    let now = now_ms();
-                    if let Some(ih) = &invite_hash {
-                        let ok: Option<(String,)> = sqlx::query_as(
-                            "SELECT token_hash FROM invites \
-                             WHERE token_hash = $1 AND used_by IS NULL AND expires_at > $2",
-                        )
-                        .bind(ih)
-                        .bind(now)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                        if ok.is_none() {
-                            return Err(ApiError::new(
-                                ErrorCode::InvalidInvite,
-                                "the invite is unknown, used or expired",
-                            ));
-                        }
+                    if let Some(ih) = &invite_hash
+                        && !tx.invite_usable(ih, now_ms()).await?
+                    {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidInvite,
+                            "the invite is unknown, used or expired",
+                        ));
                     }
-                    let user = insert_user(conn, &username, &hash, false).await?;
+                    let user = tx.insert_user(&username, &hash, false).await?;
                     if let Some(ih) = &invite_hash {
-                        sqlx::query("UPDATE invites SET used_by = $1 WHERE token_hash = $2")
-                            .bind(user.id)
-                            .bind(ih)
-                            .execute(&mut *conn)
-                            .await?;
+                        tx.use_invite(ih, user.id).await?;
                     }
                     Ok(user)
                 })
@@ -295,24 +259,14 @@ impl Accounts {
                 "too many failed logins; try later",
             ));
         }
-        let row: Option<(i64, String, bool, bool, String)> = sqlx::query_as(
-            "SELECT id, username, is_admin, deactivated, password_hash FROM users WHERE username = $1",
-        )
-        .bind(&req.username)
-        .fetch_optional(&self.db.read)
-        .await?;
+        let row = self.db.user_for_login(&req.username).await?;
         // Verify against a dummy hash for unknown users so timing does not reveal them.
         let hash = row
             .as_ref()
-            .map_or_else(|| self.dummy_hash.to_string(), |r| r.4.clone());
+            .map_or_else(|| self.dummy_hash.to_string(), |r| r.1.clone());
         let verified = self.verify(hash, req.password).await;
         let user = match row {
-            Some((id, username, is_admin, deactivated, _)) if verified && !deactivated => User {
-                id,
-                username,
-                is_admin,
-                deactivated,
-            },
+            Some((user, _)) if verified && !user.deactivated => user,
             _ => {
                 self.limiter.fail(acct_key);
                 if let Some(k) = ip_key {
@@ -342,23 +296,10 @@ impl Accounts {
         let ua = user_agent.map(|s| s.chars().take(200).collect::<String>());
         let session_id = self
             .db
-            .writer
-            .write(move |conn, _| {
+            .write(move |tx, _| {
                 Box::pin(async move {
-                    let now = now_ms();
-                    let r = sqlx::query(
-                        "INSERT INTO sessions (user_id, token_hash, csrf_token, kind, user_agent, \
-                         created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
-                    )
-                    .bind(uid)
-                    .bind(th)
-                    .bind(cs)
-                    .bind(kind)
-                    .bind(ua)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(r.last_insert_rowid())
+                    tx.insert_session(uid, &th, &cs, kind, ua.as_deref(), now_ms())
+                        .await
                 })
             })
             .await?;
@@ -378,44 +319,27 @@ impl Accounts {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid());
         }
-        let row: Option<(i64, i64, String, i64, bool, bool)> = sqlx::query_as(
-            "SELECT s.id, s.user_id, s.csrf_token, s.last_seen_at, u.is_admin, u.deactivated \
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
-        )
-        .bind(hash_token(token))
-        .fetch_optional(&self.db.read)
-        .await?;
-        let Some((session_id, user_id, csrf_token, last_seen, is_admin, deactivated)) = row else {
+        let Some(s) = self.db.session_by_token(&hash_token(token)).await? else {
             return Err(invalid());
         };
         let now = now_ms();
-        if deactivated || now - last_seen > SESSION_IDLE_MS {
+        if s.deactivated || now - s.last_seen_at > SESSION_IDLE_MS {
             return Err(invalid());
         }
-        if now - last_seen > 60_000 {
+        if now - s.last_seen_at > 60_000 {
             // Refresh lazily, off the request path.
-            let writer = self.db.writer.clone();
+            let db = self.db.clone();
+            let id = s.id;
             tokio::spawn(async move {
-                let _ = writer
-                    .write(move |conn, _| {
-                        Box::pin(async move {
-                            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
-                                .bind(now)
-                                .bind(session_id)
-                                .execute(&mut *conn)
-                                .await?;
-                            Ok(())
-                        })
-                    })
-                    .await;
+                let _ = db.write(move |tx, _| tx.touch_session(id, now)).await;
             });
         }
         Ok(Caller {
-            user_id,
-            session_id,
-            is_admin,
+            user_id: s.user_id,
+            session_id: s.id,
+            is_admin: s.is_admin,
             via_cookie,
-            csrf_token,
+            csrf_token: s.csrf_token,
         })
     }
 
@@ -426,13 +350,7 @@ impl Accounts {
 
     /// The caller's sessions.
     pub async fn sessions(&self, caller: &Caller) -> ApiResult<Vec<SessionInfo>> {
-        let rows: Vec<(i64, i64, i64, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, created_at, last_seen_at, kind, user_agent FROM sessions \
-             WHERE user_id = $1 ORDER BY id",
-        )
-        .bind(caller.user_id)
-        .fetch_all(&self.db.read)
-        .await?;
+        let rows = self.db.sessions_of(caller.user_id).await?;
         Ok(rows
             .into_iter()
             .map(
@@ -452,15 +370,9 @@ impl Accounts {
     pub async fn revoke(&self, caller: &Caller, session_id: SessionId) -> ApiResult<()> {
         let uid = caller.user_id;
         self.db
-            .writer
-            .write(move |conn, outbox| {
+            .write(move |tx, outbox| {
                 Box::pin(async move {
-                    let r = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
-                        .bind(session_id)
-                        .bind(uid)
-                        .execute(&mut *conn)
-                        .await?;
-                    if r.rows_affected() == 0 {
+                    if !tx.delete_session(session_id, uid).await? {
                         return Err(ApiError::not_found("session"));
                     }
                     outbox.push(BusMessage::Disconnect {
@@ -480,10 +392,11 @@ impl Accounts {
         caller: &Caller,
         req: ChangePasswordRequest,
     ) -> ApiResult<()> {
-        let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
-            .bind(caller.user_id)
-            .fetch_one(&self.db.read)
-            .await?;
+        let hash = self
+            .db
+            .password_hash(caller.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
         if !self.verify(hash, req.current_password).await {
             return Err(ApiError::new(
                 ErrorCode::InvalidCredentials,
@@ -494,26 +407,10 @@ impl Accounts {
         let new_hash = self.hash(req.new_password).await?;
         let (uid, sid) = (caller.user_id, caller.session_id);
         self.db
-            .writer
-            .write(move |conn, outbox| {
+            .write(move |tx, outbox| {
                 Box::pin(async move {
-                    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                        .bind(new_hash)
-                        .bind(uid)
-                        .execute(&mut *conn)
-                        .await?;
-                    let others: Vec<(i64,)> =
-                        sqlx::query_as("SELECT id FROM sessions WHERE user_id = $1 AND id <> $2")
-                            .bind(uid)
-                            .bind(sid)
-                            .fetch_all(&mut *conn)
-                            .await?;
-                    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-                        .bind(uid)
-                        .bind(sid)
-                        .execute(&mut *conn)
-                        .await?;
-                    for (id,) in others {
+                    tx.set_password(uid, &new_hash).await?;
+                    for id in tx.delete_sessions_except(uid, Some(sid)).await? {
                         outbox.push(BusMessage::Disconnect {
                             target: DisconnectTarget::Session(id),
                             code: close::SESSION_REVOKED,
@@ -533,26 +430,12 @@ impl Accounts {
         let th = hash_token(&token);
         let created = self
             .db
-            .writer
-            .write(move |conn, _| {
+            .write(move |tx, _| {
                 Box::pin(async move {
-                    let admins: (i64,) =
-                        sqlx::query_as("SELECT COUNT(*) FROM users WHERE is_admin = TRUE")
-                            .fetch_one(&mut *conn)
-                            .await?;
-                    if admins.0 > 0 {
+                    if tx.admin_count().await? > 0 {
                         return Ok(false);
                     }
-                    sqlx::query("DELETE FROM setup_tokens")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query(
-                        "INSERT INTO setup_tokens (token_hash, created_at) VALUES ($1, $2)",
-                    )
-                    .bind(th)
-                    .bind(now_ms())
-                    .execute(&mut *conn)
-                    .await?;
+                    tx.replace_setup_token(&th, now_ms()).await?;
                     Ok(true)
                 })
             })
@@ -573,23 +456,16 @@ impl Accounts {
         let username = req.username;
         let user = self
             .db
-            .writer
-            .write(move |conn, _| {
+            .write(move |tx, _| {
                 Box::pin(async move {
-                    let r = sqlx::query("DELETE FROM setup_tokens WHERE token_hash = $1")
-                        .bind(th)
-                        .execute(&mut *conn)
-                        .await?;
-                    if r.rows_affected() == 0 {
+                    if !tx.consume_setup_token(&th).await? {
                         return Err(ApiError::new(
                             ErrorCode::InvalidSetupToken,
                             "the set-up link is invalid or was already used",
                         ));
                     }
-                    let user = insert_user(conn, &username, &hash, true).await?;
-                    sqlx::query("DELETE FROM setup_tokens")
-                        .execute(&mut *conn)
-                        .await?;
+                    let user = tx.insert_user(&username, &hash, true).await?;
+                    tx.clear_setup_tokens().await?;
                     Ok(user)
                 })
             })
@@ -604,20 +480,7 @@ impl Accounts {
         let uid = caller.user_id;
         let expires = now_ms() + INVITE_TTL_MS;
         self.db
-            .writer
-            .write(move |conn, _| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO invites (token_hash, created_by, expires_at) VALUES ($1, $2, $3)",
-                    )
-                    .bind(th)
-                    .bind(uid)
-                    .bind(expires)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(())
-                })
-            })
+            .write(move |tx, _| Box::pin(async move { tx.insert_invite(&th, uid, expires).await }))
             .await?;
         Ok((token, expires))
     }
@@ -631,20 +494,12 @@ impl Accounts {
             ));
         }
         self.db
-            .writer
-            .write(move |conn, outbox| {
+            .write(move |tx, outbox| {
                 Box::pin(async move {
-                    let r = sqlx::query("UPDATE users SET deactivated = TRUE WHERE id = $1")
-                        .bind(user_id)
-                        .execute(&mut *conn)
-                        .await?;
-                    if r.rows_affected() == 0 {
+                    if !tx.deactivate_user(user_id).await? {
                         return Err(ApiError::not_found("user"));
                     }
-                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                        .bind(user_id)
-                        .execute(&mut *conn)
-                        .await?;
+                    tx.delete_sessions_except(user_id, None).await?;
                     outbox.push(BusMessage::Disconnect {
                         target: DisconnectTarget::User(user_id),
                         code: close::DEACTIVATED,
@@ -654,40 +509,5 @@ impl Accounts {
                 })
             })
             .await
-    }
-}
-
-async fn insert_user(
-    conn: &mut sqlx::SqliteConnection,
-    username: &str,
-    hash: &str,
-    is_admin: bool,
-) -> ApiResult<User> {
-    let r = sqlx::query(
-        "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(username)
-    .bind(hash)
-    .bind(is_admin)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await;
-    match r {
-        Ok(r) => Ok(User {
-            id: r.last_insert_rowid(),
-            username: username.to_string(),
-            is_admin,
-            deactivated: false,
-        }),
-        Err(e)
-            if e.as_database_error()
-                .is_some_and(|d| d.is_unique_violation()) =>
-        {
-            Err(ApiError::new(
-                ErrorCode::UsernameTaken,
-                "the username is taken",
-            ))
-        }
-        Err(e) => Err(e.into()),
     }
 }

@@ -16,11 +16,7 @@ use crate::services::accounts::Caller;
 use crate::services::rooms::Rooms;
 use crate::services::settings::Settings;
 use crate::services::{events, search, uploads};
-use crate::storage::{Db, now_ms};
-
-type MessageRow = (i64, i64, i64, String, String, i64, Option<i64>);
-
-const COLUMNS: &str = "id, room_id, author_id, body_kind, body, created_at, edited_at";
+use crate::storage::{Db, MessageRow, now_ms};
 
 fn split_body(body: &MessageBody) -> (&'static str, &str) {
     match body {
@@ -118,28 +114,16 @@ impl Messages {
         let author = caller.user_id;
         let msg = self
             .db
-            .writer
-            .write(move |conn, outbox| {
+            .write(move |tx, outbox| {
                 Box::pin(async move {
                     let now = now_ms();
                     let (kind, body) = split_body(&req.body);
-                    let r = sqlx::query(
-                        "INSERT INTO messages (room_id, author_id, body_kind, body, created_at) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(room)
-                    .bind(author)
-                    .bind(kind)
-                    .bind(body)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                    let id = r.last_insert_rowid();
+                    let id = tx.insert_message(room, author, kind, body, now).await?;
                     if let MessageBody::Text { text } = &req.body {
-                        search::index(conn, id, room, text).await?;
+                        search::index(tx, id, room, text).await?;
                     }
                     let attachment = match req.attachment_id {
-                        Some(up) => Some(uploads::attach(conn, up, room, author, id).await?),
+                        Some(up) => Some(uploads::attach(tx, up, room, author, id).await?),
                         None => None,
                     };
                     let message = Message {
@@ -151,18 +135,11 @@ impl Messages {
                         created_at: now,
                         edited_at: None,
                     };
-                    events::append(
-                        conn,
-                        outbox,
-                        room,
-                        Some(id),
-                        None,
-                        ServerEvent::MessageCreated {
-                            seq: 0,
-                            message: message.clone(),
-                        },
-                    )
-                    .await?;
+                    let ev = ServerEvent::MessageCreated {
+                        seq: 0,
+                        message: message.clone(),
+                    };
+                    events::append(tx, outbox, room, Some(id), None, ev).await?;
                     Ok(message)
                 })
             })
@@ -200,7 +177,7 @@ impl Messages {
         let before = before.map(parse_cursor).transpose()?;
         let after = after.map(parse_cursor).transpose()?;
         self.rooms.require_member(room, caller.user_id).await?;
-        let (mut rows, older, newer): (Vec<MessageRow>, bool, bool) = match (before, after) {
+        let (rows, older, newer) = match (before, after) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::new(
                     ErrorCode::InvalidInput,
@@ -208,29 +185,17 @@ impl Messages {
                 ));
             }
             (b, None) => {
-                let b = b.unwrap_or(i64::MAX);
-                let mut rows: Vec<MessageRow> = sqlx::query_as(&format!(
-                    "SELECT {COLUMNS} FROM messages WHERE room_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
-                ))
-                .bind(room)
-                .bind(b)
-                .bind(limit + 1)
-                .fetch_all(&self.db.read)
-                .await?;
+                let mut rows = self
+                    .db
+                    .messages_before(room, b.unwrap_or(i64::MAX), limit + 1)
+                    .await?;
                 let older = rows.len() as i64 > limit;
                 rows.truncate(limit as usize);
                 rows.reverse();
                 (rows, older, before.is_some())
             }
             (None, Some(a)) => {
-                let mut rows: Vec<MessageRow> = sqlx::query_as(&format!(
-                    "SELECT {COLUMNS} FROM messages WHERE room_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3"
-                ))
-                .bind(room)
-                .bind(a)
-                .bind(limit + 1)
-                .fetch_all(&self.db.read)
-                .await?;
+                let mut rows = self.db.messages_after(room, a, limit + 1).await?;
                 let newer = rows.len() as i64 > limit;
                 rows.truncate(limit as usize);
                 (rows, true, newer)
@@ -238,7 +203,7 @@ impl Messages {
         };
         let first = rows.first().map(|r| r.0);
         let last = rows.last().map(|r| r.0);
-        let messages = self.with_attachments(std::mem::take(&mut rows)).await?;
+        let messages = self.with_attachments(rows).await?;
         Ok(HistoryPage {
             messages,
             before: if older { first.map(cursor) } else { None },
@@ -246,27 +211,22 @@ impl Messages {
         })
     }
 
-    /// Messages by id that are in rooms of the caller, in the order given (for search).
-    pub async fn visible(&self, ids: &[MessageId]) -> ApiResult<Vec<Message>> {
+    /// Messages by id, in the order given (for search, which already restricted them to the
+    /// caller's rooms).
+    pub async fn by_ids(&self, ids: &[MessageId]) -> ApiResult<Vec<Message>> {
         let mut rows = Vec::with_capacity(ids.len());
         for id in ids {
-            let row: Option<MessageRow> =
-                sqlx::query_as(&format!("SELECT {COLUMNS} FROM messages WHERE id = $1"))
-                    .bind(id)
-                    .fetch_optional(&self.db.read)
-                    .await?;
-            rows.extend(row);
+            rows.extend(self.db.message(*id).await?);
         }
         self.with_attachments(rows).await
     }
 
     async fn own_message(&self, caller: &Caller, id: MessageId) -> ApiResult<MessageRow> {
-        let row: Option<MessageRow> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM messages WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&self.db.read)
-                .await?;
-        let row = row.ok_or_else(|| ApiError::not_found("message"))?;
+        let row = self
+            .db
+            .message(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("message"))?;
         if !self.rooms.is_member(row.1, caller.user_id).await? {
             return Err(ApiError::not_found("message"));
         }
@@ -292,37 +252,27 @@ impl Messages {
         let existing = self.with_attachments(vec![row]).await?.pop();
         let existing = existing.ok_or_else(|| ApiError::not_found("message"))?;
         self.db
-            .writer
-            .write(move |conn, outbox| {
+            .write(move |tx, outbox| {
                 Box::pin(async move {
                     let now = now_ms();
                     let (kind, text) = split_body(&body);
-                    let r = sqlx::query(
-                        "UPDATE messages SET body_kind = $1, body = $2, edited_at = $3 WHERE id = $4",
-                    )
-                    .bind(kind)
-                    .bind(text)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                    if r.rows_affected() == 0 {
+                    if !tx.update_message(id, kind, text, now).await? {
                         return Err(ApiError::not_found("message"));
                     }
-                    search::unindex(conn, id).await?;
+                    search::unindex(tx, id).await?;
                     if let MessageBody::Text { text } = &body {
-                        search::index(conn, id, room, text).await?;
+                        search::index(tx, id, room, text).await?;
                     }
-                    let message = Message { body, edited_at: Some(now), ..existing };
-                    events::append(
-                        conn,
-                        outbox,
-                        room,
-                        Some(id),
-                        None,
-                        ServerEvent::MessageEdited { seq: 0, message: message.clone() },
-                    )
-                    .await?;
+                    let message = Message {
+                        body,
+                        edited_at: Some(now),
+                        ..existing
+                    };
+                    let ev = ServerEvent::MessageEdited {
+                        seq: 0,
+                        message: message.clone(),
+                    };
+                    events::append(tx, outbox, room, Some(id), None, ev).await?;
                     Ok(message)
                 })
             })
@@ -336,32 +286,21 @@ impl Messages {
         let room = row.1;
         let files = self
             .db
-            .writer
-            .write(move |conn, outbox| {
+            .write(move |tx, outbox| {
                 Box::pin(async move {
-                    let files = uploads::detach_for_deletion(conn, id).await?;
-                    search::unindex(conn, id).await?;
-                    let r = sqlx::query("DELETE FROM messages WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
-                    if r.rows_affected() == 0 {
+                    let files = tx.detach_uploads(id).await?;
+                    search::unindex(tx, id).await?;
+                    if !tx.delete_message(id).await? {
                         return Err(ApiError::not_found("message"));
                     }
-                    events::forget_message(conn, id).await?;
-                    events::append(
-                        conn,
-                        outbox,
-                        room,
-                        None,
-                        None,
-                        ServerEvent::MessageDeleted {
-                            seq: 0,
-                            room_id: room,
-                            message_id: id,
-                        },
-                    )
-                    .await?;
+                    // Catch-up must never replay the deleted content.
+                    tx.forget_message_events(id).await?;
+                    let ev = ServerEvent::MessageDeleted {
+                        seq: 0,
+                        room_id: room,
+                        message_id: id,
+                    };
+                    events::append(tx, outbox, room, None, None, ev).await?;
                     Ok(files)
                 })
             })
@@ -380,46 +319,16 @@ impl Messages {
         self.rooms.require_member(room, caller.user_id).await?;
         let uid = caller.user_id;
         self.db
-            .writer
-            .write(move |conn, _| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "UPDATE members SET last_read_id = $1 \
-                         WHERE room_id = $2 AND user_id = $3 AND last_read_id < $1",
-                    )
-                    .bind(message_id)
-                    .bind(room)
-                    .bind(uid)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(())
-                })
-            })
+            .write(move |tx, _| tx.mark_read(room, uid, message_id))
             .await
     }
 
     /// Fills in last message and unread count of the caller's rooms.
     pub async fn summarise(&self, caller: &Caller, rooms: &mut [Room]) -> ApiResult<()> {
         for room in rooms.iter_mut() {
-            let last: Option<MessageRow> = sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM messages WHERE room_id = $1 ORDER BY id DESC LIMIT 1"
-            ))
-            .bind(room.id)
-            .fetch_optional(&self.db.read)
-            .await?;
-            room.last_message = self
-                .with_attachments(last.into_iter().collect())
-                .await?
-                .pop();
-            let (n,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM messages m JOIN members r ON r.room_id = m.room_id \
-                 WHERE m.room_id = $1 AND r.user_id = $2 AND m.id > r.last_read_id AND m.author_id <> $2",
-            )
-            .bind(room.id)
-            .bind(caller.user_id)
-            .fetch_one(&self.db.read)
-            .await?;
-            room.unread_count = n;
+            let last = self.db.messages_before(room.id, i64::MAX, 1).await?;
+            room.last_message = self.with_attachments(last).await?.pop();
+            room.unread_count = self.db.unread_count(room.id, caller.user_id).await?;
         }
         Ok(())
     }

@@ -4,12 +4,11 @@
 use sotto_api::realtime::ServerEvent;
 use sotto_api::rest::{Room, RoomKind};
 use sotto_api::{ErrorCode, RoomId, UserId};
-use sqlx::SqliteConnection;
 
 use crate::error::{ApiError, ApiResult};
 use crate::services::accounts::{Accounts, Caller};
 use crate::services::events;
-use crate::storage::{Db, WriteOutbox, now_ms};
+use crate::storage::{Db, Tx, WriteOutbox, now_ms};
 
 /// The rooms service.
 #[derive(Clone)]
@@ -26,76 +25,25 @@ fn kind_str(k: RoomKind) -> &'static str {
     }
 }
 
-fn kind_from(s: &str) -> RoomKind {
-    match s {
-        "dm" => RoomKind::Dm,
-        "multi_dm" => RoomKind::MultiDm,
-        _ => RoomKind::Group,
-    }
-}
-
-/// Loads a room with its members.
-pub async fn load_room(conn: &mut SqliteConnection, id: RoomId) -> ApiResult<Option<Room>> {
-    let row: Option<(i64, String, Option<String>, Option<i64>)> =
-        sqlx::query_as("SELECT id, kind, name, owner_id FROM rooms WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((id, kind, name, owner_id)) = row else {
-        return Ok(None);
-    };
-    let members: Vec<(i64,)> =
-        sqlx::query_as("SELECT user_id FROM members WHERE room_id = $1 ORDER BY user_id")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok(Some(Room {
-        id,
-        kind: kind_from(&kind),
-        name,
-        owner_id,
-        members: members.into_iter().map(|m| m.0).collect(),
-        last_message: None,
-        unread_count: 0,
-    }))
-}
-
-async fn add_member_row(
-    conn: &mut SqliteConnection,
-    room_id: RoomId,
-    user_id: UserId,
-) -> ApiResult<()> {
-    sqlx::query("INSERT INTO members (room_id, user_id, joined_at) VALUES ($1, $2, $3)")
-        .bind(room_id)
-        .bind(user_id)
-        .bind(now_ms())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+async fn reload(tx: &mut dyn Tx, room: RoomId) -> ApiResult<Room> {
+    tx.load_room(room)
+        .await?
+        .ok_or_else(|| ApiError::internal("room vanished"))
 }
 
 async fn announce_joined(
-    conn: &mut SqliteConnection,
+    tx: &mut dyn Tx,
     outbox: &mut WriteOutbox,
     room_id: RoomId,
     user_id: UserId,
 ) -> ApiResult<()> {
-    let room = load_room(conn, room_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("room vanished"))?;
-    events::append(
-        conn,
-        outbox,
-        room_id,
-        None,
-        None,
-        ServerEvent::MemberJoined {
-            seq: 0,
-            room,
-            user_id,
-        },
-    )
-    .await?;
+    let room = reload(tx, room_id).await?;
+    let ev = ServerEvent::MemberJoined {
+        seq: 0,
+        room,
+        user_id,
+    };
+    events::append(tx, outbox, room_id, None, None, ev).await?;
     Ok(())
 }
 
@@ -107,13 +55,7 @@ impl Rooms {
 
     /// Whether `user` is a member of `room`.
     pub async fn is_member(&self, room: RoomId, user: UserId) -> ApiResult<bool> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2")
-                .bind(room)
-                .bind(user)
-                .fetch_optional(&self.db.read)
-                .await?;
-        Ok(row.is_some())
+        self.db.is_member(room, user).await
     }
 
     /// `not_found` unless `user` is a member (never revealing whether the room exists).
@@ -127,23 +69,12 @@ impl Rooms {
 
     /// Members of a room.
     pub async fn members(&self, room: RoomId) -> ApiResult<Vec<UserId>> {
-        let rows: Vec<(i64,)> = sqlx::query_as("SELECT user_id FROM members WHERE room_id = $1")
-            .bind(room)
-            .fetch_all(&self.db.read)
-            .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        self.db.members(room).await
     }
 
     /// Everyone who shares at least one room with `user` (including `user`).
     pub async fn co_members(&self, user: UserId) -> ApiResult<Vec<UserId>> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT DISTINCT b.user_id FROM members a JOIN members b ON a.room_id = b.room_id \
-             WHERE a.user_id = $1",
-        )
-        .bind(user)
-        .fetch_all(&self.db.read)
-        .await?;
-        let mut v: Vec<UserId> = rows.into_iter().map(|r| r.0).collect();
+        let mut v = self.db.co_members(user).await?;
         if !v.contains(&user) {
             v.push(user);
         }
@@ -153,23 +84,18 @@ impl Rooms {
     /// A room the caller is in.
     pub async fn get(&self, caller: &Caller, room: RoomId) -> ApiResult<Room> {
         self.require_member(room, caller.user_id).await?;
-        let mut conn = self.db.read.acquire().await?;
-        load_room(&mut conn, room)
+        self.db
+            .room(room)
             .await?
             .ok_or_else(|| ApiError::not_found("room"))
     }
 
     /// The caller's rooms (without last message / unread, which the messages service adds).
     pub async fn list(&self, caller: &Caller) -> ApiResult<Vec<Room>> {
-        let ids: Vec<(i64,)> =
-            sqlx::query_as("SELECT room_id FROM members WHERE user_id = $1 ORDER BY room_id")
-                .bind(caller.user_id)
-                .fetch_all(&self.db.read)
-                .await?;
-        let mut conn = self.db.read.acquire().await?;
+        let ids = self.db.room_ids_of(caller.user_id).await?;
         let mut rooms = Vec::with_capacity(ids.len());
-        for (id,) in ids {
-            if let Some(r) = load_room(&mut conn, id).await? {
+        for id in ids {
+            if let Some(r) = self.db.room(id).await? {
                 rooms.push(r);
             }
         }
@@ -187,8 +113,8 @@ impl Rooms {
     }
 
     /// Gets or creates the room whose fixed member set is `members` (DMs and multi-user DMs).
-    /// The writer serialises calls and `member_key` is unique, so concurrent calls for the
-    /// same people always return the same room.
+    /// Writes are serialised and `member_key` is unique, so concurrent calls for the same
+    /// people always return the same room.
     async fn get_or_create_fixed(
         &self,
         kind: RoomKind,
@@ -203,36 +129,25 @@ impl Rooms {
             .join(",");
         let key = format!("{}:{key}", kind_str(kind));
         self.db
-            .writer
-            .write(move |conn, outbox| {
+            .write(move |tx, outbox| {
                 Box::pin(async move {
-                    let existing: Option<(i64,)> =
-                        sqlx::query_as("SELECT id FROM rooms WHERE member_key = $1")
-                            .bind(&key)
-                            .fetch_optional(&mut *conn)
-                            .await?;
-                    let id = match existing {
-                        Some((id,)) => id,
+                    let id = match tx.room_by_key(&key).await? {
+                        Some(id) => id,
                         None => {
-                            let r = sqlx::query(
-                                "INSERT INTO rooms (kind, member_key, created_at) VALUES ($1, $2, $3)",
-                            )
-                            .bind(kind_str(kind))
-                            .bind(&key)
-                            .bind(now_ms())
-                            .execute(&mut *conn)
-                            .await?;
-                            let id = r.last_insert_rowid();
+                            let now = now_ms();
+                            let id = tx
+                                .insert_room(kind_str(kind), None, None, Some(&key), now)
+                                .await?;
                             for m in &members {
-                                add_member_row(conn, id, *m).await?;
+                                tx.insert_member(id, *m, now).await?;
                             }
                             for m in &members {
-                                announce_joined(conn, outbox, id, *m).await?;
+                                announce_joined(tx, outbox, id, *m).await?;
                             }
                             id
                         }
                     };
-                    load_room(conn, id).await?.ok_or_else(|| ApiError::internal("room vanished"))
+                    reload(tx, id).await
                 })
             })
             .await
@@ -292,25 +207,19 @@ impl Rooms {
         all.insert(0, caller.user_id);
         let owner = caller.user_id;
         self.db
-            .writer
-            .write(move |conn, outbox| {
+            .write(move |tx, outbox| {
                 Box::pin(async move {
-                    let r = sqlx::query(
-                        "INSERT INTO rooms (kind, name, owner_id, created_at) VALUES ('group', $1, $2, $3)",
-                    )
-                    .bind(&name)
-                    .bind(owner)
-                    .bind(now_ms())
-                    .execute(&mut *conn)
-                    .await?;
-                    let id = r.last_insert_rowid();
+                    let now = now_ms();
+                    let id = tx
+                        .insert_room("group", Some(&name), Some(owner), None, now)
+                        .await?;
                     for m in &all {
-                        add_member_row(conn, id, *m).await?;
+                        tx.insert_member(id, *m, now).await?;
                     }
                     for m in &all {
-                        announce_joined(conn, outbox, id, *m).await?;
+                        announce_joined(tx, outbox, id, *m).await?;
                     }
-                    load_room(conn, id).await?.ok_or_else(|| ApiError::internal("room vanished"))
+                    reload(tx, id).await
                 })
             })
             .await
@@ -327,22 +236,13 @@ impl Rooms {
         }
         self.require_active_users(&[user]).await?;
         self.db
-            .writer
-            .write(move |conn, outbox| {
+            .write(move |tx, outbox| {
                 Box::pin(async move {
-                    let present: Option<(i64,)> =
-                        sqlx::query_as("SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2")
-                            .bind(room)
-                            .bind(user)
-                            .fetch_optional(&mut *conn)
-                            .await?;
-                    if present.is_none() {
-                        add_member_row(conn, room, user).await?;
-                        announce_joined(conn, outbox, room, user).await?;
+                    if !tx.member_exists(room, user).await? {
+                        tx.insert_member(room, user, now_ms()).await?;
+                        announce_joined(tx, outbox, room, user).await?;
                     }
-                    load_room(conn, room)
-                        .await?
-                        .ok_or_else(|| ApiError::internal("room vanished"))
+                    reload(tx, room).await
                 })
             })
             .await
@@ -373,28 +273,16 @@ impl Rooms {
             return Err(ApiError::not_found("member"));
         }
         self.db
-            .writer
-            .write(move |conn, outbox| {
+            .write(move |tx, outbox| {
                 Box::pin(async move {
-                    sqlx::query("DELETE FROM members WHERE room_id = $1 AND user_id = $2")
-                        .bind(room)
-                        .bind(user)
-                        .execute(&mut *conn)
-                        .await?;
-                    events::append(
-                        conn,
-                        outbox,
-                        room,
-                        None,
-                        Some(user),
-                        ServerEvent::MemberLeft {
-                            seq: 0,
-                            room_id: room,
-                            user_id: user,
-                            kicked,
-                        },
-                    )
-                    .await?;
+                    tx.delete_member(room, user).await?;
+                    let ev = ServerEvent::MemberLeft {
+                        seq: 0,
+                        room_id: room,
+                        user_id: user,
+                        kicked,
+                    };
+                    events::append(tx, outbox, room, None, Some(user), ev).await?;
                     Ok(())
                 })
             })

@@ -4,47 +4,27 @@
 
 use sotto_api::rest::SearchResults;
 use sotto_api::{ErrorCode, MessageId, RoomId};
-use sqlx::SqliteConnection;
 
 use crate::error::{ApiError, ApiResult};
 use crate::services::accounts::Caller;
 use crate::services::messages::Messages;
-use crate::storage::Db;
+use crate::storage::{Db, Tx};
 
-/// Indexes a text body (inside the writer job that stores the message).
-pub async fn index(
-    conn: &mut SqliteConnection,
-    id: MessageId,
-    room: RoomId,
-    text: &str,
-) -> ApiResult<()> {
-    sqlx::query("INSERT INTO message_search (body, room_id, message_id) VALUES ($1, $2, $3)")
-        .bind(text)
-        .bind(room)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+/// Indexes a text body (inside the writer job that stores the message). Encrypted envelopes
+/// must never be passed here.
+pub async fn index(tx: &mut dyn Tx, id: MessageId, room: RoomId, text: &str) -> ApiResult<()> {
+    tx.index_text(id, room, text).await
 }
 
 /// Removes a message from the index.
-pub async fn unindex(conn: &mut SqliteConnection, id: MessageId) -> ApiResult<()> {
-    sqlx::query("DELETE FROM message_search WHERE message_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+pub async fn unindex(tx: &mut dyn Tx, id: MessageId) -> ApiResult<()> {
+    tx.unindex(id).await
 }
 
-/// Turns user input into an FTS5 query of quoted terms (all must match), so FTS syntax in the
-/// input is taken literally and never errors.
-fn fts_query(q: &str) -> Option<String> {
-    let terms: Vec<String> = q
-        .split_whitespace()
-        .take(16)
-        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
+/// Splits user input into at most 16 plain terms (all must match). The storage backend
+/// quotes them, so query syntax in the input is taken literally and never errors.
+fn terms(q: &str) -> Vec<String> {
+    q.split_whitespace().take(16).map(str::to_string).collect()
 }
 
 /// The search service.
@@ -82,23 +62,22 @@ impl Search {
                 "queries are at most 500 bytes",
             ));
         }
-        let Some(fts) = fts_query(q) else {
+        let terms = terms(q);
+        if terms.is_empty() {
             return Err(ApiError::new(ErrorCode::InvalidInput, "the query is empty"));
-        };
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT message_id FROM message_search WHERE message_search MATCH $1 \
-             AND room_id IN (SELECT room_id FROM members WHERE user_id = $2) \
-             ORDER BY bm25(message_search), message_id DESC LIMIT $3 OFFSET $4",
-        )
-        .bind(fts)
-        .bind(caller.user_id)
-        .bind(i64::from(limit) + 1)
-        .bind(i64::from(offset))
-        .fetch_all(&self.db.read)
-        .await?;
-        let more = rows.len() > limit as usize;
-        let ids: Vec<MessageId> = rows.into_iter().take(limit as usize).map(|r| r.0).collect();
-        let hits = self.messages.visible(&ids).await?;
+        }
+        let mut ids = self
+            .db
+            .search(
+                &terms,
+                caller.user_id,
+                i64::from(limit) + 1,
+                i64::from(offset),
+            )
+            .await?;
+        let more = ids.len() > limit as usize;
+        ids.truncate(limit as usize);
+        let hits = self.messages.by_ids(&ids).await?;
         Ok(SearchResults {
             hits,
             next_offset: more.then_some(offset + limit),
@@ -108,15 +87,12 @@ impl Search {
 
 #[cfg(test)]
 mod tests {
-    use super::fts_query;
+    use super::terms;
 
     #[test]
-    fn fts_syntax_is_quoted() {
-        assert_eq!(
-            fts_query("hello world").as_deref(),
-            Some("\"hello\" \"world\"")
-        );
-        assert_eq!(fts_query("a\"b OR").as_deref(), Some("\"a\"\"b\" \"OR\""));
-        assert_eq!(fts_query("   "), None);
+    fn input_becomes_plain_terms() {
+        assert_eq!(terms("  hello   world "), vec!["hello", "world"]);
+        assert_eq!(terms(&"x ".repeat(40)).len(), 16);
+        assert!(terms("   ").is_empty());
     }
 }

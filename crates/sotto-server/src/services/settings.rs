@@ -181,9 +181,7 @@ impl Settings {
         for d in REGISTRY {
             map.insert(d.key.to_string(), serde_json::from_str(d.default)?);
         }
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings")
-            .fetch_all(&db.read)
-            .await?;
+        let rows = db.settings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         for (k, v) in rows {
             if let (Some(d), Ok(v)) = (def(&k), serde_json::from_str::<Value>(&v))
                 && validate(d, &v).is_ok()
@@ -256,21 +254,11 @@ impl Settings {
                 .into();
         let stored = changes.clone();
         self.db
-            .writer
-            .write(move |conn, outbox| {
+            .write(move |tx, outbox| {
                 Box::pin(async move {
                     let now = now_ms();
                     for (k, v) in &stored {
-                        sqlx::query(
-                            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
-                             ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
-                             updated_at = excluded.updated_at",
-                        )
-                        .bind(k)
-                        .bind(v.to_string())
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await?;
+                        tx.upsert_setting(k, &v.to_string(), now).await?;
                     }
                     outbox.push(BusMessage::Everyone {
                         frame: Frame::Text { json, seq: None },

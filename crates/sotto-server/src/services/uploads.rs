@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 use sotto_api::rest::UploadInfo;
 use sotto_api::{ErrorCode, MessageId, RoomId, UploadId, UserId};
-use sqlx::SqliteConnection;
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{ApiError, ApiResult};
@@ -16,22 +15,7 @@ use crate::secrets::random_hex;
 use crate::services::accounts::Caller;
 use crate::services::rooms::Rooms;
 use crate::services::settings::Settings;
-use crate::storage::{Db, now_ms};
-
-type UploadRow = (i64, i64, String, String, i64);
-
-fn info(row: UploadRow) -> UploadInfo {
-    let (id, room_id, filename, content_type, size) = row;
-    let inline = is_inline(&content_type);
-    UploadInfo {
-        id,
-        room_id,
-        filename,
-        content_type,
-        size,
-        inline,
-    }
-}
+use crate::storage::{Db, NewUpload, Tx, now_ms};
 
 /// Only raster images are ever shown inline.
 pub fn is_inline(content_type: &str) -> bool {
@@ -185,32 +169,33 @@ impl Uploads {
         let filename = sanitize_filename(filename);
         let size = sink.size as i64;
         let uid = caller.user_id;
-        let stored_name = name.clone();
-        let fname = filename.clone();
+        let (stored, fname) = (name.clone(), filename.clone());
         let res = self
             .db
-            .writer
-            .write(move |conn, _| {
+            .write(move |tx, _| {
                 Box::pin(async move {
-                    let r = sqlx::query(
-                        "INSERT INTO uploads (room_id, uploader_id, filename, content_type, size, \
-                         storage_name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(room)
-                    .bind(uid)
-                    .bind(&fname)
-                    .bind(content_type)
-                    .bind(size)
-                    .bind(&stored_name)
-                    .bind(now_ms())
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(r.last_insert_rowid())
+                    tx.insert_upload(NewUpload {
+                        room,
+                        uploader: uid,
+                        filename: &fname,
+                        content_type,
+                        size,
+                        storage_name: &stored,
+                        now: now_ms(),
+                    })
+                    .await
                 })
             })
             .await;
         match res {
-            Ok(id) => Ok(info((id, room, filename, content_type.to_string(), size))),
+            Ok(id) => Ok(UploadInfo {
+                id,
+                room_id: room,
+                filename,
+                content_type: content_type.to_string(),
+                size,
+                inline: is_inline(content_type),
+            }),
             Err(e) => {
                 let _ = tokio::fs::remove_file(&dest).await;
                 Err(e)
@@ -220,48 +205,40 @@ impl Uploads {
 
     /// Looks up an upload the caller may read; returns it and its path on disk.
     pub async fn open(&self, caller: &Caller, id: UploadId) -> ApiResult<(UploadInfo, PathBuf)> {
-        let row: Option<(i64, i64, String, String, i64, String)> = sqlx::query_as(
-            "SELECT id, room_id, filename, content_type, size, storage_name FROM uploads WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.db.read)
-        .await?;
-        let (id, room, filename, ct, size, stored) =
-            row.ok_or_else(|| ApiError::not_found("upload"))?;
-        if !self.rooms.is_member(room, caller.user_id).await? {
+        let rec = self
+            .db
+            .upload(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("upload"))?;
+        if !self
+            .rooms
+            .is_member(rec.info.room_id, caller.user_id)
+            .await?
+        {
             return Err(ApiError::not_found("upload"));
         }
-        Ok((
-            info((id, room, filename, ct, size)),
-            self.db.uploads_dir().join(stored),
-        ))
+        let path = self.db.uploads_dir().join(&rec.storage_name);
+        Ok((rec.info, path))
     }
 }
 
 /// Attaches an upload to a new message (inside the message's writer job). The upload must be
 /// the author's, in the same room, and not attached yet.
 pub async fn attach(
-    conn: &mut SqliteConnection,
+    tx: &mut dyn Tx,
     upload: UploadId,
     room: RoomId,
     author: UserId,
     message: MessageId,
 ) -> ApiResult<UploadInfo> {
-    type Row = (i64, i64, String, String, i64, i64, Option<i64>);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT id, room_id, filename, content_type, size, uploader_id, message_id FROM uploads WHERE id = $1",
-    )
-    .bind(upload)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
-        Some((id, r, f, ct, size, uploader, None)) if r == room && uploader == author => {
-            sqlx::query("UPDATE uploads SET message_id = $1 WHERE id = $2")
-                .bind(message)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            Ok(info((id, r, f, ct, size)))
+    match tx.upload(upload).await? {
+        Some(rec)
+            if rec.info.room_id == room
+                && rec.uploader_id == author
+                && rec.message_id.is_none() =>
+        {
+            tx.attach_upload(upload, message).await?;
+            Ok(rec.info)
         }
         _ => Err(ApiError::not_found("upload")),
     }
@@ -269,45 +246,14 @@ pub async fn attach(
 
 /// Attachments of the given messages.
 pub async fn for_messages(db: &Db, ids: &[MessageId]) -> ApiResult<HashMap<MessageId, UploadInfo>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    // Ids are integers, so inlining them is safe.
-    let list = ids
-        .iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let rows: Vec<(i64, i64, String, String, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT id, room_id, filename, content_type, size, message_id FROM uploads WHERE message_id IN ({list})"
-    ))
-    .fetch_all(&db.read)
-    .await?;
-    Ok(rows
+    let recs = db.uploads_of_messages(ids).await?;
+    Ok(recs
         .into_iter()
-        .map(|(id, r, f, ct, s, m)| (m, info((id, r, f, ct, s))))
+        .filter_map(|r| r.message_id.map(|m| (m, r.info)))
         .collect())
 }
 
-/// Removes the upload rows of a message being deleted; returns the files to remove after the
-/// commit.
-pub async fn detach_for_deletion(
-    conn: &mut SqliteConnection,
-    message: MessageId,
-) -> ApiResult<Vec<String>> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT storage_name FROM uploads WHERE message_id = $1")
-            .bind(message)
-            .fetch_all(&mut *conn)
-            .await?;
-    sqlx::query("DELETE FROM uploads WHERE message_id = $1")
-        .bind(message)
-        .execute(&mut *conn)
-        .await?;
-    Ok(rows.into_iter().map(|r| r.0).collect())
-}
-
-/// Deletes files of removed uploads.
+/// Deletes files of removed uploads (after the commit that removed their rows).
 pub async fn remove_files(db: &Db, names: Vec<String>) {
     for n in names {
         if let Err(e) = tokio::fs::remove_file(db.uploads_dir().join(&n)).await {

@@ -1,119 +1,339 @@
-//! Storage: the SQLite database (WAL mode, embedded migrations) and the single writer.
+//! Storage: the [`Storage`] trait (reads, the write entry point, backup) and the [`Tx`] trait
+//! (what a write job may do inside its transaction), with one implementation per backend. Today
+//! that is SQLite ([`sqlite::SqliteStorage`]: WAL mode, embedded migrations, one batching
+//! writer); PostgreSQL goes behind the same traits later.
 //!
-//! Reads go through a small pool of connections. **Every write goes through [`Writer`]**, one
-//! task that owns the only writing connection, takes whatever jobs are queued, runs each inside
-//! its own savepoint (a failed job leaves nothing half-written and does not disturb the others)
-//! and commits the batch at once. SQLite allows one writer anyway; batching turns many small
-//! transactions into one fsync, which is what makes high message rates possible. Stored events a
-//! job emits are published on the bus by the writer *after* the commit, in commit order.
+//! Services never see SQL or a database type: they call these methods, and every write is a
+//! job passed to [`Storage::write`], run inside one transaction (a failed job leaves nothing
+//! half-written). The SQLite implementation runs all jobs on one writer task that batches them
+//! into one commit — SQLite allows one writer anyway, and batching turns many small
+//! transactions into one fsync. Stored events a job puts in its outbox are published on the bus
+//! *after* the commit, in commit order.
 //!
-//! Services own their tables and write portable SQL (`$1` placeholders, `BIGINT`
-//! timestamps); the few SQLite-only statements (FTS5, `VACUUM INTO`, pragmas) are marked.
+//! Each service owns its tables; the methods are grouped here by owner.
 
+pub mod sqlite;
 mod writer;
 
+use std::any::Any;
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqlitePool};
+use sotto_api::rest::{Room, UploadInfo, User};
+use sotto_api::{MessageId, RoomId, Seq, SessionId, UploadId, UserId};
 
-pub use writer::{WriteOutbox, Writer};
+use crate::bus::BusMessage;
+use crate::error::{ApiError, ApiResult};
 
-use crate::bus::Bus;
+pub use sqlite::{DB_FILE, UPLOADS_DIR};
 
-/// The database file's name inside the data directory.
-pub const DB_FILE: &str = "sotto.db";
-/// The uploads directory's name inside the data directory.
-pub const UPLOADS_DIR: &str = "uploads";
+/// A boxed storage future.
+pub type Fut<'a, T> = Pin<Box<dyn Future<Output = ApiResult<T>> + Send + 'a>>;
 
-/// The embedded migrations, applied in order at start.
-fn migrator() -> Migrator {
-    let migrations = vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/0001_init.sql").into(),
-        false,
-    )];
-    Migrator {
-        migrations: migrations.into(),
-        ..Migrator::DEFAULT
+/// Bus messages a job wants published once (and only if) its writes are committed.
+pub type WriteOutbox = Vec<BusMessage>;
+
+/// A type-erased write job (see [`Storage::write`] on `dyn Storage` for the typed entry).
+pub type WriteJob = Box<
+    dyn for<'c> FnOnce(&'c mut dyn Tx, &'c mut WriteOutbox) -> Fut<'c, Box<dyn Any + Send>> + Send,
+>;
+
+/// A session looked up by its token hash.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// Session id.
+    pub id: SessionId,
+    /// Owner.
+    pub user_id: UserId,
+    /// CSRF token.
+    pub csrf_token: String,
+    /// Last use.
+    pub last_seen_at: i64,
+    /// Owner is an admin.
+    pub is_admin: bool,
+    /// Owner is deactivated.
+    pub deactivated: bool,
+}
+
+/// A session as listed to its owner: (id, created_at, last_seen_at, kind, user_agent).
+pub type SessionRow = (SessionId, i64, i64, String, Option<String>);
+
+/// A stored message: (id, room, author, body kind, body, created_at, edited_at).
+pub type MessageRow = (MessageId, RoomId, UserId, String, String, i64, Option<i64>);
+
+/// An upload with where it lives and what it is attached to.
+#[derive(Debug, Clone)]
+pub struct UploadRecord {
+    /// Public description.
+    pub info: UploadInfo,
+    /// Uploader.
+    pub uploader_id: UserId,
+    /// File name inside the uploads directory.
+    pub storage_name: String,
+    /// Message it is attached to, if any.
+    pub message_id: Option<MessageId>,
+}
+
+/// An upload to record.
+#[derive(Debug, Clone, Copy)]
+pub struct NewUpload<'a> {
+    /// Room.
+    pub room: RoomId,
+    /// Uploader.
+    pub uploader: UserId,
+    /// Sanitised file name.
+    pub filename: &'a str,
+    /// Sniffed content type.
+    pub content_type: &'a str,
+    /// Size in bytes.
+    pub size: i64,
+    /// File name inside the uploads directory.
+    pub storage_name: &'a str,
+    /// Time of upload.
+    pub now: i64,
+}
+
+/// Reads, the write entry point and maintenance. One implementation per backend.
+pub trait Storage: Send + Sync + 'static {
+    // ------------------------------------------------------------ accounts
+    /// A user by id.
+    fn user(&self, id: UserId) -> Fut<'_, Option<User>>;
+    /// Every user, active first, by name.
+    fn users(&self) -> Fut<'_, Vec<User>>;
+    /// A user and their password hash, by username.
+    fn user_for_login<'a>(&'a self, username: &'a str) -> Fut<'a, Option<(User, String)>>;
+    /// A user's password hash.
+    fn password_hash(&self, user: UserId) -> Fut<'_, Option<String>>;
+    /// A session by the hash of its token.
+    fn session_by_token<'a>(&'a self, token_hash: &'a str) -> Fut<'a, Option<SessionRecord>>;
+    /// A user's sessions.
+    fn sessions_of(&self, user: UserId) -> Fut<'_, Vec<SessionRow>>;
+
+    // ------------------------------------------------------------ rooms
+    /// Whether `user` is in `room`.
+    fn is_member(&self, room: RoomId, user: UserId) -> Fut<'_, bool>;
+    /// Members of a room.
+    fn members(&self, room: RoomId) -> Fut<'_, Vec<UserId>>;
+    /// Everyone sharing a room with `user`.
+    fn co_members(&self, user: UserId) -> Fut<'_, Vec<UserId>>;
+    /// Rooms of a user.
+    fn room_ids_of(&self, user: UserId) -> Fut<'_, Vec<RoomId>>;
+    /// A room with its members.
+    fn room(&self, id: RoomId) -> Fut<'_, Option<Room>>;
+
+    // ------------------------------------------------------------ messages
+    /// Up to `limit` messages of a room with id < `before`, newest first.
+    fn messages_before(
+        &self,
+        room: RoomId,
+        before: MessageId,
+        limit: i64,
+    ) -> Fut<'_, Vec<MessageRow>>;
+    /// Up to `limit` messages of a room with id > `after`, oldest first.
+    fn messages_after(
+        &self,
+        room: RoomId,
+        after: MessageId,
+        limit: i64,
+    ) -> Fut<'_, Vec<MessageRow>>;
+    /// A message.
+    fn message(&self, id: MessageId) -> Fut<'_, Option<MessageRow>>;
+    /// Messages by others after `user`'s read marker in `room`.
+    fn unread_count(&self, room: RoomId, user: UserId) -> Fut<'_, i64>;
+
+    // ------------------------------------------------------------ event log
+    /// Stored events after `since` for `user`'s rooms (or addressed to them), oldest first.
+    fn events_since(&self, user: UserId, since: Seq, limit: i64) -> Fut<'_, Vec<(Seq, String)>>;
+    /// The newest position.
+    fn events_head(&self) -> Fut<'_, Seq>;
+
+    // ------------------------------------------------------------ search
+    /// Message ids matching a (backend-escaped) query of plain terms in `user`'s rooms, best first.
+    fn search<'a>(
+        &'a self,
+        terms: &'a [String],
+        user: UserId,
+        limit: i64,
+        offset: i64,
+    ) -> Fut<'a, Vec<MessageId>>;
+
+    // ------------------------------------------------------------ uploads
+    /// An upload.
+    fn upload(&self, id: UploadId) -> Fut<'_, Option<UploadRecord>>;
+    /// Attachments of the given messages.
+    fn uploads_of_messages<'a>(&'a self, ids: &'a [MessageId]) -> Fut<'a, Vec<UploadRecord>>;
+    /// Where upload files live.
+    fn uploads_dir(&self) -> PathBuf;
+
+    // ------------------------------------------------------------ settings
+    /// Stored settings as (key, JSON text).
+    fn settings(&self) -> Fut<'_, Vec<(String, String)>>;
+
+    // ------------------------------------------------------------ writes and maintenance
+    /// Runs a write job in its own transaction (or savepoint of a batch) and returns its output
+    /// after the commit. Use the typed [`dyn Storage::write`](Storage) helper instead.
+    fn write_erased(&self, job: WriteJob) -> Fut<'_, Box<dyn Any + Send>>;
+    /// Writes a consistent copy of the database to `dest` while running.
+    fn backup_into<'a>(&'a self, dest: &'a Path) -> Fut<'a, ()>;
+    /// Closes connections.
+    fn close(&self) -> Fut<'_, ()>;
+}
+
+impl dyn Storage {
+    /// Runs `job` as one atomic write and returns its result once committed. If the job fails,
+    /// its writes are rolled back and its outbox discarded.
+    pub async fn write<T, F>(&self, job: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut dyn Tx, &'c mut WriteOutbox) -> Fut<'c, T> + Send + 'static,
+    {
+        let erased: WriteJob = Box::new(move |tx, outbox| {
+            let fut = job(tx, outbox);
+            Box::pin(async move { fut.await.map(|v| Box::new(v) as Box<dyn Any + Send>) })
+        });
+        let out = self.write_erased(erased).await?;
+        out.downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| ApiError::internal("write job type mismatch"))
     }
 }
 
-fn options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
-    Ok(
-        SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            .disable_statement_logging(),
-    )
+/// What a write job may do, inside its transaction.
+pub trait Tx: Send {
+    // ------------------------------------------------------------ accounts
+    /// Inserts a user; `username_taken` if the name exists.
+    fn insert_user<'a>(
+        &'a mut self,
+        username: &'a str,
+        hash: &'a str,
+        is_admin: bool,
+    ) -> Fut<'a, User>;
+    /// Whether an invite is unused and unexpired.
+    fn invite_usable<'a>(&'a mut self, token_hash: &'a str, now: i64) -> Fut<'a, bool>;
+    /// Marks an invite used.
+    fn use_invite<'a>(&'a mut self, token_hash: &'a str, user: UserId) -> Fut<'a, ()>;
+    /// Stores an invite.
+    fn insert_invite<'a>(
+        &'a mut self,
+        token_hash: &'a str,
+        by: UserId,
+        expires_at: i64,
+    ) -> Fut<'a, ()>;
+    /// Stores a session; returns its id.
+    fn insert_session<'a>(
+        &'a mut self,
+        user: UserId,
+        token_hash: &'a str,
+        csrf: &'a str,
+        kind: &'a str,
+        user_agent: Option<&'a str>,
+        now: i64,
+    ) -> Fut<'a, SessionId>;
+    /// Records a session's use.
+    fn touch_session(&mut self, id: SessionId, now: i64) -> Fut<'_, ()>;
+    /// Deletes one of `user`'s sessions; false if there was none.
+    fn delete_session(&mut self, id: SessionId, user: UserId) -> Fut<'_, bool>;
+    /// Deletes `user`'s sessions except `keep`; returns the deleted ids.
+    fn delete_sessions_except(
+        &mut self,
+        user: UserId,
+        keep: Option<SessionId>,
+    ) -> Fut<'_, Vec<SessionId>>;
+    /// Sets a password hash.
+    fn set_password<'a>(&'a mut self, user: UserId, hash: &'a str) -> Fut<'a, ()>;
+    /// Number of admins.
+    fn admin_count(&mut self) -> Fut<'_, i64>;
+    /// Replaces any set-up token with this one.
+    fn replace_setup_token<'a>(&'a mut self, token_hash: &'a str, now: i64) -> Fut<'a, ()>;
+    /// Deletes a set-up token; false if it did not exist.
+    fn consume_setup_token<'a>(&'a mut self, token_hash: &'a str) -> Fut<'a, bool>;
+    /// Deletes every set-up token.
+    fn clear_setup_tokens(&mut self) -> Fut<'_, ()>;
+    /// Deactivates a user; false if there is none.
+    fn deactivate_user(&mut self, user: UserId) -> Fut<'_, bool>;
+
+    // ------------------------------------------------------------ rooms
+    /// The room with this fixed member key (DMs).
+    fn room_by_key<'a>(&'a mut self, key: &'a str) -> Fut<'a, Option<RoomId>>;
+    /// Inserts a room.
+    fn insert_room<'a>(
+        &'a mut self,
+        kind: &'a str,
+        name: Option<&'a str>,
+        owner: Option<UserId>,
+        member_key: Option<&'a str>,
+        now: i64,
+    ) -> Fut<'a, RoomId>;
+    /// Adds a member.
+    fn insert_member(&mut self, room: RoomId, user: UserId, now: i64) -> Fut<'_, ()>;
+    /// Whether `user` is in `room`.
+    fn member_exists(&mut self, room: RoomId, user: UserId) -> Fut<'_, bool>;
+    /// Removes a member.
+    fn delete_member(&mut self, room: RoomId, user: UserId) -> Fut<'_, ()>;
+    /// A room with its members.
+    fn load_room(&mut self, id: RoomId) -> Fut<'_, Option<Room>>;
+
+    // ------------------------------------------------------------ messages
+    /// Inserts a message; returns its id.
+    fn insert_message<'a>(
+        &'a mut self,
+        room: RoomId,
+        author: UserId,
+        kind: &'a str,
+        body: &'a str,
+        now: i64,
+    ) -> Fut<'a, MessageId>;
+    /// Replaces a body; false if there is no such message.
+    fn update_message<'a>(
+        &'a mut self,
+        id: MessageId,
+        kind: &'a str,
+        body: &'a str,
+        now: i64,
+    ) -> Fut<'a, bool>;
+    /// Deletes a message; false if there was none.
+    fn delete_message(&mut self, id: MessageId) -> Fut<'_, bool>;
+    /// Moves a read marker forward.
+    fn mark_read(&mut self, room: RoomId, user: UserId, message: MessageId) -> Fut<'_, ()>;
+
+    // ------------------------------------------------------------ event log
+    /// Appends an event; returns its position.
+    fn append_event<'a>(
+        &'a mut self,
+        room: RoomId,
+        message: Option<MessageId>,
+        extra_user: Option<UserId>,
+        payload: &'a str,
+        now: i64,
+    ) -> Fut<'a, Seq>;
+    /// Forgets the logged events of a message.
+    fn forget_message_events(&mut self, message: MessageId) -> Fut<'_, ()>;
+
+    // ------------------------------------------------------------ search
+    /// Indexes a text body.
+    fn index_text<'a>(&'a mut self, id: MessageId, room: RoomId, text: &'a str) -> Fut<'a, ()>;
+    /// Removes a message from the index.
+    fn unindex(&mut self, id: MessageId) -> Fut<'_, ()>;
+
+    // ------------------------------------------------------------ uploads
+    /// Records an upload; returns its id.
+    fn insert_upload<'a>(&'a mut self, upload: NewUpload<'a>) -> Fut<'a, UploadId>;
+    /// An upload (inside the transaction).
+    fn upload(&mut self, id: UploadId) -> Fut<'_, Option<UploadRecord>>;
+    /// Attaches an upload to a message.
+    fn attach_upload(&mut self, id: UploadId, message: MessageId) -> Fut<'_, ()>;
+    /// Deletes a message's uploads; returns their storage names.
+    fn detach_uploads(&mut self, message: MessageId) -> Fut<'_, Vec<String>>;
+
+    // ------------------------------------------------------------ settings
+    /// Stores a setting.
+    fn upsert_setting<'a>(&'a mut self, key: &'a str, value: &'a str, now: i64) -> Fut<'a, ()>;
 }
 
-/// The database: a read pool and the writer.
-#[derive(Clone)]
-pub struct Db {
-    /// Pool for reads (and nothing else).
-    pub read: SqlitePool,
-    /// The single writer.
-    pub writer: Writer,
-    data_dir: PathBuf,
-}
-
-impl Db {
-    /// Opens (creating if needed) the database under `data_dir`, migrates it and starts the
-    /// writer task, which publishes committed events on `bus`.
-    pub async fn open(
-        data_dir: &Path,
-        bus: Arc<dyn Bus>,
-        batch_max: usize,
-    ) -> Result<Db, anyhow::Error> {
-        std::fs::create_dir_all(data_dir.join(UPLOADS_DIR).join("tmp"))?;
-        let path = data_dir.join(DB_FILE);
-        let opts = options(&path)?;
-        let mut write_conn = opts.connect().await?;
-        migrator().run_direct(&mut write_conn).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(1)
-            .connect_with(opts.clone())
-            .await?;
-        let writer = Writer::start(write_conn, bus, batch_max);
-        Ok(Db {
-            read,
-            writer,
-            data_dir: data_dir.to_path_buf(),
-        })
-    }
-
-    /// Where uploads live.
-    pub fn uploads_dir(&self) -> PathBuf {
-        self.data_dir.join(UPLOADS_DIR)
-    }
-
-    /// Writes a consistent copy of the database to `dest` (SQLite-only: `VACUUM INTO`). Safe
-    /// while the server runs: it reads one snapshot.
-    pub async fn backup_into(&self, dest: &Path) -> Result<(), sqlx::Error> {
-        let dest = dest.to_string_lossy().to_string();
-        sqlx::query("VACUUM INTO $1")
-            .bind(dest)
-            .execute(&self.read)
-            .await?;
-        Ok(())
-    }
-
-    /// Closes the pool (the writer ends when the last handle is dropped).
-    pub async fn close(&self) {
-        self.read.close().await;
-    }
-}
+/// The database handle services hold.
+pub type Db = Arc<dyn Storage>;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {

@@ -1,35 +1,25 @@
-//! The single database writer. See the module doc of [`crate::storage`].
+//! The SQLite single writer. See the module doc of [`crate::storage`].
 
 use std::any::Any;
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::bus::{Bus, BusMessage};
+use super::{WriteJob, WriteOutbox};
+use crate::bus::Bus;
 use crate::error::ApiError;
 
-/// Bus messages a job wants published once (and only if) its writes are committed.
-pub type WriteOutbox = Vec<BusMessage>;
-
 type Output = Box<dyn Any + Send>;
-type JobFn = Box<
-    dyn for<'c> FnOnce(
-            &'c mut SqliteConnection,
-            &'c mut WriteOutbox,
-        ) -> BoxFuture<'c, Result<Output, ApiError>>
-        + Send,
->;
 
 struct Job {
-    run: JobFn,
+    run: WriteJob,
     reply: oneshot::Sender<Result<Output, ApiError>>,
 }
 
 /// Handle to the writer task. Cheap to clone.
 #[derive(Clone)]
-pub struct Writer {
+pub(super) struct Writer {
     tx: mpsc::Sender<Job>,
 }
 
@@ -40,34 +30,15 @@ impl Writer {
         Writer { tx }
     }
 
-    /// Runs `job` in its own savepoint inside the writer's next batch and returns its result
-    /// once the batch is committed. If the job fails, its writes are rolled back and its
-    /// outbox discarded; other jobs in the batch are unaffected.
-    pub async fn write<T, F>(&self, job: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(
-                &'c mut SqliteConnection,
-                &'c mut WriteOutbox,
-            ) -> BoxFuture<'c, Result<T, ApiError>>
-            + Send
-            + 'static,
-    {
-        let run: JobFn = Box::new(move |conn, outbox| {
-            let fut = job(conn, outbox);
-            Box::pin(async move { fut.await.map(|v| Box::new(v) as Output) })
-        });
+    /// Queues `run` for the next batch; returns its output once the batch is committed.
+    pub(super) async fn submit(&self, run: WriteJob) -> Result<Output, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job { run, reply })
             .await
             .map_err(|_| ApiError::internal("writer stopped"))?;
-        let out = rx
-            .await
-            .map_err(|_| ApiError::internal("writer dropped a job"))??;
-        out.downcast::<T>()
-            .map(|b| *b)
-            .map_err(|_| ApiError::internal("writer type mismatch"))
+        rx.await
+            .map_err(|_| ApiError::internal("writer dropped a job"))?
     }
 }
 
@@ -86,7 +57,8 @@ async fn run(
             for job in batch.drain(..) {
                 let mut sp = tx.begin().await?;
                 let mut outbox = WriteOutbox::new();
-                match (job.run)(&mut sp, &mut outbox).await {
+                let conn: &mut SqliteConnection = &mut sp;
+                match (job.run)(conn, &mut outbox).await {
                     Ok(v) => {
                         sp.commit().await?;
                         published.append(&mut outbox);
@@ -131,27 +103,24 @@ mod tests {
     use crate::bus::{Bus, BusMessage, Frame, InProcessBus};
     use crate::error::ApiError;
     use crate::metrics::METRICS;
-    use crate::storage::Db;
+    use crate::storage::sqlite::SqliteStorage;
 
     #[tokio::test]
     async fn concurrent_writes_share_commits_and_a_failed_job_rolls_back_alone() {
         let dir = tempfile::tempdir().expect("tmp");
         let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(1024));
         let mut events = bus.subscribe();
-        let db = Db::open(dir.path(), bus, 256).await.expect("open");
+        let db = SqliteStorage::open(dir.path(), bus, 256)
+            .await
+            .expect("open");
         let before = METRICS.db_batches.get();
         let mut jobs = Vec::new();
         for i in 0..200i64 {
-            let w = db.writer.clone();
+            let db = db.clone();
             jobs.push(tokio::spawn(async move {
-                w.write(move |conn, outbox| {
+                db.write(move |tx, outbox| {
                     Box::pin(async move {
-                        sqlx::query(
-                            "INSERT INTO settings (key, value, updated_at) VALUES ($1, 'x', 0)",
-                        )
-                        .bind(format!("k{i}"))
-                        .execute(&mut *conn)
-                        .await?;
+                        tx.upsert_setting(&format!("k{i}"), "x", 0).await?;
                         outbox.push(BusMessage::Everyone {
                             frame: Frame::Binary(vec![0u8].into()),
                         });
@@ -178,16 +147,12 @@ mod tests {
             batches < 200,
             "200 writes took {batches} commits: not batched"
         );
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM settings")
-            .fetch_one(&db.read)
-            .await
-            .expect("count");
-        assert_eq!(n, 199);
-        let (k7,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM settings WHERE key = 'k7'")
-            .fetch_one(&db.read)
-            .await
-            .expect("count");
-        assert_eq!(k7, 0, "the failed job's write was rolled back");
+        let stored = db.settings().await.expect("settings");
+        assert_eq!(stored.len(), 199);
+        assert!(
+            !stored.iter().any(|(k, _)| k == "k7"),
+            "the failed job's write was rolled back"
+        );
         let mut published = 0;
         while events.try_recv().is_ok() {
             published += 1;

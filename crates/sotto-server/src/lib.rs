@@ -4,7 +4,8 @@
 //!
 //! * [`http`]: axum handlers, one thin function per route, plus the realtime WebSocket.
 //! * [`services`]: the logic, one file per service; each owns its tables.
-//! * [`storage`] (SQLite via sqlx, single batching writer) and [`bus`] (in-process fan-out),
+//! * [`storage`] (the `Storage` / `Tx` traits; SQLite via sqlx with a single batching writer)
+//!   and [`bus`] (the `Bus` trait; in-process fan-out),
 //!   with [`realtime::Hub`] delivering bus messages to this node's connections.
 //!
 //! The server never decrypts anything: encrypted envelopes and ephemeral payloads are opaque

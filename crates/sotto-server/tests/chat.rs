@@ -958,3 +958,35 @@ async fn connections_opened_while_messages_flow_miss_nothing_after_their_start()
         assert_eq!(got, want);
     }
 }
+
+#[tokio::test]
+async fn a_client_that_stops_answering_heartbeats_is_dropped() {
+    let ts = TestServer::start_with(|c| c.heartbeat_secs = 1).await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    a.dm(b.user_id()).await.expect("dm");
+    let mut bus = ts.server().subscribe_bus();
+    // A buffer of one event: once it holds `catch_up_done`, the SDK stops reading the socket,
+    // so the server's pings go unanswered.
+    let stuck = b
+        .connect(ConnectOptions {
+            buffer: 1,
+            ..ConnectOptions::default()
+        })
+        .await
+        .expect("connect");
+    let id = stuck.connection_id.clone();
+    let mut healthy = a.connect(ConnectOptions::default()).await.expect("connect");
+    let started = std::time::Instant::now();
+    assert!(!closed_signal(&mut bus, &id).await, "dropped as abnormal");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "not before the heartbeat timeout"
+    );
+    // The connection that reads (and so answers pings) is still there.
+    healthy.send(&ClientEvent::Ping { nonce: 1 }).expect("ping");
+    expect(&mut healthy, "pong", |e| {
+        matches!(e, RealtimeEvent::Event(ServerEvent::Pong { nonce: 1 }))
+    })
+    .await;
+    drop(stuck);
+}

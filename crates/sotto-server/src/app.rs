@@ -62,6 +62,23 @@ pub struct Server {
     stop: Option<oneshot::Sender<()>>,
     serve: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
+    maintenance: JoinHandle<()>,
+}
+
+/// Runs the periodic clean-ups once: event-log retention and unattached uploads.
+pub async fn run_maintenance(app: &AppInner) {
+    let retention = Duration::from_secs(app.config.event_retention_secs);
+    match crate::services::events::prune(&app.db, retention).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "pruned the event log"),
+        Err(e) => tracing::warn!(error = %e, "event-log pruning failed"),
+    }
+    let age = Duration::from_secs(app.config.orphan_upload_secs);
+    match crate::services::uploads::remove_orphans(&app.db, age).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(uploads = n, "removed unattached uploads"),
+        Err(e) => tracing::warn!(error = %e, "upload clean-up failed"),
+    }
 }
 
 impl Server {
@@ -107,6 +124,16 @@ impl Server {
             search,
             uploads,
         });
+        let maintenance = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(3600));
+                loop {
+                    every.tick().await;
+                    run_maintenance(&app).await;
+                }
+            })
+        };
         let router = crate::http::router(app.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let hub = app.hub.clone();
@@ -131,6 +158,7 @@ impl Server {
             stop: Some(stop),
             serve,
             dispatcher,
+            maintenance,
         })
     }
 
@@ -170,6 +198,7 @@ impl Server {
             self.serve.abort();
         }
         self.dispatcher.abort();
+        self.maintenance.abort();
         let _ = self.app.db.close().await;
         tracing::info!("stopped");
     }

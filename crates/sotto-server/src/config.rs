@@ -66,6 +66,12 @@ pub struct Layer {
     /// resume [default: 20].
     #[arg(long, global = true, env = "SOTTO_RESUME_GRACE_SECS")]
     pub resume_grace_secs: Option<u64>,
+    /// Seconds stored events are kept for reconnect catch-up [default: 2592000 (30 days)].
+    #[arg(long, global = true, env = "SOTTO_EVENT_RETENTION_SECS")]
+    pub event_retention_secs: Option<u64>,
+    /// Seconds before an upload never attached to a message is deleted [default: 86400].
+    #[arg(long, global = true, env = "SOTTO_ORPHAN_UPLOAD_SECS")]
+    pub orphan_upload_secs: Option<u64>,
     /// Argon2id memory cost in KiB [default: 19456].
     #[arg(long, global = true, env = "SOTTO_ARGON2_MEMORY_KIB")]
     pub argon2_memory_kib: Option<u32>,
@@ -104,6 +110,10 @@ pub struct Config {
     pub heartbeat_secs: u64,
     /// Grace period for resuming a dropped connection id.
     pub resume_grace_secs: u64,
+    /// Event-log retention.
+    pub event_retention_secs: u64,
+    /// Age at which unattached uploads are deleted.
+    pub orphan_upload_secs: u64,
     /// Argon2id memory (KiB).
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
@@ -157,6 +167,8 @@ impl Config {
             ws_queue: pick!(ws_queue, 256),
             heartbeat_secs: pick!(heartbeat_secs, 20),
             resume_grace_secs: pick!(resume_grace_secs, 20),
+            event_retention_secs: pick!(event_retention_secs, 30 * 24 * 3600),
+            orphan_upload_secs: pick!(orphan_upload_secs, 24 * 3600),
             argon2_memory_kib: pick!(argon2_memory_kib, 19 * 1024),
             argon2_iterations: pick!(argon2_iterations, 2),
             write_batch: pick!(write_batch, 256),

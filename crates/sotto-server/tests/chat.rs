@@ -990,3 +990,77 @@ async fn a_client_that_stops_answering_heartbeats_is_dropped() {
     .await;
     drop(stuck);
 }
+
+#[tokio::test]
+async fn retention_prunes_old_events_and_unattached_uploads() {
+    let ts = TestServer::start_with(|c| {
+        c.event_retention_secs = 1;
+        c.orphan_upload_secs = 1;
+    })
+    .await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    a.send_text(room.id, "old one").await.expect("send");
+    let orphan = a
+        .upload(room.id, "never-sent.txt", b"orphan".to_vec())
+        .await
+        .expect("upload");
+    let kept = a
+        .upload(room.id, "sent.txt", b"kept".to_vec())
+        .await
+        .expect("upload");
+    a.send(
+        room.id,
+        &SendMessageRequest {
+            body: MessageBody::Text {
+                text: "with file".into(),
+            },
+            attachment_id: Some(kept.id),
+        },
+    )
+    .await
+    .expect("send");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    sotto_server::app::run_maintenance(ts.server().app()).await;
+    a.send_text(room.id, "new one").await.expect("send");
+
+    // Catch-up from the beginning: only what is left, flagged incomplete.
+    let mut rt = b
+        .connect(ConnectOptions {
+            since: Some(0),
+            ..ConnectOptions::default()
+        })
+        .await
+        .expect("connect");
+    let mut replayed = Vec::new();
+    let complete = loop {
+        match rt.next_within(common::WAIT).await.expect("event") {
+            RealtimeEvent::Event(ServerEvent::CatchUpDone { complete, .. }) => break complete,
+            ev => replayed.extend(created(&ev).map(|c| c.1)),
+        }
+    };
+    assert!(!complete, "the client learns that older events were pruned");
+    assert_eq!(replayed, vec!["new one".to_string()]);
+    // History itself is not affected by event retention.
+    assert_eq!(
+        b.history(room.id, None, None, None)
+            .await
+            .expect("history")
+            .messages
+            .len(),
+        3
+    );
+
+    assert_eq!(
+        code(b.download(orphan.id).await),
+        ErrorCode::NotFound,
+        "unattached upload removed"
+    );
+    assert_eq!(
+        b.download(kept.id)
+            .await
+            .expect("attached upload kept")
+            .body,
+        b"kept"
+    );
+}

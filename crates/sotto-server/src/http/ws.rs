@@ -191,6 +191,15 @@ async fn serve(
     let mut last_seq = since.max(0);
     let mut replayed = 0;
     let mut complete = true;
+    // Events before the retention horizon are gone: replay what is left, say it is not all.
+    match app.db.events_pruned_through().await {
+        Ok(pruned) if last_seq < pruned => {
+            last_seq = pruned;
+            complete = false;
+        }
+        Ok(_) => {}
+        Err(_) => return End::Dropped,
+    }
     loop {
         let batch = match events::since(&app.db, caller.user_id, last_seq, 500).await {
             Ok(b) => b,

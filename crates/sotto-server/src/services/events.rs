@@ -53,6 +53,13 @@ pub async fn since(db: &Db, user: UserId, since: Seq, limit: i64) -> ApiResult<V
     Ok(out)
 }
 
+/// Deletes events older than `retention`; a client resuming from before the pruned range is
+/// told its catch-up is incomplete.
+pub async fn prune(db: &Db, retention: std::time::Duration) -> ApiResult<u64> {
+    let cutoff = now_ms() - retention.as_millis() as i64;
+    db.write(move |tx, _| tx.prune_events(cutoff)).await
+}
+
 /// The newest position.
 pub async fn head(db: &Db) -> ApiResult<Seq> {
     db.events_head().await

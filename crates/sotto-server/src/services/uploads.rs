@@ -253,6 +253,32 @@ pub async fn for_messages(db: &Db, ids: &[MessageId]) -> ApiResult<HashMap<Messa
         .collect())
 }
 
+/// Deletes uploads never attached to a message within `age`, and stale temporary files of
+/// interrupted uploads. Returns how many uploads were removed.
+pub async fn remove_orphans(db: &Db, age: std::time::Duration) -> ApiResult<usize> {
+    let cutoff = now_ms() - age.as_millis() as i64;
+    let names = db
+        .write(move |tx, _| tx.remove_orphan_uploads(cutoff))
+        .await?;
+    let n = names.len();
+    remove_files(db, names).await;
+    if let Ok(mut dir) = tokio::fs::read_dir(db.uploads_dir().join("tmp")).await {
+        while let Ok(Some(entry)) = dir.next_entry().await {
+            let stale = entry
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|e| e > age);
+            if stale {
+                let _ = tokio::fs::remove_file(entry.path()).await;
+            }
+        }
+    }
+    Ok(n)
+}
+
 /// Deletes files of removed uploads (after the commit that removed their rows).
 pub async fn remove_files(db: &Db, names: Vec<String>) {
     for n in names {

@@ -148,6 +148,8 @@ pub trait Storage: Send + Sync + 'static {
     fn events_since(&self, user: UserId, since: Seq, limit: i64) -> Fut<'_, Vec<(Seq, String)>>;
     /// The newest position.
     fn events_head(&self) -> Fut<'_, Seq>;
+    /// Events up to this position were pruned by retention (0 if none were).
+    fn events_pruned_through(&self) -> Fut<'_, Seq>;
 
     // ------------------------------------------------------------ search
     /// Message ids matching a (backend-escaped) query of plain terms in `user`'s rooms, best first.
@@ -308,6 +310,9 @@ pub trait Tx: Send {
         payload: &'a str,
         now: i64,
     ) -> Fut<'a, Seq>;
+    /// Deletes events older than `older_than` (ms) and records how far pruning went; returns
+    /// how many were deleted.
+    fn prune_events(&mut self, older_than: i64) -> Fut<'_, u64>;
     /// Forgets the logged events of a message.
     fn forget_message_events(&mut self, message: MessageId) -> Fut<'_, ()>;
 
@@ -324,6 +329,9 @@ pub trait Tx: Send {
     fn upload(&mut self, id: UploadId) -> Fut<'_, Option<UploadRecord>>;
     /// Attaches an upload to a message.
     fn attach_upload(&mut self, id: UploadId, message: MessageId) -> Fut<'_, ()>;
+    /// Deletes uploads never attached to a message and older than `older_than` (ms); returns
+    /// their storage names.
+    fn remove_orphan_uploads(&mut self, older_than: i64) -> Fut<'_, Vec<String>>;
     /// Deletes a message's uploads; returns their storage names.
     fn detach_uploads(&mut self, message: MessageId) -> Fut<'_, Vec<String>>;
 

@@ -28,13 +28,22 @@ pub const UPLOADS_DIR: &str = "uploads";
 
 /// The embedded migrations, applied in order at start.
 fn migrator() -> Migrator {
-    let migrations = vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/0001_init.sql").into(),
-        false,
-    )];
+    let migrations = vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/0001_init.sql").into(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "maintenance".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/0002_maintenance.sql").into(),
+            false,
+        ),
+    ];
     Migrator {
         migrations: migrations.into(),
         ..Migrator::DEFAULT
@@ -365,6 +374,16 @@ impl Storage for SqliteStorage {
             .bind(limit)
             .fetch_all(&self.read)
             .await?)
+        })
+    }
+
+    fn events_pruned_through(&self) -> Fut<'_, Seq> {
+        Box::pin(async move {
+            let row: Option<(i64,)> =
+                sqlx::query_as("SELECT value FROM meta WHERE key = 'events_pruned_through'")
+                    .fetch_optional(&self.read)
+                    .await?;
+            Ok(row.map_or(0, |r| r.0))
         })
     }
 
@@ -855,6 +874,29 @@ impl Tx for SqliteConnection {
         })
     }
 
+    fn prune_events(&mut self, older_than: i64) -> Fut<'_, u64> {
+        Box::pin(async move {
+            let (max,): (Option<i64>,) =
+                sqlx::query_as("SELECT MAX(seq) FROM events WHERE created_at < $1")
+                    .bind(older_than)
+                    .fetch_one(&mut *self)
+                    .await?;
+            let Some(max) = max else { return Ok(0) };
+            let r = sqlx::query("DELETE FROM events WHERE seq <= $1")
+                .bind(max)
+                .execute(&mut *self)
+                .await?;
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ('events_pruned_through', $1) \
+                 ON CONFLICT (key) DO UPDATE SET value = MAX(meta.value, excluded.value)",
+            )
+            .bind(max)
+            .execute(&mut *self)
+            .await?;
+            Ok(r.rows_affected())
+        })
+    }
+
     fn forget_message_events(&mut self, message: MessageId) -> Fut<'_, ()> {
         Box::pin(async move {
             sqlx::query("DELETE FROM events WHERE message_id = $1")
@@ -928,6 +970,22 @@ impl Tx for SqliteConnection {
                 .execute(&mut *self)
                 .await?;
             Ok(())
+        })
+    }
+
+    fn remove_orphan_uploads(&mut self, older_than: i64) -> Fut<'_, Vec<String>> {
+        Box::pin(async move {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT storage_name FROM uploads WHERE message_id IS NULL AND created_at < $1",
+            )
+            .bind(older_than)
+            .fetch_all(&mut *self)
+            .await?;
+            sqlx::query("DELETE FROM uploads WHERE message_id IS NULL AND created_at < $1")
+                .bind(older_than)
+                .execute(&mut *self)
+                .await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
         })
     }
 

@@ -321,3 +321,52 @@ async fn failed_logins_are_rate_limited_per_address() {
         ErrorCode::RateLimited
     );
 }
+
+#[tokio::test]
+async fn each_policy_allows_login_password_change_and_logout() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    for (i, policy) in ["open", "invite_only", "closed"].into_iter().enumerate() {
+        set(&admin, "registration.policy", json!(policy)).await;
+        let name = format!("user{i}");
+        match policy {
+            "open" => {
+                ts.client()
+                    .register(&name, PW, None)
+                    .await
+                    .expect("open registration");
+            }
+            "invite_only" => {
+                let invite = admin.create_invite().await.expect("invite");
+                ts.client()
+                    .register(&name, PW, Some(&invite.token))
+                    .await
+                    .expect("invited");
+            }
+            _ => {
+                assert_eq!(
+                    code(ts.client().register(&name, PW, None).await),
+                    ErrorCode::RegistrationClosed
+                );
+                admin
+                    .admin_create_user(&name, PW, false)
+                    .await
+                    .expect("admin creates");
+            }
+        }
+        let mut c = ts.client();
+        c.login(&name, PW)
+            .await
+            .unwrap_or_else(|e| panic!("login under {policy}: {e}"));
+        c.change_password(PW, "another-password")
+            .await
+            .expect("change password");
+        c.logout().await.expect("logout");
+        assert_eq!(code(c.me().await), ErrorCode::InvalidToken);
+        let mut again = ts.client();
+        again
+            .login(&name, "another-password")
+            .await
+            .expect("new password");
+    }
+}

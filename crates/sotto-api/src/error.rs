@@ -61,6 +61,26 @@ pub enum ErrorCode {
     BadFrame,
     /// The target of an ephemeral event is not connected (or not visible to the sender).
     TargetUnreachable,
+    /// The caller has not set up E2E keys.
+    E2eNotSetUp,
+    /// E2E encryption is disabled on this server.
+    E2eDisabled,
+    /// The identity key is already registered to another user.
+    IdentityKeyTaken,
+    /// Off-the-record is disabled on this server.
+    OtrDisabled,
+    /// Off-the-record works only in a direct message with exactly two members.
+    OtrNotDirectMessage,
+    /// The caller has not published E2E keys or has not unlocked them on this connection.
+    OtrNoKeys,
+    /// The peer has not set up E2E keys.
+    OtrPeerNoKeys,
+    /// The peer has no open connection.
+    OtrPeerOffline,
+    /// The peer is online but has not entered their E2E key on any connection.
+    OtrPeerLocked,
+    /// The OTR session is unknown to this connection (never distinguished from someone else's).
+    OtrUnknownSession,
     /// No such route.
     RouteNotFound,
     /// The route exists but not with this method.
@@ -81,10 +101,12 @@ impl ErrorCode {
             | WeakPassword | InvalidSetting | BadFrame | InvalidInvite | InviteRequired
             | InvalidSetupToken => 400,
             Unauthenticated | InvalidToken | InvalidCredentials => 401,
-            Forbidden | CsrfFailed | RegistrationClosed | OriginRejected | NotAllowed => 403,
-            NotFound | RouteNotFound | UnknownSetting | TargetUnreachable => 404,
+            Forbidden | CsrfFailed | RegistrationClosed | OriginRejected | NotAllowed
+            | E2eDisabled | OtrDisabled | OtrNotDirectMessage | OtrNoKeys => 403,
+            NotFound | RouteNotFound | UnknownSetting | TargetUnreachable | E2eNotSetUp
+            | OtrUnknownSession | OtrPeerNoKeys | OtrPeerOffline | OtrPeerLocked => 404,
             MethodNotAllowed => 405,
-            UsernameTaken => 409,
+            UsernameTaken | IdentityKeyTaken => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             RateLimited => 429,
@@ -123,6 +145,16 @@ impl ErrorCode {
             OriginRejected => "origin_rejected",
             BadFrame => "bad_frame",
             TargetUnreachable => "target_unreachable",
+            E2eNotSetUp => "e2e_not_set_up",
+            E2eDisabled => "e2e_disabled",
+            IdentityKeyTaken => "identity_key_taken",
+            OtrDisabled => "otr_disabled",
+            OtrNotDirectMessage => "otr_not_direct_message",
+            OtrNoKeys => "otr_no_keys",
+            OtrPeerNoKeys => "otr_peer_no_keys",
+            OtrPeerOffline => "otr_peer_offline",
+            OtrPeerLocked => "otr_peer_locked",
+            OtrUnknownSession => "otr_unknown_session",
             RouteNotFound => "route_not_found",
             MethodNotAllowed => "method_not_allowed",
             Internal => "internal",

@@ -6,6 +6,7 @@
 //! * [`ephemeral`]: the *binary* WebSocket frame class for events that are delivered to a user or
 //!   to exactly one connection, never stored and never replayed (the seam the off-the-record
 //!   relay builds on).
+//! * [`otr`]: the relay-visible header of off-the-record packets and the relay's notices.
 //! * [`error`]: stable error codes and the error body `{"error":{"code":"...","message":"..."}}`.
 //!
 //! This crate owns the *transport*. What is inside an encrypted envelope or an ephemeral payload
@@ -13,6 +14,7 @@
 
 pub mod ephemeral;
 pub mod error;
+pub mod otr;
 pub mod realtime;
 pub mod rest;
 

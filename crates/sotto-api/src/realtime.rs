@@ -30,6 +30,12 @@ pub enum ClientEvent {
         /// `true` for away.
         away: bool,
     },
+    /// Whether this connection has its E2E identity unlocked (the user entered their E2E key).
+    /// Only unlocked connections receive OTR offers; a connection starts locked.
+    E2eState {
+        /// `true` once unlocked; `false` after locking again.
+        unlocked: bool,
+    },
 }
 
 /// Server → client text frames.
@@ -119,6 +125,10 @@ pub enum ServerEvent {
         /// Public settings.
         settings: SettingsMap,
     },
+    /// The off-the-record relay tells this connection something about an OTR session: a refused
+    /// packet, an invitation answered elsewhere or expired, a peer gone or unreachable, a session
+    /// the server ended. Live only, never stored.
+    Otr(crate::otr::OtrNoticeEvent),
     /// Something the client sent on this socket was refused. The connection stays open.
     Error {
         /// Stable code.

@@ -364,3 +364,43 @@ pub struct WsQuery {
     #[serde(default)]
     pub resume: Option<String>,
 }
+
+/// `PUT /api/v1/e2e/keys`: publish the caller's public identity keys and store, together, their
+/// key backup and sealed trust store (opaque to the server). Replacing them is an identity reset:
+/// the caller's peers will see a changed safety number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct E2eKeysUpload {
+    /// Curve25519 identity key, unpadded base64 of 32 bytes.
+    pub curve25519: String,
+    /// Ed25519 key, unpadded base64 of 32 bytes.
+    pub ed25519: String,
+    /// The key backup, standard base64 (opaque; at most 64 KiB decoded).
+    pub key_backup: String,
+    /// The sealed trust store, standard base64 (opaque; at most 4 MiB decoded).
+    pub trust_store: String,
+}
+
+/// `GET /api/v1/e2e/keys/me`: the caller's own keys, backup and trust store.
+pub type E2eOwnKeys = E2eKeysUpload;
+
+/// `PUT /api/v1/e2e/trust-store`: replace the caller's sealed trust store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustStoreUpload {
+    /// The sealed trust store, standard base64.
+    pub trust_store: String,
+}
+
+/// `GET /api/v1/e2e/keys/{user_id}`: a user's public identity keys, readable by anyone who shares
+/// a room with them (otherwise `404 not_found`, like a user without keys: `404 e2e_not_set_up`
+/// only for the caller's own keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKeys {
+    /// Whose keys.
+    pub user_id: UserId,
+    /// Curve25519 identity key, unpadded base64.
+    pub curve25519: String,
+    /// Ed25519 key, unpadded base64.
+    pub ed25519: String,
+}

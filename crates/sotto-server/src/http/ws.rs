@@ -334,6 +334,8 @@ async fn on_text(
         Ok(ClientEvent::SetAway { away }) => {
             app.presence.set_away(caller.user_id, conn_id, away).await
         }
+        // Recorded by the off-the-record relay once it exists; nothing else depends on it.
+        Ok(ClientEvent::E2eState { .. }) => {}
         Err(e) => {
             let code = if e.to_string().contains("unknown variant")
                 || e.to_string().contains("unknown field")

@@ -323,6 +323,63 @@ async fn failed_logins_are_rate_limited_per_address() {
 }
 
 #[tokio::test]
+async fn parallel_wrong_logins_cannot_outrun_the_limit() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    set(&admin, "ratelimit.login_per_account_per_min", json!(3)).await;
+    admin
+        .admin_create_user("grace", PW, false)
+        .await
+        .expect("user");
+    // 3 + 9 guesses at once: each is counted before its password is verified, so only the
+    // first 3 reach verification and the others are refused.
+    let guesses = (0..12).map(|_| {
+        let mut c = ts.client();
+        async move { code(c.login("grace", "wrong-password").await) }
+    });
+    let codes = futures_join_all(guesses).await;
+    let verified = codes
+        .iter()
+        .filter(|c| **c == ErrorCode::InvalidCredentials)
+        .count();
+    let limited = codes
+        .iter()
+        .filter(|c| **c == ErrorCode::RateLimited)
+        .count();
+    assert_eq!((verified, limited), (3, 9), "{codes:?}");
+}
+
+/// Runs futures concurrently on the test runtime and collects their outputs in order.
+async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn overlong_usernames_are_refused_before_the_limiter() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    set(&admin, "ratelimit.login_per_ip_per_min", json!(2)).await;
+    let long = "x".repeat(10_000);
+    for _ in 0..5 {
+        assert_eq!(
+            code(ts.client().login(&long, "wrong-password").await),
+            ErrorCode::InvalidCredentials
+        );
+    }
+    // None of them counted against the address.
+    ts.client().login("admin", PW).await.expect("admin login");
+}
+
+#[tokio::test]
 async fn each_policy_allows_login_password_change_and_logout() {
     let ts = TestServer::start().await;
     let admin = ts.admin().await;

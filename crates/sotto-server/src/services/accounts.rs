@@ -42,38 +42,69 @@ pub struct Caller {
     pub csrf_token: String,
 }
 
-/// Fixed-window counters of failed logins, per account and per address.
+/// Fixed-window counters of login attempts, per account and per address.
+///
+/// An attempt is counted *before* the password is verified, in the same critical section that
+/// checks the limit ([`LoginLimiter::try_acquire`]), so parallel guesses cannot all slip past
+/// the check while the first ones are still hashing. A successful login gives its attempt back.
 #[derive(Default)]
 struct LoginLimiter {
     windows: Mutex<HashMap<String, (Instant, u64)>>,
 }
 
+const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+
 impl LoginLimiter {
-    fn blocked(&self, key: &str, limit: u64) -> bool {
-        let Ok(map) = self.windows.lock() else {
+    /// Checks every `(key, limit)` and, only if none is exhausted, counts one attempt against
+    /// each, all under one lock. False (nothing counted) if any window is full.
+    fn try_acquire(&self, keys: &[(&str, u64)]) -> bool {
+        let Ok(mut map) = self.windows.lock() else {
             return false;
         };
-        map.get(key)
-            .is_some_and(|(start, n)| start.elapsed() < Duration::from_secs(60) && *n >= limit)
+        if map.len() > 100_000 {
+            map.retain(|_, (start, _)| start.elapsed() < LOGIN_WINDOW);
+        }
+        let full = keys.iter().any(|(key, limit)| {
+            map.get(*key)
+                .is_some_and(|(start, n)| start.elapsed() < LOGIN_WINDOW && *n >= *limit)
+        });
+        if full {
+            return false;
+        }
+        for (key, _) in keys {
+            let entry = map.entry((*key).to_string()).or_insert((Instant::now(), 0));
+            if entry.0.elapsed() >= LOGIN_WINDOW {
+                *entry = (Instant::now(), 0);
+            }
+            entry.1 += 1;
+        }
+        true
     }
 
-    fn fail(&self, key: String) {
-        let Ok(mut map) = self.windows.lock() else {
-            return;
-        };
-        if map.len() > 100_000 {
-            map.retain(|_, (start, _)| start.elapsed() < Duration::from_secs(60));
+    /// Gives one counted attempt back (a login that succeeded).
+    fn release(&self, key: &str) {
+        if let Ok(mut map) = self.windows.lock()
+            && let Some(entry) = map.get_mut(key)
+        {
+            entry.1 = entry.1.saturating_sub(1);
         }
-        let entry = map.entry(key).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= Duration::from_secs(60) {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
     }
 
     fn clear(&self, key: &str) {
         if let Ok(mut map) = self.windows.lock() {
             map.remove(key);
+        }
+    }
+}
+
+/// The rate-limit key of a client address: IPv4 addresses as they are, IPv6 addresses by their
+/// /64 prefix (one subscriber usually holds a whole /64).
+fn address_key(addr: IpAddr) -> String {
+    match addr.to_canonical() {
+        IpAddr::V4(v4) => format!("i:{v4}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("i:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
     }
 }
@@ -88,9 +119,12 @@ pub struct Accounts {
     dummy_hash: Arc<String>,
 }
 
+/// The longest valid username, in bytes.
+pub const MAX_USERNAME_BYTES: usize = 32;
+
 /// Username rules: 3-32 of `a-z 0-9 _ . -`, starting with a letter or digit.
 pub fn check_username(name: &str) -> ApiResult<()> {
-    let ok = (3..=32).contains(&name.len())
+    let ok = (3..=MAX_USERNAME_BYTES).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
@@ -245,15 +279,20 @@ impl Accounts {
         addr: Option<IpAddr>,
         user_agent: Option<String>,
     ) -> ApiResult<(LoginResponse, String)> {
+        let invalid = || ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password");
+        // No valid username is longer than this: refuse before it becomes a limiter key.
+        if req.username.len() > MAX_USERNAME_BYTES {
+            return Err(invalid());
+        }
         let acct_key = format!("a:{}", req.username.to_ascii_lowercase());
-        let ip_key = addr.map(|a| format!("i:{a}"));
+        let ip_key = addr.map(address_key);
         let per_acct = self.settings.int("ratelimit.login_per_account_per_min");
         let per_ip = self.settings.int("ratelimit.login_per_ip_per_min");
-        if self.limiter.blocked(&acct_key, per_acct)
-            || ip_key
-                .as_deref()
-                .is_some_and(|k| self.limiter.blocked(k, per_ip))
-        {
+        let mut keys = vec![(acct_key.as_str(), per_acct)];
+        if let Some(k) = &ip_key {
+            keys.push((k.as_str(), per_ip));
+        }
+        if !self.limiter.try_acquire(&keys) {
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
                 "too many failed logins; try later",
@@ -267,18 +306,14 @@ impl Accounts {
         let verified = self.verify(hash, req.password).await;
         let user = match row {
             Some((user, _)) if verified && !user.deactivated => user,
-            _ => {
-                self.limiter.fail(acct_key);
-                if let Some(k) = ip_key {
-                    self.limiter.fail(k);
-                }
-                return Err(ApiError::new(
-                    ErrorCode::InvalidCredentials,
-                    "wrong username or password",
-                ));
-            }
+            _ => return Err(invalid()),
         };
+        // The password is known: the account's window starts over, and the address gets its
+        // attempt back (clearing it would let one valid account reset a guessing address).
         self.limiter.clear(&acct_key);
+        if let Some(k) = &ip_key {
+            self.limiter.release(k);
+        }
         self.session_for(user, req.cookie, user_agent).await
     }
 
@@ -509,5 +544,39 @@ impl Accounts {
                 })
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_counts_before_verification_and_refuses_past_the_limit() {
+        let l = LoginLimiter::default();
+        for _ in 0..3 {
+            assert!(l.try_acquire(&[("a:x", 3), ("i:1.2.3.4", 10)]));
+        }
+        assert!(!l.try_acquire(&[("a:x", 3), ("i:1.2.3.4", 10)]));
+        // A refused attempt counts against nothing: the address still has 7 left.
+        for _ in 0..7 {
+            assert!(l.try_acquire(&[("i:1.2.3.4", 10)]));
+        }
+        assert!(!l.try_acquire(&[("i:1.2.3.4", 10)]));
+        l.release("i:1.2.3.4");
+        assert!(l.try_acquire(&[("i:1.2.3.4", 10)]));
+        l.clear("a:x");
+        assert!(l.try_acquire(&[("a:x", 3)]));
+    }
+
+    #[test]
+    fn ipv6_addresses_share_their_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(address_key(mapped), "i:10.0.0.1");
     }
 }

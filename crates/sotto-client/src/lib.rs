@@ -13,6 +13,8 @@
 //! # Ok(()) }
 //! ```
 
+mod e2e;
+mod otr;
 mod realtime;
 
 use reqwest::StatusCode;
@@ -22,9 +24,12 @@ use serde::de::DeserializeOwned;
 use sotto_api::rest::*;
 use sotto_api::{ErrorBody, ErrorCode, MessageId, RoomId, SessionId, UploadId, UserId};
 
+pub use e2e::E2eKeys;
+pub use otr::{OtrEndpoint, OtrUpdate};
 pub use realtime::{ConnectOptions, Realtime, RealtimeEvent};
 pub use reqwest::Method;
 pub use sotto_api;
+pub use sotto_crypto;
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +53,9 @@ pub enum Error {
     /// The answer could not be understood.
     #[error("decode: {0}")]
     Decode(String),
+    /// A cryptographic operation failed (wrong passphrase, changed key, illegal OTR transition).
+    #[error("crypto: {0}")]
+    Crypto(String),
 }
 
 impl Error {
@@ -63,8 +71,8 @@ impl Error {
 /// Result alias.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// How the client authenticates.
-#[derive(Debug, Clone, Default)]
+/// How the client authenticates. Its `Debug` never shows the secrets.
+#[derive(Clone, Default)]
 enum Credentials {
     #[default]
     None,
@@ -75,6 +83,16 @@ enum Credentials {
         csrf: String,
         send_csrf: bool,
     },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credentials::None => "None",
+            Credentials::Bearer(_) => "Bearer(<redacted>)",
+            Credentials::Cookie { .. } => "Cookie(<redacted>)",
+        })
+    }
 }
 
 /// A raw HTTP answer (for tests that check headers or send malformed input).
@@ -102,7 +120,7 @@ impl RawResponse {
     }
 }
 
-/// An HTTP client for one user (or none).
+/// An HTTP client for one user (or none). Its `Debug` never shows the session token.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,

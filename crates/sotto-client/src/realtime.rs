@@ -143,7 +143,6 @@ pub(crate) async fn connect(
     let (tx, events) = mpsc::channel(opts.buffer.max(1));
     let (out, mut out_rx) = mpsc::unbounded_channel::<Outbound>();
     let last_seq = Arc::new(AtomicI64::new(opts.since.unwrap_or(0)));
-    let seq = last_seq.clone();
     let task = tokio::spawn(async move {
         let closed = loop {
             tokio::select! {
@@ -153,12 +152,6 @@ pub(crate) async fn connect(
                             Ok(ev) => ev,
                             Err(_) => continue,
                         };
-                        if let Some(s) = ev.seq() {
-                            seq.store(s, Ordering::SeqCst);
-                        }
-                        if let ServerEvent::CatchUpDone { last_seq, .. } = &ev {
-                            seq.fetch_max(*last_seq, Ordering::SeqCst);
-                        }
                         if tx.send(RealtimeEvent::Event(ev)).await.is_err() {
                             break None;
                         }
@@ -217,17 +210,33 @@ pub(crate) async fn connect(
 }
 
 impl Realtime {
+    /// Records the position of an event the caller has taken, so [`Realtime::last_seq`] never
+    /// runs ahead of what the caller processed (a reconnect then misses nothing buffered).
+    fn taken(&self, ev: Option<RealtimeEvent>) -> Option<RealtimeEvent> {
+        if let Some(RealtimeEvent::Event(ev)) = &ev {
+            if let Some(s) = ev.seq() {
+                self.last_seq.fetch_max(s, Ordering::SeqCst);
+            }
+            if let ServerEvent::CatchUpDone { last_seq, .. } = ev {
+                self.last_seq.fetch_max(*last_seq, Ordering::SeqCst);
+            }
+        }
+        ev
+    }
+
     /// The next event; `None` once the connection is gone and everything was read.
     pub async fn next(&mut self) -> Option<RealtimeEvent> {
-        self.events.recv().await
+        let ev = self.events.recv().await;
+        self.taken(ev)
     }
 
     /// The next event within `d`.
     pub async fn next_within(&mut self, d: Duration) -> Option<RealtimeEvent> {
-        tokio::time::timeout(d, self.events.recv())
+        let ev = tokio::time::timeout(d, self.events.recv())
             .await
             .ok()
-            .flatten()
+            .flatten();
+        self.taken(ev)
     }
 
     /// Waits (at most `d`) for an event matching `pred`, discarding others.
@@ -241,7 +250,8 @@ impl Realtime {
             let ev = tokio::time::timeout_at(deadline, self.events.recv())
                 .await
                 .ok()
-                .flatten()?;
+                .flatten();
+            let ev = self.taken(ev)?;
             if pred(&ev) {
                 return Some(ev);
             }
@@ -253,7 +263,9 @@ impl Realtime {
         let deadline = tokio::time::Instant::now() + d;
         let mut v = Vec::new();
         while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
-            v.push(ev);
+            if let Some(ev) = self.taken(Some(ev)) {
+                v.push(ev);
+            }
         }
         v
     }
@@ -301,6 +313,11 @@ impl Realtime {
 
     /// Drops the TCP connection without a close handshake, like a network failure.
     pub fn drop_abruptly(self) {
+        self.task.abort();
+    }
+
+    /// Like [`Realtime::drop_abruptly`] without giving up the value (the caller reconnects).
+    pub fn abort(&self) {
         self.task.abort();
     }
 }

@@ -24,6 +24,13 @@ cargo fmt --all --check
 step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "the server does not depend on the client cryptography"
+if cargo tree --locked -p sotto-server -e normal --prefix none | grep -Eq '^(vodozemac|sotto-crypto) '; then
+    echo "sotto-server depends on vodozemac or sotto-crypto: it must only relay opaque bytes" >&2
+    exit 1
+fi
+echo "no vodozemac or sotto-crypto in sotto-server's dependency tree"
+
 step "Rust tests"
 cargo nextest run --workspace --locked --no-fail-fast
 cargo test --workspace --locked --doc --quiet

@@ -203,3 +203,38 @@ async fn admin_create_user_makes_an_admin() {
     assert!(r.user.is_admin);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_admin_made_with_the_cli_spends_the_set_up_link() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = sotto_server::Server::start(sotto_server::Config::for_tests(dir.path()))
+        .await
+        .expect("start");
+    let token = server
+        .setup_token
+        .clone()
+        .expect("link printed: no admin yet");
+    // The operator follows the other advice printed beside the link, while the server runs.
+    let out = sotto(dir.path())
+        .args(["admin", "create-user", "boss", "--admin"])
+        .env("SOTTO_NEW_PASSWORD", PW)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = Client::new(server.url());
+    let err = c
+        .setup(&token, "intruder", PW)
+        .await
+        .expect_err("the link no longer works once an admin exists");
+    assert_eq!(err.code(), Some(sotto_api::ErrorCode::InvalidSetupToken));
+    assert_eq!(
+        c.login("intruder", PW).await.err().and_then(|e| e.code()),
+        Some(sotto_api::ErrorCode::InvalidCredentials),
+        "no second admin was created"
+    );
+    server.shutdown().await;
+}

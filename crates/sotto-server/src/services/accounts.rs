@@ -224,7 +224,14 @@ impl Accounts {
         let username = username.to_string();
         self.db
             .write(move |tx, _| {
-                Box::pin(async move { tx.insert_user(&username, &hash, is_admin).await })
+                Box::pin(async move {
+                    let user = tx.insert_user(&username, &hash, is_admin).await?;
+                    if is_admin {
+                        // The set-up link exists to create the first admin; now there is one.
+                        tx.clear_setup_tokens().await?;
+                    }
+                    Ok(user)
+                })
             })
             .await
     }
@@ -468,6 +475,8 @@ impl Accounts {
             .write(move |tx, _| {
                 Box::pin(async move {
                     if tx.admin_count().await? > 0 {
+                        // A link printed before an admin existed must not outlive it.
+                        tx.clear_setup_tokens().await?;
                         return Ok(false);
                     }
                     tx.replace_setup_token(&th, now_ms()).await?;
@@ -493,18 +502,26 @@ impl Accounts {
             .db
             .write(move |tx, _| {
                 Box::pin(async move {
+                    if tx.admin_count().await? > 0 {
+                        // However the admin was made, the link is spent (and forgotten).
+                        tx.clear_setup_tokens().await?;
+                        return Ok(None);
+                    }
                     if !tx.consume_setup_token(&th).await? {
-                        return Err(ApiError::new(
-                            ErrorCode::InvalidSetupToken,
-                            "the set-up link is invalid or was already used",
-                        ));
+                        return Ok(None);
                     }
                     let user = tx.insert_user(&username, &hash, true).await?;
                     tx.clear_setup_tokens().await?;
-                    Ok(user)
+                    Ok(Some(user))
                 })
             })
-            .await?;
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidSetupToken,
+                    "the set-up link is invalid or was already used",
+                )
+            })?;
         Ok(self.session_for(user, false, user_agent).await?.0)
     }
 

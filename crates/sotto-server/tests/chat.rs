@@ -1064,3 +1064,100 @@ async fn retention_prunes_old_events_and_unattached_uploads() {
         b"kept"
     );
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_edit_leaves_no_trace_of_the_old_text_in_catch_up_or_on_disk() {
+    let mut ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    const OLD: &str = "regrettable first draft 7f3a";
+    let msg = a.send_text(room.id, OLD).await.expect("send");
+    a.edit(
+        msg.id,
+        MessageBody::Text {
+            text: "better words".into(),
+        },
+    )
+    .await
+    .expect("first edit");
+    a.edit(
+        msg.id,
+        MessageBody::Text {
+            text: "final words".into(),
+        },
+    )
+    .await
+    .expect("second edit");
+
+    let mut rt = b
+        .connect(ConnectOptions {
+            since: Some(0),
+            ..ConnectOptions::default()
+        })
+        .await
+        .expect("connect");
+    let mut replayed = Vec::new();
+    loop {
+        match rt.next_within(common::WAIT).await.expect("event") {
+            RealtimeEvent::Event(ServerEvent::CatchUpDone { .. }) => break,
+            RealtimeEvent::Event(ev) => replayed.push(serde_json::to_string(&ev).expect("json")),
+            _ => {}
+        }
+    }
+    assert!(
+        replayed.iter().any(|e| e.contains("message_created")),
+        "the message is still replayed: {replayed:?}"
+    );
+    for ev in &replayed {
+        assert!(!ev.contains(OLD), "catch-up replays the old text: {ev}");
+        assert!(
+            !ev.contains("better words"),
+            "catch-up replays an intermediate text: {ev}"
+        );
+    }
+    let created = replayed
+        .iter()
+        .find(|e| e.contains("message_created"))
+        .expect("created");
+    assert!(created.contains("final words"), "{created}");
+    rt.close().await;
+
+    // Stop the server and checkpoint the WAL into the database file, as SQLite eventually
+    // does by itself; then no file under the data directory may hold the old text.
+    ts.stop().await;
+    {
+        use sqlx::{ConnectOptions as _, Connection as _};
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(ts.dir.path().join("sotto.db"))
+            .connect()
+            .await
+            .expect("open the database");
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut conn)
+            .await
+            .expect("checkpoint");
+        conn.close().await.expect("close");
+    }
+    for path in files_under(ts.dir.path()) {
+        let bytes = std::fs::read(&path).expect("read");
+        assert!(
+            !bytes.windows(OLD.len()).any(|w| w == OLD.as_bytes()),
+            "{} still holds the old text",
+            path.display()
+        );
+    }
+}

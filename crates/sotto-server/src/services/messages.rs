@@ -16,7 +16,7 @@ use crate::services::accounts::Caller;
 use crate::services::rooms::Rooms;
 use crate::services::settings::Settings;
 use crate::services::{events, search, uploads};
-use crate::storage::{Db, MessageRow, now_ms};
+use crate::storage::{Db, MessageRow, Tx, now_ms};
 
 fn split_body(body: &MessageBody) -> (&'static str, &str) {
     match body {
@@ -53,6 +53,27 @@ fn parse_cursor(s: &str) -> ApiResult<MessageId> {
         .filter(|d| !d.is_empty() && d.len() <= 19 && d.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|d| d.parse::<i64>().ok())
         .ok_or_else(|| ApiError::new(ErrorCode::BadCursor, "malformed cursor"))
+}
+
+/// Rewrites the logged `message_created` / `message_edited` events of `message` to its
+/// current body (inside the edit's writer job), so the event log keeps no earlier text.
+async fn rewrite_logged(tx: &mut dyn Tx, message: &Message) -> ApiResult<()> {
+    for (seq, payload) in tx.message_events(message.id).await? {
+        let mut ev: ServerEvent = serde_json::from_str(&payload).map_err(ApiError::internal)?;
+        match &mut ev {
+            ServerEvent::MessageCreated { message: m, .. }
+            | ServerEvent::MessageEdited { message: m, .. }
+                if m.id == message.id =>
+            {
+                m.body = message.body.clone();
+                m.edited_at = message.edited_at;
+            }
+            _ => continue,
+        }
+        let payload = serde_json::to_string(&ev).map_err(ApiError::internal)?;
+        tx.set_event_payload(seq, &payload).await?;
+    }
+    Ok(())
 }
 
 /// The messages service.
@@ -268,6 +289,9 @@ impl Messages {
                         edited_at: Some(now),
                         ..existing
                     };
+                    // Catch-up must never replay the text the edit replaced: the earlier
+                    // events of this message now carry the new body.
+                    rewrite_logged(tx, &message).await?;
                     let ev = ServerEvent::MessageEdited {
                         seq: 0,
                         message: message.clone(),

@@ -315,6 +315,10 @@ pub trait Tx: Send {
     fn prune_events(&mut self, older_than: i64) -> Fut<'_, u64>;
     /// Forgets the logged events of a message.
     fn forget_message_events(&mut self, message: MessageId) -> Fut<'_, ()>;
+    /// The logged events of a message as (position, payload), oldest first.
+    fn message_events(&mut self, message: MessageId) -> Fut<'_, Vec<(Seq, String)>>;
+    /// Replaces the payload of a logged event (an edit rewrites what catch-up replays).
+    fn set_event_payload<'a>(&'a mut self, seq: Seq, payload: &'a str) -> Fut<'a, ()>;
 
     // ------------------------------------------------------------ search
     /// Indexes a text body.

@@ -907,6 +907,29 @@ impl Tx for SqliteConnection {
         })
     }
 
+    fn message_events(&mut self, message: MessageId) -> Fut<'_, Vec<(Seq, String)>> {
+        Box::pin(async move {
+            let rows = sqlx::query_as(
+                "SELECT seq, payload FROM events WHERE message_id = $1 ORDER BY seq",
+            )
+            .bind(message)
+            .fetch_all(&mut *self)
+            .await?;
+            Ok(rows)
+        })
+    }
+
+    fn set_event_payload<'a>(&'a mut self, seq: Seq, payload: &'a str) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("UPDATE events SET payload = $2 WHERE seq = $1")
+                .bind(seq)
+                .bind(payload)
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        })
+    }
+
     fn index_text<'a>(&'a mut self, id: MessageId, room: RoomId, text: &'a str) -> Fut<'a, ()> {
         Box::pin(async move {
             sqlx::query(

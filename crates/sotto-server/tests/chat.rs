@@ -372,6 +372,20 @@ async fn uploads_are_access_controlled_and_html_is_an_attachment() {
         .await
         .expect("send with attachment");
     assert_eq!(msg.attachment.as_ref().map(|u| u.id), Some(html.id));
+    // Other members may read an upload once it is sent.
+    for up in [img.id, svg.id] {
+        a.send(
+            room.id,
+            &SendMessageRequest {
+                body: MessageBody::Text {
+                    text: "another file".into(),
+                },
+                attachment_id: Some(up),
+            },
+        )
+        .await
+        .expect("send with attachment");
+    }
 
     let d = b.download(img.id).await.expect("member downloads");
     assert_eq!(d.body, png);
@@ -594,7 +608,7 @@ async fn an_ephemeral_event_reaches_exactly_one_connection_and_is_never_replayed
     b1.send_ephemeral(&Outgoing {
         room_id: room.id,
         target: Target::User(a.user_id()),
-        channel: 1,
+        channel: 2,
         payload: b"offer".to_vec(),
     })
     .expect("send");
@@ -612,7 +626,7 @@ async fn an_ephemeral_event_reaches_exactly_one_connection_and_is_never_replayed
     a1.send_ephemeral(&Outgoing {
         room_id: room.id,
         target: Target::Connection(inc.from_connection.clone()),
-        channel: 1,
+        channel: 2,
         payload: b"accept".to_vec(),
     })
     .expect("send");
@@ -634,14 +648,14 @@ async fn an_ephemeral_event_reaches_exactly_one_connection_and_is_never_replayed
     c1.send_ephemeral(&Outgoing {
         room_id: room.id,
         target: Target::User(a.user_id()),
-        channel: 1,
+        channel: 2,
         payload: vec![1],
     })
     .expect("send");
     a1.send_ephemeral(&Outgoing {
         room_id: room.id,
         target: Target::Connection("c_nope".into()),
-        channel: 1,
+        channel: 2,
         payload: vec![1],
     })
     .expect("send");
@@ -738,7 +752,7 @@ async fn a_slow_consumer_is_cut_off_while_others_keep_receiving() {
             a1.send_ephemeral(&Outgoing {
                 room_id: room.id,
                 target: Target::Connection(slow_id.clone()),
-                channel: 1,
+                channel: 2,
                 payload: payload.clone(),
             })
             .expect("send");
@@ -1160,4 +1174,42 @@ async fn an_edit_leaves_no_trace_of_the_old_text_in_catch_up_or_on_disk() {
             path.display()
         );
     }
+}
+
+#[tokio::test]
+async fn an_upload_not_yet_sent_is_readable_by_its_uploader_only() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a
+        .create_group("drafts", &[b.user_id()])
+        .await
+        .expect("group");
+    let up = a
+        .upload(room.id, "draft.txt", b"not sent yet".to_vec())
+        .await
+        .expect("upload");
+    assert_eq!(
+        a.download(up.id).await.expect("the uploader reads it").body,
+        b"not sent yet"
+    );
+    assert_eq!(
+        code(b.download(up.id).await),
+        ErrorCode::NotFound,
+        "another member cannot see an unsent upload"
+    );
+    a.send(
+        room.id,
+        &SendMessageRequest {
+            body: MessageBody::Text {
+                text: "here it is".into(),
+            },
+            attachment_id: Some(up.id),
+        },
+    )
+    .await
+    .expect("send");
+    assert_eq!(
+        b.download(up.id).await.expect("sent: members read it").body,
+        b"not sent yet"
+    );
 }

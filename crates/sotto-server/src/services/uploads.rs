@@ -203,7 +203,8 @@ impl Uploads {
         }
     }
 
-    /// Looks up an upload the caller may read; returns it and its path on disk.
+    /// Looks up an upload the caller may read (a member of its room, and the uploader while it
+    /// is not attached to a message yet); returns it and its path on disk.
     pub async fn open(&self, caller: &Caller, id: UploadId) -> ApiResult<(UploadInfo, PathBuf)> {
         let rec = self
             .db
@@ -215,6 +216,11 @@ impl Uploads {
             .is_member(rec.info.room_id, caller.user_id)
             .await?
         {
+            return Err(ApiError::not_found("upload"));
+        }
+        // Until it is attached to a message, an upload is the uploader's draft: the other
+        // members learn of it only when it is sent.
+        if rec.message_id.is_none() && rec.uploader_id != caller.user_id {
             return Err(ApiError::not_found("upload"));
         }
         let path = self.db.uploads_dir().join(&rec.storage_name);

@@ -12,7 +12,9 @@ use crate::bus::{Bus, BusMessage, InProcessBus};
 use crate::config::Config;
 use crate::realtime::Hub;
 use crate::services::accounts::Accounts;
+use crate::services::e2e::E2e;
 use crate::services::messages::Messages;
+use crate::services::otr_relay::OtrRelay;
 use crate::services::presence::Presence;
 use crate::services::rooms::Rooms;
 use crate::services::search::Search;
@@ -47,6 +49,10 @@ pub struct AppInner {
     pub search: Search,
     /// Uploads service.
     pub uploads: Uploads,
+    /// E2E key directory.
+    pub e2e: E2e,
+    /// Off-the-record relay (in memory only).
+    pub otr: OtrRelay,
 }
 
 /// Shared application state.
@@ -63,6 +69,7 @@ pub struct Server {
     serve: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
     maintenance: JoinHandle<()>,
+    relay: JoinHandle<()>,
 }
 
 /// Runs the periodic clean-ups once: event-log retention and unattached uploads.
@@ -98,6 +105,15 @@ impl Server {
         let presence = Presence::new(rooms.clone(), bus.clone());
         let search = Search::new(db.clone(), messages.clone());
         let uploads = Uploads::new(db.clone(), rooms.clone(), settings.clone());
+        let e2e = E2e::new(db.clone(), rooms.clone(), settings.clone());
+        let otr = OtrRelay::new(
+            bus.clone(),
+            settings.clone(),
+            rooms.clone(),
+            e2e.clone(),
+            Duration::from_secs(config.resume_grace_secs),
+        );
+        let relay = tokio::spawn(otr.clone().run());
         let hub = Hub::new();
         let dispatcher = tokio::spawn(hub.clone().run(bus.clone(), rooms.clone()));
 
@@ -123,6 +139,8 @@ impl Server {
             settings,
             search,
             uploads,
+            e2e,
+            otr,
         });
         let maintenance = {
             let app = app.clone();
@@ -159,6 +177,7 @@ impl Server {
             serve,
             dispatcher,
             maintenance,
+            relay,
         })
     }
 
@@ -199,6 +218,7 @@ impl Server {
         }
         self.dispatcher.abort();
         self.maintenance.abort();
+        self.relay.abort();
         let _ = self.app.db.close().await;
         tracing::info!("stopped");
     }

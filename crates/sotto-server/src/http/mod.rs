@@ -3,6 +3,7 @@
 //! compares with `openapi.json`.
 
 mod accounts;
+mod e2e;
 mod extract;
 mod meta;
 mod rooms;
@@ -15,7 +16,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use sotto_api::ErrorCode;
 
 pub use extract::{CSRF_HEADER, SESSION_COOKIE};
@@ -27,6 +28,9 @@ use crate::metrics::METRICS;
 
 /// Largest JSON body accepted (message size is limited separately by settings).
 const MAX_JSON_BODY: usize = 1 << 20;
+/// Largest body on the E2E key routes: a 4 MiB trust store and a 64 KiB key backup in base64,
+/// with the JSON around them.
+const MAX_E2E_BODY: usize = 6 << 20;
 
 /// Every route: (method, path template). Must match `openapi.json`.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -65,6 +69,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/rooms/{id}/uploads"),
     ("GET", "/api/v1/uploads/{id}"),
     ("GET", "/api/v1/ws"),
+    ("PUT", "/api/v1/e2e/keys"),
+    ("GET", "/api/v1/e2e/keys/me"),
+    ("GET", "/api/v1/e2e/keys/{user_id}"),
+    ("PUT", "/api/v1/e2e/trust-store"),
 ];
 
 /// Metrics and a debug log line per request. Only the route *template* is logged (never the
@@ -158,11 +166,18 @@ pub fn router(app: App) -> Router {
     let upload = Router::new()
         .route("/api/v1/rooms/{id}/uploads", post(uploads::upload))
         .layer(DefaultBodyLimit::disable());
+    let e2e = Router::new()
+        .route("/api/v1/e2e/keys", put(e2e::publish))
+        .route("/api/v1/e2e/keys/me", get(e2e::own))
+        .route("/api/v1/e2e/keys/{user_id}", get(e2e::public_keys))
+        .route("/api/v1/e2e/trust-store", put(e2e::trust_store))
+        .layer(DefaultBodyLimit::max(MAX_E2E_BODY));
     Router::new()
         .route("/healthz", get(meta::healthz))
         .route("/metrics", get(meta::metrics))
         .merge(api)
         .merge(upload)
+        .merge(e2e)
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn(track))

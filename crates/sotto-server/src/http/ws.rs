@@ -6,6 +6,10 @@
 //! orders and heartbeats. Stored events already replayed are dropped from the live queue by
 //! `seq`, so the client sees no gap and no duplicate. When it ends, presence is updated and a
 //! `ConnectionClosed { clean }` signal goes on the bus.
+//!
+//! Binary frames on the OTR channel and `e2e_state` events go to the off-the-record relay
+//! service ([`crate::services::otr_relay`]), which decides everything about them; other
+//! ephemeral channels are rate-limited per connection and routed here.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +20,7 @@ use axum::http::HeaderMap;
 use axum::http::header;
 use axum::response::Response;
 use sotto_api::ephemeral::{Incoming, Outgoing, Target};
+use sotto_api::otr;
 use sotto_api::realtime::{ClientEvent, ServerEvent};
 use sotto_api::rest::WsQuery;
 use sotto_api::{ErrorCode, Seq};
@@ -31,6 +36,9 @@ use crate::services::events;
 
 /// Largest client text frame (client events are tiny).
 const MAX_CLIENT_TEXT: usize = 4096;
+/// Longest client ephemeral header (version, target kind, room, connection id, channel): a
+/// frame may exceed `otr.max_frame_bytes` by this much.
+const MAX_EPHEMERAL_HEADER: usize = 1 + 1 + 8 + 1 + sotto_api::ephemeral::MAX_CONNECTION_ID_LEN + 1;
 /// Most stored events replayed on reconnect before asking the client to reload history.
 const MAX_CATCH_UP: i64 = 10_000;
 
@@ -136,6 +144,8 @@ async fn run(
     app.presence
         .connected(caller.user_id, conn_id.clone())
         .await;
+    app.otr
+        .connection_opened(&conn_id, caller.user_id, is_resumed);
     app.bus.publish(BusMessage::ConnectionOpened {
         connection_id: conn_id.clone(),
         user_id: caller.user_id,
@@ -146,10 +156,13 @@ async fn run(
     METRICS.connections_open.dec();
     app.presence.disconnected(caller.user_id, &conn_id).await;
     let clean = matches!(end, End::Clean);
-    if matches!(end, End::Dropped) {
+    let resumable = matches!(end, End::Dropped);
+    if resumable {
         app.hub
             .remember_drop(conn_id.clone(), caller.session_id, grace);
     }
+    // Only a connection that may come back keeps its OTR sessions through the grace period.
+    app.otr.connection_closed(&conn_id, resumable);
     app.bus.publish(BusMessage::ConnectionClosed {
         connection_id: conn_id.clone(),
         user_id: caller.user_id,
@@ -334,8 +347,7 @@ async fn on_text(
         Ok(ClientEvent::SetAway { away }) => {
             app.presence.set_away(caller.user_id, conn_id, away).await
         }
-        // Recorded by the off-the-record relay once it exists; nothing else depends on it.
-        Ok(ClientEvent::E2eState { .. }) => {}
+        Ok(ClientEvent::E2eState { unlocked }) => app.otr.set_unlocked(conn_id, unlocked),
         Err(e) => {
             let code = if e.to_string().contains("unknown variant")
                 || e.to_string().contains("unknown field")
@@ -357,7 +369,7 @@ async fn on_binary(
     b: &[u8],
 ) {
     let max = app.settings.int("otr.max_frame_bytes") as usize;
-    if b.len() > max {
+    if b.len() > max + MAX_EPHEMERAL_HEADER {
         reply(
             tx,
             error_frame(
@@ -374,6 +386,31 @@ async fn on_binary(
             return;
         }
     };
+    // Off-the-record packets: the relay decides everything (and answers with `otr` notices).
+    if out.channel == otr::CHANNEL {
+        app.otr.handle(caller, conn_id, out).await;
+        return;
+    }
+    if b.len() > max {
+        reply(
+            tx,
+            error_frame(
+                ErrorCode::PayloadTooLarge,
+                format!("ephemeral frames are at most {max} bytes"),
+            ),
+        );
+        return;
+    }
+    if !app.otr.allow_other_channel(conn_id) {
+        reply(
+            tx,
+            error_frame(
+                ErrorCode::RateLimited,
+                "too many ephemeral frames; slow down",
+            ),
+        );
+        return;
+    }
     // One answer for every routing failure, so probing reveals nothing about rooms or users.
     let unreachable = || error_frame(ErrorCode::TargetUnreachable, "target unreachable");
     if !app

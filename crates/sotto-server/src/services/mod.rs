@@ -3,8 +3,10 @@
 //! [`crate::storage`] and other services.
 
 pub mod accounts;
+pub mod e2e;
 pub mod events;
 pub mod messages;
+pub mod otr_relay;
 pub mod presence;
 pub mod rooms;
 pub mod search;

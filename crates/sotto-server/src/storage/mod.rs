@@ -95,6 +95,37 @@ pub struct NewUpload<'a> {
     pub now: i64,
 }
 
+/// A user's entry in the E2E key directory. The backup and trust store are sealed by the
+/// client; the server stores them as the opaque base64 text it received.
+#[derive(Clone)]
+pub struct E2eRecord {
+    /// Curve25519 identity key (unpadded base64).
+    pub curve25519: String,
+    /// Ed25519 key (unpadded base64).
+    pub ed25519: String,
+    /// Sealed key backup (base64).
+    pub key_backup: String,
+    /// Sealed trust store (base64).
+    pub trust_store: String,
+}
+
+impl std::fmt::Debug for E2eRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("E2eRecord")
+            .field("curve25519", &self.curve25519)
+            .field("ed25519", &self.ed25519)
+            .field(
+                "key_backup",
+                &format_args!("<{} chars>", self.key_backup.len()),
+            )
+            .field(
+                "trust_store",
+                &format_args!("<{} chars>", self.trust_store.len()),
+            )
+            .finish()
+    }
+}
+
 /// Reads, the write entry point and maintenance. One implementation per backend.
 pub trait Storage: Send + Sync + 'static {
     // ------------------------------------------------------------ accounts
@@ -172,6 +203,10 @@ pub trait Storage: Send + Sync + 'static {
     // ------------------------------------------------------------ settings
     /// Stored settings as (key, JSON text).
     fn settings(&self) -> Fut<'_, Vec<(String, String)>>;
+
+    // ------------------------------------------------------------ e2e key directory
+    /// A user's keys, backup and trust store.
+    fn e2e_keys(&self, user: UserId) -> Fut<'_, Option<E2eRecord>>;
 
     // ------------------------------------------------------------ writes and maintenance
     /// Runs a write job in its own transaction (or savepoint of a batch) and returns its output
@@ -315,9 +350,9 @@ pub trait Tx: Send {
     fn prune_events(&mut self, older_than: i64) -> Fut<'_, u64>;
     /// Forgets the logged events of a message.
     fn forget_message_events(&mut self, message: MessageId) -> Fut<'_, ()>;
-    /// The logged events of a message as (position, payload), oldest first.
+    /// The logged events of a message as (seq, payload), oldest first.
     fn message_events(&mut self, message: MessageId) -> Fut<'_, Vec<(Seq, String)>>;
-    /// Replaces the payload of a logged event (an edit rewrites what catch-up replays).
+    /// Replaces a logged event's payload.
     fn set_event_payload<'a>(&'a mut self, seq: Seq, payload: &'a str) -> Fut<'a, ()>;
 
     // ------------------------------------------------------------ search
@@ -342,6 +377,23 @@ pub trait Tx: Send {
     // ------------------------------------------------------------ settings
     /// Stores a setting.
     fn upsert_setting<'a>(&'a mut self, key: &'a str, value: &'a str, now: i64) -> Fut<'a, ()>;
+
+    // ------------------------------------------------------------ e2e key directory
+    /// Publishes or replaces a user's keys, backup and trust store; `identity_key_taken` if the
+    /// Curve25519 key belongs to another user.
+    fn upsert_e2e_keys<'a>(
+        &'a mut self,
+        user: UserId,
+        keys: &'a E2eRecord,
+        now: i64,
+    ) -> Fut<'a, ()>;
+    /// Replaces a user's trust store; false if they have no keys.
+    fn set_trust_store<'a>(
+        &'a mut self,
+        user: UserId,
+        trust_store: &'a str,
+        now: i64,
+    ) -> Fut<'a, bool>;
 }
 
 /// The database handle services hold.

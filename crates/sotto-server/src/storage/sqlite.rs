@@ -16,7 +16,8 @@ use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
 
 use super::writer::Writer;
 use super::{
-    Fut, MessageRow, NewUpload, SessionRecord, SessionRow, Storage, Tx, UploadRecord, WriteJob,
+    E2eRecord, Fut, MessageRow, NewUpload, SessionRecord, SessionRow, Storage, Tx, UploadRecord,
+    WriteJob,
 };
 use crate::bus::Bus;
 use crate::error::ApiError;
@@ -41,6 +42,13 @@ fn migrator() -> Migrator {
             "maintenance".into(),
             MigrationType::Simple,
             include_str!("../../migrations/0002_maintenance.sql").into(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "e2e_keys".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/0003_e2e_keys.sql").into(),
             false,
         ),
     ];
@@ -466,6 +474,26 @@ impl Storage for SqliteStorage {
             Ok(sqlx::query_as("SELECT key, value FROM settings")
                 .fetch_all(&self.read)
                 .await?)
+        })
+    }
+
+    fn e2e_keys(&self, user: UserId) -> Fut<'_, Option<E2eRecord>> {
+        Box::pin(async move {
+            let row: Option<(String, String, String, String)> = sqlx::query_as(
+                "SELECT curve25519, ed25519, key_backup, trust_store FROM e2e_keys \
+                 WHERE user_id = $1",
+            )
+            .bind(user)
+            .fetch_optional(&self.read)
+            .await?;
+            Ok(
+                row.map(|(curve25519, ed25519, key_backup, trust_store)| E2eRecord {
+                    curve25519,
+                    ed25519,
+                    key_backup,
+                    trust_store,
+                }),
+            )
         })
     }
 
@@ -909,13 +937,14 @@ impl Tx for SqliteConnection {
 
     fn message_events(&mut self, message: MessageId) -> Fut<'_, Vec<(Seq, String)>> {
         Box::pin(async move {
-            let rows = sqlx::query_as(
-                "SELECT seq, payload FROM events WHERE message_id = $1 ORDER BY seq",
+            Ok(
+                sqlx::query_as(
+                    "SELECT seq, payload FROM events WHERE message_id = $1 ORDER BY seq",
+                )
+                .bind(message)
+                .fetch_all(&mut *self)
+                .await?,
             )
-            .bind(message)
-            .fetch_all(&mut *self)
-            .await?;
-            Ok(rows)
         })
     }
 
@@ -1040,6 +1069,64 @@ impl Tx for SqliteConnection {
             .execute(&mut *self)
             .await?;
             Ok(())
+        })
+    }
+
+    fn upsert_e2e_keys<'a>(
+        &'a mut self,
+        user: UserId,
+        keys: &'a E2eRecord,
+        now: i64,
+    ) -> Fut<'a, ()> {
+        Box::pin(async move {
+            let r = sqlx::query(
+                "INSERT INTO e2e_keys \
+                 (user_id, curve25519, ed25519, key_backup, trust_store, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (user_id) DO UPDATE SET curve25519 = excluded.curve25519, \
+                 ed25519 = excluded.ed25519, key_backup = excluded.key_backup, \
+                 trust_store = excluded.trust_store, updated_at = excluded.updated_at",
+            )
+            .bind(user)
+            .bind(&keys.curve25519)
+            .bind(&keys.ed25519)
+            .bind(&keys.key_backup)
+            .bind(&keys.trust_store)
+            .bind(now)
+            .execute(&mut *self)
+            .await;
+            match r {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_database_error()
+                        .is_some_and(|d| d.is_unique_violation()) =>
+                {
+                    Err(ApiError::new(
+                        ErrorCode::IdentityKeyTaken,
+                        "this identity key is registered to another user",
+                    ))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn set_trust_store<'a>(
+        &'a mut self,
+        user: UserId,
+        trust_store: &'a str,
+        now: i64,
+    ) -> Fut<'a, bool> {
+        Box::pin(async move {
+            let r = sqlx::query(
+                "UPDATE e2e_keys SET trust_store = $2, updated_at = $3 WHERE user_id = $1",
+            )
+            .bind(user)
+            .bind(trust_store)
+            .bind(now)
+            .execute(&mut *self)
+            .await?;
+            Ok(r.rows_affected() > 0)
         })
     }
 }

@@ -9,6 +9,7 @@ use common::{PW, TestServer, expect};
 use serde_json::json;
 use sotto_api::ErrorCode;
 use sotto_api::realtime::{ClientEvent, ServerEvent};
+use sotto_api::rest::{MessageBody, SendMessageRequest};
 use sotto_client::{Client, ConnectOptions, Method, RealtimeEvent};
 
 const JSON: &str = "application/json";
@@ -657,5 +658,54 @@ async fn bad_websocket_frames_get_error_events_and_the_connection_stays_open() {
             .await
             .iter()
             .all(|e| !matches!(e, RealtimeEvent::Closed { .. }))
+    );
+}
+
+#[tokio::test]
+async fn an_edit_cannot_empty_a_text_message() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let alice = ts.user(&admin, "alice").await;
+    let room = alice.create_group("notes", &[]).await.expect("group");
+    let msg = alice.send_text(room.id, "words").await.expect("send");
+    let blank = MessageBody::Text {
+        text: " \n\t ".into(),
+    };
+    let r = alice.edit(msg.id, blank.clone()).await;
+    assert_eq!(
+        r.err().and_then(|e| e.code()),
+        Some(ErrorCode::InvalidInput),
+        "a text-only message cannot be edited to nothing"
+    );
+    // A message with an attachment may lose its text.
+    let up = alice
+        .upload(room.id, "a.txt", b"file".to_vec())
+        .await
+        .expect("upload");
+    let with_file = alice
+        .send(
+            room.id,
+            &SendMessageRequest {
+                body: MessageBody::Text {
+                    text: "caption".into(),
+                },
+                attachment_id: Some(up.id),
+            },
+        )
+        .await
+        .expect("send");
+    alice
+        .edit(with_file.id, blank)
+        .await
+        .expect("the attachment remains");
+    let page = alice
+        .history(room.id, None, None, None)
+        .await
+        .expect("history");
+    assert_eq!(
+        page.messages[0].body,
+        MessageBody::Text {
+            text: "words".into()
+        }
     );
 }

@@ -268,10 +268,11 @@ impl Messages {
         body: MessageBody,
     ) -> ApiResult<Message> {
         let row = self.own_message(caller, id).await?;
-        self.check_body(&body, true)?;
         let room = row.1;
         let existing = self.with_attachments(vec![row]).await?.pop();
         let existing = existing.ok_or_else(|| ApiError::not_found("message"))?;
+        // Only a message with an attachment may be left without text.
+        self.check_body(&body, existing.attachment.is_some())?;
         self.db
             .write(move |tx, outbox| {
                 Box::pin(async move {

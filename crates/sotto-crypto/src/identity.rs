@@ -84,10 +84,23 @@ impl PublicIdentity {
         Ok(Self {
             curve25519: Curve25519PublicKey::from_base64(curve25519)
                 .map_err(|_| IdentityError::InvalidPublicKey)?,
-            ed25519: Ed25519PublicKey::from_base64(ed25519)
-                .map_err(|_| IdentityError::InvalidPublicKey)?,
+            ed25519: ed25519_from_base64(ed25519)?,
         })
     }
+}
+
+/// Parses an Ed25519 public key from base64 without `Ed25519PublicKey::from_base64`, which in
+/// vodozemac 0.11.1 panics on a 44-character input that decodes to 33 bytes (found by the
+/// `keys_and_trust` fuzz target): decode, check the length, then build from the array.
+fn ed25519_from_base64(input: &str) -> Result<Ed25519PublicKey, IdentityError> {
+    let bytes = zeroize::Zeroizing::new(
+        vodozemac::base64_decode(input).map_err(|_| IdentityError::InvalidPublicKey)?,
+    );
+    let array: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| IdentityError::InvalidPublicKey)?;
+    Ed25519PublicKey::from_slice(&array).map_err(|_| IdentityError::InvalidPublicKey)
 }
 
 /// A user's exportable long-term identity. It never holds one-time keys.
@@ -267,6 +280,12 @@ mod tests {
         assert_eq!(PublicIdentity::from_base64(&curve, &ed).unwrap(), public);
         assert!(PublicIdentity::from_bytes(&[0u8; 63]).is_err());
         assert!(PublicIdentity::from_base64("not base64!", &ed).is_err());
+        // 44 characters that decode to 33 bytes: vodozemac's own parser panics on this one.
+        let hostile = "kHZ2Epgm/+h40djrv4fYP3zvSLfQMz7IEpI5l5ZjolCg";
+        assert!(PublicIdentity::from_base64(&curve, hostile).is_err());
+        for len in [0, 42, 43, 44, 45, 86] {
+            let _ = PublicIdentity::from_base64(&curve, &"A".repeat(len));
+        }
     }
 
     #[test]

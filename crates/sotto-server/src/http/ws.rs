@@ -157,12 +157,13 @@ async fn run(
     app.presence.disconnected(caller.user_id, &conn_id).await;
     let clean = matches!(end, End::Clean);
     let resumable = matches!(end, End::Dropped);
+    // Only a connection that may come back keeps its OTR sessions through the grace period
+    // (told to the relay before the id becomes claimable, so a resume always finds it away).
+    app.otr.connection_closed(&conn_id, resumable);
     if resumable {
         app.hub
             .remember_drop(conn_id.clone(), caller.session_id, grace);
     }
-    // Only a connection that may come back keeps its OTR sessions through the grace period.
-    app.otr.connection_closed(&conn_id, resumable);
     app.bus.publish(BusMessage::ConnectionClosed {
         connection_id: conn_id.clone(),
         user_id: caller.user_id,

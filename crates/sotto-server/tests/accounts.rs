@@ -427,3 +427,60 @@ async fn each_policy_allows_login_password_change_and_logout() {
             .expect("new password");
     }
 }
+
+#[tokio::test]
+async fn registration_checks_cheap_things_before_hashing_the_password() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let accounts = &ts.server().app().accounts;
+    let before = accounts.argon2_runs();
+    // Invite only (the default): a bogus invite is refused without an Argon2 run.
+    for _ in 0..5 {
+        assert_eq!(
+            code(ts.client().register("mallory", PW, Some("bogus")).await),
+            ErrorCode::InvalidInvite
+        );
+    }
+    // Open: a taken name is refused without one too.
+    set(&admin, "registration.policy", json!("open")).await;
+    assert_eq!(
+        code(ts.client().register("admin", PW, None).await),
+        ErrorCode::UsernameTaken
+    );
+    assert_eq!(accounts.argon2_runs(), before, "no password was hashed");
+    ts.client()
+        .register("mallory", PW, None)
+        .await
+        .expect("register");
+    assert_eq!(accounts.argon2_runs(), before + 1);
+}
+
+#[tokio::test]
+async fn registration_and_set_up_are_limited_per_address() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    set(&admin, "registration.policy", json!("open")).await;
+    // The admin's own set-up was the first attempt from this address.
+    set(&admin, "ratelimit.login_per_ip_per_min", json!(4)).await;
+    for i in 0..2 {
+        ts.client()
+            .register(&format!("user{i}"), PW, None)
+            .await
+            .expect("register");
+    }
+    let mut c = ts.client();
+    assert_eq!(
+        code(c.setup("0000", "admin2", PW).await),
+        ErrorCode::InvalidSetupToken
+    );
+    assert_eq!(
+        code(ts.client().register("user9", PW, None).await),
+        ErrorCode::RateLimited
+    );
+    assert_eq!(
+        code(c.setup("0000", "admin2", PW).await),
+        ErrorCode::RateLimited
+    );
+    // Logging in is counted separately.
+    ts.client().login("user0", PW).await.expect("login");
+}

@@ -28,9 +28,10 @@ fn user_agent(h: &HeaderMap) -> Option<String> {
 
 pub(super) async fn register(
     State(app): State<App>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<Json<User>> {
-    app.accounts.register(req).await.map(Json)
+    app.accounts.register(req, Some(addr.ip())).await.map(Json)
 }
 
 pub(super) async fn login(
@@ -122,11 +123,12 @@ pub(super) async fn revoke_session(
 
 pub(super) async fn setup(
     State(app): State<App>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<SetupRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     app.accounts
-        .setup(req, user_agent(&headers))
+        .setup(req, Some(addr.ip()), user_agent(&headers))
         .await
         .map(Json)
 }

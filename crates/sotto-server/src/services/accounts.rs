@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use crate::secrets::{hash_token, new_token, random_hex};
 use crate::services::settings::Settings;
 use crate::storage::{Db, now_ms};
 use sotto_api::realtime::close;
+use tokio::sync::Semaphore;
 
 /// Sessions unused for this long stop working.
 const SESSION_IDLE_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -115,6 +117,12 @@ pub struct Accounts {
     db: Db,
     settings: Settings,
     argon: Arc<Argon2<'static>>,
+    /// Bounds concurrent Argon2 computations (each takes its memory cost while it runs), so a
+    /// burst of registrations or logins queues instead of exhausting memory and the blocking
+    /// thread pool.
+    hashers: Arc<Semaphore>,
+    /// Argon2 computations so far (hashes and verifications).
+    argon_runs: Arc<AtomicU64>,
     limiter: Arc<LoginLimiter>,
     dummy_hash: Arc<String>,
 }
@@ -140,6 +148,13 @@ pub fn check_username(name: &str) -> ApiResult<()> {
             "usernames are 3-32 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit",
         ))
     }
+}
+
+fn invalid_invite() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidInvite,
+        "the invite is unknown, used or expired",
+    )
 }
 
 /// Password rules: 8 characters to 1024 bytes.
@@ -169,18 +184,40 @@ impl Accounts {
             .hash_password(random_hex(16).as_bytes(), &salt)
             .map_err(|e| anyhow::anyhow!("argon2: {e}"))?
             .to_string();
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Accounts {
             db,
             settings,
             argon,
+            hashers: Arc::new(Semaphore::new(2 * cpus)),
+            argon_runs: Arc::default(),
             limiter: Arc::new(LoginLimiter::default()),
             dummy_hash: Arc::new(dummy),
         })
     }
 
+    /// How many Argon2 computations (hashes and verifications) this service has run.
+    pub fn argon2_runs(&self) -> u64 {
+        self.argon_runs.load(Ordering::Relaxed)
+    }
+
+    /// Waits for one of the bounded Argon2 slots.
+    async fn argon_slot(&self) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+        let permit = self
+            .hashers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(ApiError::internal)?;
+        self.argon_runs.fetch_add(1, Ordering::Relaxed);
+        Ok(permit)
+    }
+
     async fn hash(&self, password: String) -> ApiResult<String> {
         let argon = self.argon.clone();
+        let permit = self.argon_slot().await?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let salt = SaltString::generate(&mut rand::rngs::OsRng);
             argon
                 .hash_password(password.as_bytes(), &salt)
@@ -193,7 +230,11 @@ impl Accounts {
 
     async fn verify(&self, hash: String, password: String) -> bool {
         let argon = self.argon.clone();
+        let Ok(permit) = self.argon_slot().await else {
+            return false;
+        };
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             PasswordHash::new(&hash)
                 .is_ok_and(|h| argon.verify_password(password.as_bytes(), &h).is_ok())
         })
@@ -236,8 +277,25 @@ impl Accounts {
             .await
     }
 
-    /// Self-service registration under the current policy.
-    pub async fn register(&self, req: RegisterRequest) -> ApiResult<User> {
+    /// Counts an anonymous attempt that is about to cost a password hash (registration,
+    /// set-up) against the caller's address.
+    fn limit_hashing_by_address(&self, addr: Option<IpAddr>) -> ApiResult<()> {
+        let Some(addr) = addr else { return Ok(()) };
+        let key = format!("h{}", address_key(addr));
+        let per_ip = self.settings.int("ratelimit.login_per_ip_per_min");
+        if self.limiter.try_acquire(&[(key.as_str(), per_ip)]) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many attempts from this address; try later",
+            ))
+        }
+    }
+
+    /// Self-service registration under the current policy. Every cheap check (policy, rules,
+    /// address limit, invite, name taken) comes before the password is hashed.
+    pub async fn register(&self, req: RegisterRequest, addr: Option<IpAddr>) -> ApiResult<User> {
         let policy = self.settings.text("registration.policy");
         if policy == "closed" {
             return Err(ApiError::new(
@@ -255,6 +313,24 @@ impl Accounts {
         };
         check_username(&req.username)?;
         check_password(&req.password)?;
+        self.limit_hashing_by_address(addr)?;
+        if let Some(ih) = invite_hash.clone() {
+            // Read-only look: an unknown invite costs no hash. (It is checked again, and
+            // used, atomically with the insert below.)
+            let usable = self
+                .db
+                .write(move |tx, _| Box::pin(async move { tx.invite_usable(&ih, now_ms()).await }))
+                .await?;
+            if !usable {
+                return Err(invalid_invite());
+            }
+        }
+        if self.db.user_for_login(&req.username).await?.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::UsernameTaken,
+                "this username is taken",
+            ));
+        }
         let hash = self.hash(req.password).await?;
         let username = req.username;
         self.db
@@ -263,10 +339,7 @@ impl Accounts {
                     if let Some(ih) = &invite_hash
                         && !tx.invite_usable(ih, now_ms()).await?
                     {
-                        return Err(ApiError::new(
-                            ErrorCode::InvalidInvite,
-                            "the invite is unknown, used or expired",
-                        ));
+                        return Err(invalid_invite());
                     }
                     let user = tx.insert_user(&username, &hash, false).await?;
                     if let Some(ih) = &invite_hash {
@@ -491,10 +564,12 @@ impl Accounts {
     pub async fn setup(
         &self,
         req: SetupRequest,
+        addr: Option<IpAddr>,
         user_agent: Option<String>,
     ) -> ApiResult<LoginResponse> {
         check_username(&req.username)?;
         check_password(&req.password)?;
+        self.limit_hashing_by_address(addr)?;
         let th = hash_token(&req.token);
         let hash = self.hash(req.password).await?;
         let username = req.username;

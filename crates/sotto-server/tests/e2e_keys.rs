@@ -209,8 +209,18 @@ async fn e2e_can_be_switched_off() {
     admin.update_settings(&off).await.expect("settings");
     let r = publish(&a, &key(1), &key(2)).await;
     assert_eq!(code(&r), (403, Some(ErrorCode::E2eDisabled)));
-    assert_eq!(
-        code(&get(&a, "/api/v1/e2e/keys/me").await),
-        (403, Some(ErrorCode::E2eDisabled))
-    );
+    // Existing keys stay readable (users can still unlock); writes are refused.
+    let mut on = SettingsMap::new();
+    on.insert("e2e.enabled".into(), json!(true));
+    admin.update_settings(&on).await.expect("settings");
+    assert_eq!(publish(&a, &key(1), &key(2)).await.status, 200);
+    admin.update_settings(&off).await.expect("settings");
+    assert_eq!(get(&a, "/api/v1/e2e/keys/me").await.status, 200);
+    let r = put(
+        &a,
+        "/api/v1/e2e/trust-store",
+        json!({"trust_store": "AAAA"}),
+    )
+    .await;
+    assert_eq!(code(&r), (403, Some(ErrorCode::E2eDisabled)));
 }

@@ -754,3 +754,28 @@ async fn an_abnormal_drop_keeps_the_session_for_the_grace_period() {
     establish(&w, &mut a1, &mut b2, [22; 16]).await;
     let _ = PW;
 }
+
+#[test]
+fn the_relay_has_no_path_to_storage_logs_or_labels() {
+    let src = include_str!("../src/services/otr_relay.rs");
+    for forbidden in [
+        "tracing::",
+        "log::",
+        "println!",
+        "eprintln!",
+        "dbg!",
+        "crate::storage",
+        "Db",
+        "uploads",
+        "std::fs",
+        "tokio::fs",
+    ] {
+        assert!(
+            !src.contains(forbidden),
+            "otr_relay.rs mentions {forbidden}"
+        );
+    }
+    // The only metric it touches is the unlabeled relayed-frames counter.
+    assert_eq!(src.matches("METRICS.").count(), 1);
+    assert!(src.contains("METRICS.ephemeral_relayed.inc()"));
+}

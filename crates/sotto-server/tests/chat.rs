@@ -1213,3 +1213,61 @@ async fn an_upload_not_yet_sent_is_readable_by_its_uploader_only() {
         b"not sent yet"
     );
 }
+
+#[tokio::test]
+async fn concurrent_presence_changes_are_published_in_order() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    a.dm(b.user_id()).await.expect("dm");
+    let mut rt_a = a.connect(ConnectOptions::default()).await.expect("a");
+    let conns = [
+        b.connect(ConnectOptions::default()).await.expect("b1"),
+        b.connect(ConnectOptions::default()).await.expect("b2"),
+        b.connect(ConnectOptions::default()).await.expect("b3"),
+    ];
+    // Three connections flip between away and back concurrently and all end away.
+    for i in 0..60 {
+        for c in &conns {
+            c.send(&ClientEvent::SetAway { away: i % 2 == 1 })
+                .expect("away");
+        }
+    }
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let users = a.users().await.expect("users");
+        let now = users
+            .iter()
+            .find(|u| u.user.id == b.user_id())
+            .map(|u| u.presence);
+        if now == Some(Presence::Away) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bob never became away"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen: Vec<Presence> = rt_a
+        .drain(Duration::from_millis(500))
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            RealtimeEvent::Event(ServerEvent::Presence { user_id, status })
+                if user_id == b.user_id() =>
+            {
+                Some(status)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seen.last(),
+        Some(&Presence::Away),
+        "the last word is the current status: {seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0] != w[1]),
+        "every publication is a change: {seen:?}"
+    );
+}

@@ -15,16 +15,64 @@ use crate::services::rooms::Rooms;
 /// A user's open connections: id → away?
 type Connections = HashMap<Arc<str>, bool>;
 
+#[derive(Default)]
+struct State {
+    /// user → connection id → away?
+    live: HashMap<UserId, Connections>,
+    /// The last status published for each user not offline.
+    published: HashMap<UserId, Status>,
+}
+
 /// The presence service.
+///
+/// A change is applied under the lock; the co-members to tell are then looked up (a database
+/// read, so outside the lock); and back under the lock the *current* status is published if
+/// it differs from the last one published. Publications therefore happen in lock order and
+/// the last one always reflects the latest state, however the lookups of concurrent changes
+/// interleave.
 #[derive(Clone)]
 pub struct Presence {
-    /// user → connection id → away?
-    live: Arc<Mutex<HashMap<UserId, Connections>>>,
+    state: Arc<Mutex<State>>,
     rooms: Rooms,
     bus: Arc<dyn Bus>,
 }
 
-fn status_of(conns: Option<&HashMap<Arc<str>, bool>>) -> Status {
+impl State {
+    /// Applies `f` to the user's connections; true if their status now differs from the one
+    /// last published.
+    fn change(&mut self, user: UserId, f: impl FnOnce(&mut Connections)) -> bool {
+        let entry = self.live.entry(user).or_default();
+        f(entry);
+        if entry.is_empty() {
+            self.live.remove(&user);
+        }
+        self.pending(user).is_some()
+    }
+
+    /// The user's current status if it was not published yet.
+    fn pending(&self, user: UserId) -> Option<Status> {
+        let now = status_of(self.live.get(&user));
+        let last = self
+            .published
+            .get(&user)
+            .copied()
+            .unwrap_or(Status::Offline);
+        (now != last).then_some(now)
+    }
+
+    /// The status to publish now (recorded as published), if any.
+    fn take_pending(&mut self, user: UserId) -> Option<Status> {
+        let status = self.pending(user)?;
+        if status == Status::Offline {
+            self.published.remove(&user);
+        } else {
+            self.published.insert(user, status);
+        }
+        Some(status)
+    }
+}
+
+fn status_of(conns: Option<&Connections>) -> Status {
     match conns {
         None => Status::Offline,
         Some(c) if c.is_empty() => Status::Offline,
@@ -37,7 +85,7 @@ impl Presence {
     /// Builds the service.
     pub fn new(rooms: Rooms, bus: Arc<dyn Bus>) -> Self {
         Presence {
-            live: Arc::default(),
+            state: Arc::default(),
             rooms,
             bus,
         }
@@ -45,54 +93,61 @@ impl Presence {
 
     /// Current status of a user.
     pub fn status(&self, user: UserId) -> Status {
-        self.live
+        self.state
             .lock()
-            .map(|m| status_of(m.get(&user)))
+            .map(|m| status_of(m.live.get(&user)))
             .unwrap_or(Status::Offline)
     }
 
-    fn change(&self, user: UserId, f: impl FnOnce(&mut HashMap<Arc<str>, bool>)) -> Option<Status> {
-        let mut m = self.live.lock().ok()?;
-        let before = status_of(m.get(&user));
-        let entry = m.entry(user).or_default();
-        f(entry);
-        if entry.is_empty() {
-            m.remove(&user);
-        }
-        let after = status_of(m.get(&user));
-        (before != after).then_some(after)
+    fn change(&self, user: UserId, f: impl FnOnce(&mut Connections)) -> bool {
+        self.state.lock().is_ok_and(|mut m| m.change(user, f))
     }
 
     /// A connection opened.
     pub async fn connected(&self, user: UserId, conn: Arc<str>) {
-        if let Some(s) = self.change(user, |c| {
+        if self.change(user, |c| {
             c.insert(conn, false);
         }) {
-            self.push(user, s).await;
+            self.push(user).await;
         }
     }
 
     /// A connection closed.
     pub async fn disconnected(&self, user: UserId, conn: &str) {
-        if let Some(s) = self.change(user, |c| {
+        if self.change(user, |c| {
             c.remove(conn);
         }) {
-            self.push(user, s).await;
+            self.push(user).await;
         }
     }
 
     /// A connection reports away / back.
     pub async fn set_away(&self, user: UserId, conn: &Arc<str>, away: bool) {
-        if let Some(s) = self.change(user, |c| {
+        if self.change(user, |c| {
             if let Some(a) = c.get_mut(conn) {
                 *a = away;
             }
         }) {
-            self.push(user, s).await;
+            self.push(user).await;
         }
     }
 
-    async fn push(&self, user: UserId, status: Status) {
+    /// Tells the user's co-members their current status, unless it was already told.
+    async fn push(&self, user: UserId) {
+        let users = match self.rooms.co_members(user).await {
+            Ok(users) => users,
+            Err(e) => {
+                tracing::warn!(error = %e, "presence fan-out failed");
+                return;
+            }
+        };
+        let Ok(mut m) = self.state.lock() else {
+            return;
+        };
+        // Re-read under the lock: a later change may have happened during the lookup.
+        let Some(status) = m.take_pending(user) else {
+            return;
+        };
         let Ok(json) = serde_json::to_string(&ServerEvent::Presence {
             user_id: user,
             status,
@@ -100,19 +155,53 @@ impl Presence {
             return;
         };
         let json: Arc<str> = json.into();
-        match self.rooms.co_members(user).await {
-            Ok(users) => {
-                for u in users {
-                    self.bus.publish(BusMessage::User {
-                        user_id: u,
-                        frame: Frame::Text {
-                            json: json.clone(),
-                            seq: None,
-                        },
-                    });
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "presence fan-out failed"),
+        for u in users {
+            self.bus.publish(BusMessage::User {
+                user_id: u,
+                frame: Frame::Text {
+                    json: json.clone(),
+                    seq: None,
+                },
+            });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_lookup_publishes_the_current_status_not_the_one_it_started_with() {
+        let mut st = State::default();
+        let conn: Arc<str> = "c1".into();
+        // Change 1 (online) starts its co-member lookup...
+        assert!(st.change(7, |c| {
+            c.insert(conn.clone(), false);
+        }));
+        // ...change 2 (offline) happens and its lookup finishes first: nothing was ever
+        // published, and the user is offline again, so there is nothing to say.
+        assert!(!st.change(7, |c| {
+            c.remove(&conn);
+        }));
+        assert_eq!(st.take_pending(7), None);
+        // Change 1's lookup finishes last: it must not announce the stale "online".
+        assert_eq!(st.take_pending(7), None);
+
+        // Online, then away before the first lookup ends: the first publication already says
+        // away, and the second has nothing left to say.
+        st.change(7, |c| {
+            c.insert(conn.clone(), false);
+        });
+        st.change(7, |c| {
+            c.insert(conn.clone(), true);
+        });
+        assert_eq!(st.take_pending(7), Some(Status::Away));
+        assert_eq!(st.take_pending(7), None);
+        assert!(st.change(7, |c| {
+            c.remove(&conn);
+        }));
+        assert_eq!(st.take_pending(7), Some(Status::Offline));
+        assert!(st.published.is_empty() && st.live.is_empty());
     }
 }

@@ -1271,3 +1271,51 @@ async fn concurrent_presence_changes_are_published_in_order() {
         "every publication is a change: {seen:?}"
     );
 }
+
+#[tokio::test]
+async fn concurrent_settings_updates_push_a_view_with_both() {
+    let ts = TestServer::start().await;
+    let (admin, a, _b, _c) = three(&ts).await;
+    let mut rt = a.connect(ConnectOptions::default()).await.expect("connect");
+    for round in 0..8u64 {
+        let timeout = 100 + round;
+        let max_bytes = 2000 + round;
+        let one = {
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                let mut m = sotto_api::rest::SettingsMap::new();
+                m.insert("otr.invite_timeout_secs".into(), json!(timeout));
+                admin.update_settings(&m).await
+            })
+        };
+        let two = {
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                let mut m = sotto_api::rest::SettingsMap::new();
+                m.insert("messages.max_bytes".into(), json!(max_bytes));
+                admin.update_settings(&m).await
+            })
+        };
+        one.await.expect("join").expect("update one");
+        two.await.expect("join").expect("update two");
+        let mut last = None;
+        for _ in 0..2 {
+            let ev = expect(&mut rt, "settings_changed", |e| {
+                matches!(e, RealtimeEvent::Event(ServerEvent::SettingsChanged { .. }))
+            })
+            .await;
+            if let RealtimeEvent::Event(ServerEvent::SettingsChanged { settings }) = ev {
+                last = Some(settings);
+            }
+        }
+        let last = last.expect("two pushes");
+        assert_eq!(
+            (
+                &last["otr.invite_timeout_secs"],
+                &last["messages.max_bytes"]
+            ),
+            (&json!(timeout), &json!(max_bytes)),
+            "round {round}: the last view pushed holds both changes"
+        );
+    }
+}

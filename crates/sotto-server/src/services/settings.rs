@@ -172,6 +172,8 @@ fn validate(d: &SettingDef, v: &Value) -> Result<(), ApiError> {
 pub struct Settings {
     db: Db,
     cache: Arc<RwLock<BTreeMap<String, Value>>>,
+    /// Serialises updates, so each one builds its pushed view on top of the previous one.
+    updating: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Settings {
@@ -192,6 +194,7 @@ impl Settings {
         Ok(Settings {
             db,
             cache: Arc::new(RwLock::new(map)),
+            updating: Arc::default(),
         })
     }
 
@@ -239,6 +242,9 @@ impl Settings {
             })?;
             validate(d, v)?;
         }
+        // Held until the cache is updated: a concurrent update waits, then starts from this
+        // one's result, so the last view pushed to clients holds every change.
+        let _updating = self.updating.lock().await;
         let mut next = self.all();
         for (k, v) in &changes {
             next.insert(k.clone(), v.clone());

@@ -238,3 +238,80 @@ async fn an_admin_made_with_the_cli_spends_the_set_up_link() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn backup_copies_the_uploads_of_its_snapshot_and_skips_vanished_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let mut cmd = sotto(&data);
+    cmd.arg("--listen").arg("127.0.0.1:0");
+    let r = serve(cmd);
+    let mut admin = Client::new(&r.url);
+    admin
+        .setup(r.setup_token.as_deref().expect("token"), "root", PW)
+        .await
+        .expect("setup");
+    let room = admin.create_group("files", &[]).await.expect("group");
+    let kept = admin
+        .upload(room.id, "kept.txt", b"kept".to_vec())
+        .await
+        .expect("upload");
+    admin
+        .upload(room.id, "gone.txt", b"gone".to_vec())
+        .await
+        .expect("upload");
+    let uploads = data.join("uploads");
+    let stored = |d: &Path| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = stored(&uploads);
+    assert_eq!(before.len(), 2);
+    // One recorded file vanishes (as when its message is deleted mid-backup), and a file the
+    // database does not know about appears.
+    let gone = before
+        .iter()
+        .find(|p| std::fs::read(p).expect("read") == b"gone")
+        .expect("gone file");
+    std::fs::remove_file(gone).expect("remove");
+    std::fs::write(uploads.join("stray"), b"not an upload").expect("stray");
+
+    let backup = dir.path().join("backup");
+    let out = sotto(&data)
+        .arg("admin")
+        .arg("backup")
+        .arg(&backup)
+        .output()
+        .expect("backup runs");
+    assert!(
+        out.status.success(),
+        "backup failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("1 uploads") && stdout.contains("1 skipped"),
+        "{stdout}"
+    );
+    terminate(r);
+    let copied = stored(&backup.join("uploads"));
+    assert_eq!(
+        copied.len(),
+        1,
+        "only the recorded, existing upload: {copied:?}"
+    );
+
+    let server = sotto_server::Server::start(sotto_server::Config::for_tests(&backup))
+        .await
+        .expect("fresh server on the backup");
+    let mut c = Client::new(server.url());
+    c.login("root", PW).await.expect("login on the copy");
+    assert_eq!(c.download(kept.id).await.expect("kept").body, b"kept");
+    server.shutdown().await;
+}

@@ -197,6 +197,8 @@ pub trait Storage: Send + Sync + 'static {
     fn upload(&self, id: UploadId) -> Fut<'_, Option<UploadRecord>>;
     /// Attachments of the given messages.
     fn uploads_of_messages<'a>(&'a self, ids: &'a [MessageId]) -> Fut<'a, Vec<UploadRecord>>;
+    /// The file names (inside the uploads directory) of every recorded upload.
+    fn upload_files(&self) -> Fut<'_, Vec<String>>;
     /// Where upload files live.
     fn uploads_dir(&self) -> PathBuf;
 

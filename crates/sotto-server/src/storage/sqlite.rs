@@ -465,6 +465,15 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn upload_files(&self) -> Fut<'_, Vec<String>> {
+        Box::pin(async move {
+            let names = sqlx::query_scalar("SELECT storage_name FROM uploads")
+                .fetch_all(&self.read)
+                .await?;
+            Ok(names)
+        })
+    }
+
     fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join(UPLOADS_DIR)
     }

@@ -292,6 +292,75 @@ async fn an_offer_reaches_every_unlocked_connection_and_the_first_accept_wins() 
 }
 
 #[tokio::test]
+async fn a_refresh_replaces_the_session_of_the_same_connections() {
+    let w = world().await;
+    let mut a1 = unlocked(&w.a).await;
+    let mut b1 = unlocked(&w.b).await;
+    let mut b2 = unlocked(&w.b).await;
+    let old = [30; 16];
+    establish_seen_by(&w, &mut a1, &mut b1, &mut b2, old).await;
+    // Refresh Keys: a new offer while the old session lives; b1 accepts it.
+    let new = [31; 16];
+    send(&a1, w.room, w.b.user_id(), OFFER, new, b"");
+    incoming(&mut b1).await;
+    incoming(&mut b2).await;
+    send(&b1, w.room, w.a.user_id(), ACCEPT, new, b"");
+    incoming(&mut a1).await;
+    assert_eq!(notice(&mut b2).await.notice, OtrNotice::AcceptedElsewhere);
+    // The old session is gone without a notice to the two that moved on.
+    send(&b1, w.room, w.a.user_id(), FRAME, old, b"old");
+    assert_eq!(refused(&mut b1).await, ErrorCode::OtrUnknownSession);
+    silent(&mut a1, "a1").await;
+    send(&a1, w.room, w.b.user_id(), FRAME, new, b"new");
+    assert_eq!(incoming(&mut b1).await.payload, packet(FRAME, new, b"new"));
+
+    // Refreshed again, but accepted by b2: b1, which held the replaced session, is told.
+    let newer = [32; 16];
+    send(&a1, w.room, w.b.user_id(), OFFER, newer, b"");
+    incoming(&mut b1).await;
+    incoming(&mut b2).await;
+    send(&b2, w.room, w.a.user_id(), ACCEPT, newer, b"");
+    incoming(&mut a1).await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let n = notice(&mut b1).await;
+        seen.push((n.session_id.unwrap_or_default(), n.notice));
+    }
+    seen.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        seen,
+        vec![
+            (session_hex(&new), OtrNotice::PeerDisconnected),
+            (session_hex(&newer), OtrNotice::AcceptedElsewhere),
+        ]
+    );
+    send(&b1, w.room, w.a.user_id(), FRAME, new, b"");
+    assert_eq!(refused(&mut b1).await, ErrorCode::OtrUnknownSession);
+    send(&a1, w.room, w.b.user_id(), FRAME, newer, b"newest");
+    assert_eq!(
+        incoming(&mut b2).await.payload,
+        packet(FRAME, newer, b"newest")
+    );
+    no_packet(&mut b1, "b1").await;
+}
+
+/// Like [`establish`], with a second invited connection of the peer told it lost the race.
+async fn establish_seen_by(
+    w: &World,
+    a1: &mut Realtime,
+    b1: &mut Realtime,
+    b2: &mut Realtime,
+    sid: [u8; 16],
+) {
+    send(a1, w.room, w.b.user_id(), OFFER, sid, b"");
+    incoming(b1).await;
+    incoming(b2).await;
+    send(b1, w.room, w.a.user_id(), ACCEPT, sid, b"");
+    incoming(a1).await;
+    assert_eq!(notice(b2).await.notice, OtrNotice::AcceptedElsewhere);
+}
+
+#[tokio::test]
 async fn decline_and_cancel_end_the_invitation() {
     let w = world().await;
     let mut a1 = unlocked(&w.a).await;

@@ -757,25 +757,45 @@ fn gone(st: &mut State, id: &str, out: &mut Vec<Out>) {
     st.conns.remove(id);
 }
 
-/// A new session was bound between `a` and `b` in a room: older sessions of the room between
-/// the same two connections (a Refresh Keys, or the losing offer of a glare) are over without a
-/// notice to them (their clients moved on); other invited connections of those offers are told
-/// `accepted_elsewhere`.
+/// A new session was bound between `a` (offerer) and `b` (accepter) in a room. A client holds
+/// one session per room, so every other session of that room that `a` or `b` offered or holds
+/// is over (a Refresh Keys, or the losing offer of a glare): `a` and `b` are not told (they moved
+/// on), the other side of such a session is (`peer_disconnected` if it held it,
+/// `accepted_elsewhere` if it was only invited).
 fn supersede(st: &mut State, key: SessionKey, a: &ConnId, b: &ConnId, out: &mut Vec<Out>) {
-    let pair = |s: &Session, x: &ConnId, y: &ConnId| {
-        s.offerer == *x && (s.bound.as_ref() == Some(y) || s.invited.contains(y))
-    };
+    let ours = |c: &ConnId| c == a || c == b;
     let old: Vec<SessionKey> = st
         .sessions
         .iter()
-        .filter(|(k, s)| **k != key && s.room == key.0 && (pair(s, a, b) || pair(s, b, a)))
+        .filter(|(k, s)| {
+            **k != key
+                && s.room == key.0
+                && (ours(&s.offerer) || s.bound.as_ref().is_some_and(ours))
+        })
         .map(|(k, _)| *k)
         .collect();
     for k in old {
-        if let Some(s) = st.sessions.remove(&k) {
-            for c in &s.invited {
-                if c != a && c != b {
-                    out.push(notice(c, s.room, Some(&s.id), OtrNotice::AcceptedElsewhere));
+        let Some(s) = st.sessions.remove(&k) else {
+            continue;
+        };
+        let mut tell = |c: &ConnId, n: OtrNotice| {
+            if ours(c) {
+                return;
+            }
+            match st.conns.get_mut(c) {
+                Some(conn) if conn.online() => out.push(notice(c, s.room, Some(&s.id), n)),
+                Some(conn) => conn.missed.push((s.room, s.id, n)),
+                None => {}
+            }
+        };
+        match &s.bound {
+            Some(bound) => {
+                tell(&s.offerer, OtrNotice::PeerDisconnected);
+                tell(bound, OtrNotice::PeerDisconnected);
+            }
+            None => {
+                for c in &s.invited {
+                    tell(c, OtrNotice::AcceptedElsewhere);
                 }
             }
         }

@@ -467,10 +467,10 @@ impl Storage for SqliteStorage {
 
     fn upload_files(&self) -> Fut<'_, Vec<String>> {
         Box::pin(async move {
-            let names = sqlx::query_scalar("SELECT storage_name FROM uploads")
+            let rows: Vec<(String,)> = sqlx::query_as("SELECT storage_name FROM uploads")
                 .fetch_all(&self.read)
                 .await?;
-            Ok(names)
+            Ok(rows.into_iter().map(|r| r.0).collect())
         })
     }
 

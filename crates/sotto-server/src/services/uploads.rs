@@ -85,13 +85,26 @@ pub fn sanitize_filename(name: &str) -> String {
     }
 }
 
-/// An upload being received: bytes go to a temporary file, the size is capped.
+/// An upload being received: bytes go to a temporary file, the size is capped. Dropping a
+/// sink that was not completed (an error, a client that went away, a cancelled request)
+/// removes its temporary file.
 pub struct UploadSink {
     file: tokio::fs::File,
     tmp: PathBuf,
     head: Vec<u8>,
     size: u64,
     max: u64,
+    /// Set once the file has been moved into place.
+    completed: bool,
+}
+
+impl Drop for UploadSink {
+    fn drop(&mut self) {
+        if !self.completed {
+            // Synchronous, but an unlink is cheap; Drop cannot await.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl UploadSink {
@@ -99,7 +112,7 @@ impl UploadSink {
     pub async fn write(&mut self, chunk: &[u8]) -> ApiResult<()> {
         self.size += chunk.len() as u64;
         if self.size > self.max {
-            let _ = tokio::fs::remove_file(&self.tmp).await;
+            // The caller drops the sink, which removes the temp file.
             return Err(ApiError::new(
                 ErrorCode::PayloadTooLarge,
                 format!("uploads are at most {} bytes", self.max),
@@ -113,10 +126,9 @@ impl UploadSink {
         Ok(())
     }
 
-    /// Gives up (removes the temp file).
+    /// Gives up (the temp file is removed when the sink is dropped).
     pub async fn abort(self) {
-        drop(self.file);
-        let _ = tokio::fs::remove_file(&self.tmp).await;
+        drop(self);
     }
 }
 
@@ -149,6 +161,7 @@ impl Uploads {
             head: Vec::new(),
             size: 0,
             max: self.settings.int("uploads.max_bytes"),
+            completed: false,
         })
     }
 
@@ -166,8 +179,11 @@ impl Uploads {
         let name = random_hex(16);
         let dest = self.db.uploads_dir().join(&name);
         tokio::fs::rename(&sink.tmp, &dest).await?;
-        let filename = sanitize_filename(filename);
+        // Moved into place: from here on a failure removes `dest`, not the temp file.
+        sink.completed = true;
         let size = sink.size as i64;
+        drop(sink);
+        let filename = sanitize_filename(filename);
         let uid = caller.user_id;
         let (stored, fname) = (name.clone(), filename.clone());
         let res = self
@@ -307,6 +323,43 @@ mod tests {
         assert_eq!(sniff(&[0, 1, 2]), "application/octet-stream");
         assert!(is_inline("image/png"));
         assert!(!is_inline("image/svg+xml"));
+    }
+
+    async fn sink_in(dir: &std::path::Path, max: u64) -> UploadSink {
+        let tmp = dir.join("partial");
+        UploadSink {
+            file: tokio::fs::File::create(&tmp).await.unwrap(),
+            tmp,
+            head: Vec::new(),
+            size: 0,
+            max,
+            completed: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_upload_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("partial");
+        // Dropped mid-way (an error on the way, a cancelled request).
+        let mut sink = sink_in(dir.path(), 100).await;
+        sink.write(b"some bytes").await.unwrap();
+        assert!(tmp.exists());
+        drop(sink);
+        assert!(
+            !tmp.exists(),
+            "dropping an unfinished sink removes its temp file"
+        );
+        // Over the limit.
+        let mut sink = sink_in(dir.path(), 4).await;
+        assert!(sink.write(b"too many bytes").await.is_err());
+        drop(sink);
+        assert!(!tmp.exists());
+        // Completed: the file (moved into place) is left alone.
+        let mut sink = sink_in(dir.path(), 100).await;
+        sink.completed = true;
+        drop(sink);
+        assert!(tmp.exists());
     }
 
     #[test]

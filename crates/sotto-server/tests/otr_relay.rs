@@ -800,21 +800,32 @@ async fn an_abnormal_drop_keeps_the_session_for_the_grace_period() {
         .count();
     assert_eq!(replayed, 0);
 
-    // Dropped again and not back within the grace: the peer is told, the session is over.
+    // The resumed connection kept its unlocked state: a new offer reaches it.
+    send(&a1, w.room, w.b.user_id(), OFFER, [23; 16], b"");
+    assert_eq!(
+        incoming(&mut b1).await.payload,
+        packet(OFFER, [23; 16], b"")
+    );
+
+    // Dropped again and not back within the grace: the peer is told about the session and
+    // the pending offer, both are over.
     b1.drop_abruptly();
     let started = std::time::Instant::now();
-    let ev = a1
-        .wait_for(Duration::from_secs(6), |e| {
-            matches!(
-                e,
-                RealtimeEvent::Event(ServerEvent::Otr(OtrNoticeEvent {
-                    notice: OtrNotice::PeerDisconnected,
-                    ..
-                }))
-            )
-        })
-        .await;
-    assert!(ev.is_some(), "peer_disconnected after the grace");
+    let mut told = Vec::new();
+    while told.len() < 2 {
+        let ev = a1
+            .wait_for(Duration::from_secs(6), |e| {
+                matches!(e, RealtimeEvent::Event(ServerEvent::Otr(_)))
+            })
+            .await;
+        let Some(RealtimeEvent::Event(ServerEvent::Otr(n))) = ev else {
+            panic!("peer_disconnected after the grace; got {told:?}")
+        };
+        assert_eq!(n.notice, OtrNotice::PeerDisconnected);
+        told.push(n.session_id.unwrap_or_default());
+    }
+    told.sort();
+    assert_eq!(told, vec![session_hex(&sid), session_hex(&[23; 16])]);
     assert!(started.elapsed() >= Duration::from_millis(1500));
     send(&a1, w.room, w.b.user_id(), FRAME, sid, b"");
     assert_eq!(refused(&mut a1).await, ErrorCode::OtrUnknownSession);

@@ -801,3 +801,23 @@ fn supersede(st: &mut State, key: SessionKey, a: &ConnId, b: &ConnId, out: &mut 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_the_rate() {
+        let mut b = Bucket::new(3.0);
+        assert!((0..3).all(|_| b.take(1000.0, 3.0)));
+        // Refill happens with time only.
+        b.last = Instant::now();
+        b.tokens = 0.0;
+        assert!(!b.take(0.001, 3.0));
+        b.last -= Duration::from_millis(20);
+        assert!(b.take(100.0, 3.0), "2 tokens refilled");
+        b.last -= Duration::from_secs(100);
+        assert!(b.take(100.0, 3.0));
+        assert!(b.tokens <= 2.0, "capped at the burst");
+    }
+}

@@ -4,15 +4,101 @@
 //! Timestamps are milliseconds since the Unix epoch (UTC).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::{MessageId, RoomId, Seq, SessionId, UploadId, UserId};
 
 // ---------------------------------------------------------------- accounts
+//
+// Types carrying passwords or tokens write their `Debug` by hand, with the secrets redacted,
+// so a stray `{:?}` in a log line cannot leak them.
+
+/// Stands for a secret in `Debug` output.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Debug for RegisterRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisterRequest")
+            .field("username", &self.username)
+            .field("password", &Redacted)
+            .field(
+                "invite_token",
+                &self.invite_token.as_ref().map(|_| Redacted),
+            )
+            .finish()
+    }
+}
+
+impl fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &Redacted)
+            .field("cookie", &self.cookie)
+            .finish()
+    }
+}
+
+impl fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("token", &self.token.as_ref().map(|_| Redacted))
+            .field("session_id", &self.session_id)
+            .field("csrf_token", &Redacted)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+impl fmt::Debug for SetupRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetupRequest")
+            .field("token", &Redacted)
+            .field("username", &self.username)
+            .field("password", &Redacted)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChangePasswordRequest")
+            .field("current_password", &Redacted)
+            .field("new_password", &Redacted)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Invite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Invite")
+            .field("token", &Redacted)
+            .field("url", &Redacted)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CreateUserRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateUserRequest")
+            .field("username", &self.username)
+            .field("password", &Redacted)
+            .field("is_admin", &self.is_admin)
+            .finish()
+    }
+}
 
 /// `POST /api/v1/accounts/register`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3-32 characters: lowercase ASCII letters, digits, `_`, `.`, `-`; starts with a letter or digit.
@@ -25,7 +111,7 @@ pub struct RegisterRequest {
 }
 
 /// `POST /api/v1/accounts/login`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Username.
@@ -39,7 +125,7 @@ pub struct LoginRequest {
 }
 
 /// Answer to login, set-up and registration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct LoginResponse {
     /// Bearer token (absent for cookie sessions). Secret: never log it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,7 +139,7 @@ pub struct LoginResponse {
 }
 
 /// `POST /api/v1/setup`: use the one-time admin set-up link printed on first start.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetupRequest {
     /// The token from the set-up link.
@@ -65,7 +151,7 @@ pub struct SetupRequest {
 }
 
 /// `POST /api/v1/accounts/password`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     /// The current password.
@@ -127,7 +213,7 @@ pub struct SessionInfo {
 }
 
 /// `POST /api/v1/admin/invites` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Invite {
     /// The invite token (single use).
     pub token: String,
@@ -138,7 +224,7 @@ pub struct Invite {
 }
 
 /// `POST /api/v1/admin/users` (admins create accounts directly).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Username.
@@ -403,4 +489,83 @@ pub struct PublicKeys {
     pub curve25519: String,
     /// Ed25519 key, unpadded base64.
     pub ed25519: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_passwords_or_tokens() {
+        const SECRET: &str = "s3cret-value";
+        let user = User {
+            id: 1,
+            username: "alice".into(),
+            is_admin: false,
+            deactivated: false,
+        };
+        let shown = [
+            format!(
+                "{:?}",
+                RegisterRequest {
+                    username: "alice".into(),
+                    password: SECRET.into(),
+                    invite_token: Some(SECRET.into()),
+                }
+            ),
+            format!(
+                "{:?}",
+                LoginRequest {
+                    username: "alice".into(),
+                    password: SECRET.into(),
+                    cookie: false,
+                }
+            ),
+            format!(
+                "{:?}",
+                LoginResponse {
+                    token: Some(SECRET.into()),
+                    session_id: 1,
+                    csrf_token: SECRET.into(),
+                    user,
+                }
+            ),
+            format!(
+                "{:?}",
+                SetupRequest {
+                    token: SECRET.into(),
+                    username: "alice".into(),
+                    password: SECRET.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                ChangePasswordRequest {
+                    current_password: SECRET.into(),
+                    new_password: SECRET.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                Invite {
+                    token: SECRET.into(),
+                    url: format!("http://x/register#{SECRET}"),
+                    expires_at: 0,
+                }
+            ),
+            format!(
+                "{:?}",
+                CreateUserRequest {
+                    username: "alice".into(),
+                    password: SECRET.into(),
+                    is_admin: false,
+                }
+            ),
+        ];
+        for s in &shown {
+            assert!(!s.contains(SECRET), "{s}");
+            assert!(s.contains("<redacted>"), "{s}");
+        }
+        assert!(shown[0].contains("alice"), "non-secrets stay visible");
+    }
 }

@@ -567,8 +567,15 @@ async fn reconnect_catches_up_without_gaps_or_duplicates() {
     let mut got = Vec::new();
     let mut seqs = Vec::new();
     let mut caught_up = false;
-    while got.len() < expected.len() {
-        let ev = rt.next_within(common::WAIT).await.expect("event");
+    // Both must happen, in either order: the "during" messages may all be committed before the
+    // replay reads them (then catch_up_done comes last) or arrive live after it.
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while got.len() < expected.len() || !caught_up {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let ev = rt
+            .next_within(left)
+            .await
+            .unwrap_or_else(|| panic!("timed out: caught up {caught_up}, got {got:?}"));
         if let Some((seq, text)) = created(&ev) {
             seqs.push(seq);
             got.push(text);

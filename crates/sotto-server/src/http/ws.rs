@@ -33,6 +33,7 @@ use crate::metrics::METRICS;
 use crate::secrets::random_hex;
 use crate::services::accounts::Caller;
 use crate::services::events;
+use crate::services::otr_relay::Departure;
 
 /// Largest client text frame (client events are tiny).
 const MAX_CLIENT_TEXT: usize = 4096;
@@ -108,8 +109,8 @@ enum End {
     Clean,
     /// Network loss, protocol error or heartbeat timeout.
     Dropped,
-    /// The server closed it (revoked, deactivated, slow, shutdown).
-    Server,
+    /// The server closed it (revoked, deactivated, slow, shutdown), with this close code.
+    Server(u16),
 }
 
 async fn run(
@@ -159,7 +160,14 @@ async fn run(
     let resumable = matches!(end, End::Dropped);
     // Only a connection that may come back keeps its OTR sessions through the grace period
     // (told to the relay before the id becomes claimable, so a resume always finds it away).
-    app.otr.connection_closed(&conn_id, resumable);
+    app.otr.connection_closed(
+        &conn_id,
+        match end {
+            End::Dropped => Departure::Resumable,
+            End::Server(sotto_api::realtime::close::DEACTIVATED) => Departure::Deactivated,
+            End::Clean | End::Server(_) => Departure::Gone,
+        },
+    );
     if resumable {
         app.hub
             .remember_drop(conn_id.clone(), caller.session_id, grace);
@@ -244,8 +252,9 @@ async fn serve(
     loop {
         tokio::select! {
             order = &mut kill => {
-                close_with(socket, order.unwrap_or((1011, "closed"))).await;
-                return End::Server;
+                let order = order.unwrap_or((1011, "closed"));
+                close_with(socket, order).await;
+                return End::Server(order.0);
             }
             frame = rx.recv() => {
                 let msg = match frame {
@@ -259,7 +268,7 @@ async fn serve(
                         Message::Text(Utf8Bytes::from(&*json))
                     }
                     Some(Frame::Binary(bytes)) => Message::Binary(bytes.to_vec().into()),
-                    None => return End::Server,
+                    None => return End::Server(1011),
                 };
                 if let Err(end) = push(socket, &mut kill, msg).await {
                     return end;
@@ -297,8 +306,9 @@ async fn push(
     tokio::select! {
         r = socket.send(msg) => r.map_err(|_| End::Dropped),
         order = kill => {
-            close_with(socket, order.unwrap_or((1011, "closed"))).await;
-            Err(End::Server)
+            let order = order.unwrap_or((1011, "closed"));
+            close_with(socket, order).await;
+            Err(End::Server(order.0))
         }
     }
 }

@@ -135,6 +135,18 @@ struct State {
     offers: HashMap<(RoomId, UserId), VecDeque<Instant>>,
 }
 
+/// How a connection ended, as far as its OTR sessions are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// Dropped abnormally: it may come back within the grace period and keep its sessions.
+    Resumable,
+    /// Closed cleanly (reload, closed tab) or by the server (logout, revocation, slow
+    /// consumer, shutdown): its sessions end now and the peer is told `peer_disconnected`.
+    Gone,
+    /// Closed because its user was deactivated: its sessions end with `ended_by_server`.
+    Deactivated,
+}
+
 /// What to send once the lock is released.
 enum Out {
     Notice(ConnId, OtrNoticeEvent),
@@ -265,18 +277,22 @@ impl OtrRelay {
         self.send(out);
     }
 
-    /// A connection ended. `resumable`: it dropped abnormally and may come back within the
-    /// grace period; otherwise (clean close, server close) its sessions end now.
-    pub fn connection_closed(&self, id: &str, resumable: bool) {
+    /// A connection ended.
+    pub fn connection_closed(&self, id: &str, how: Departure) {
         let mut out = Vec::new();
         {
             let mut st = self.lock();
-            if resumable {
-                if let Some(c) = st.conns.get_mut(id) {
-                    c.dropped_at = Some(Instant::now());
+            match how {
+                Departure::Resumable => {
+                    if let Some(c) = st.conns.get_mut(id) {
+                        c.dropped_at = Some(Instant::now());
+                    }
                 }
-            } else {
-                gone(&mut st, id, &mut out);
+                Departure::Gone => gone(&mut st, id, &mut out),
+                Departure::Deactivated => {
+                    end_sessions_of(&mut st, id, OtrNotice::EndedByServer, &mut out);
+                    st.conns.remove(id);
+                }
             }
         }
         self.send(out);

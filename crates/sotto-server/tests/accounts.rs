@@ -330,6 +330,7 @@ async fn parallel_wrong_logins_cannot_outrun_the_limit() {
         .expect("user");
     // 3 + 9 guesses at once: each is counted before its password is verified, so only the
     // first 3 reach verification and the others are refused.
+    let runs_before = ts.server().app().accounts.argon2_runs();
     let guesses = (0..12).map(|_| {
         let mut c = ts.client();
         async move { code(c.login("grace", "wrong-password").await) }
@@ -344,6 +345,11 @@ async fn parallel_wrong_logins_cannot_outrun_the_limit() {
         .filter(|c| **c == ErrorCode::RateLimited)
         .count();
     assert_eq!((verified, limited), (3, 9), "{codes:?}");
+    assert_eq!(
+        ts.server().app().accounts.argon2_runs() - runs_before,
+        3,
+        "only 3 guesses reached Argon2"
+    );
 }
 
 /// Runs futures concurrently on the test runtime and collects their outputs in order.

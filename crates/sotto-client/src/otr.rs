@@ -368,7 +368,11 @@ impl OtrEndpoint {
 
     fn on_notice(&mut self, event: OtrNoticeEvent) -> OtrUpdate {
         let room = event.room_id;
-        if let Some(conversation) = self.rooms.get_mut(&room) {
+        let current = |c: &Conversation| c.session.session_id().map(|id| id.to_hex());
+        // A notice about an older session of the room (a refresh crossed it) changes nothing.
+        if let Some(conversation) = self.rooms.get_mut(&room)
+            && (event.session_id.is_none() || event.session_id == current(conversation))
+        {
             let keys = OtrKeys {
                 identity: &mut self.keys.otr,
                 trust: &self.keys.trust,

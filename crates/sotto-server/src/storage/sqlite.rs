@@ -65,6 +65,9 @@ fn options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Deleted and edited message text is overwritten with zeros in the file rather than
+            // left in free pages (SQLite-only).
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(10))
             .disable_statement_logging(),
     )
@@ -524,6 +527,8 @@ impl Storage for SqliteStorage {
 
     fn close(&self) -> Fut<'_, ()> {
         Box::pin(async move {
+            // The writer first: its queued jobs commit, then its connection closes.
+            self.writer.close().await;
             self.read.close().await;
             Ok(())
         })

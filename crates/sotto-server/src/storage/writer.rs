@@ -12,9 +12,14 @@ use crate::error::ApiError;
 
 type Output = Box<dyn Any + Send>;
 
-struct Job {
-    run: WriteJob,
-    reply: oneshot::Sender<Result<Output, ApiError>>,
+enum Job {
+    Write {
+        run: WriteJob,
+        reply: oneshot::Sender<Result<Output, ApiError>>,
+    },
+    /// Commit what came before, close the connection (SQLite checkpoints and removes its WAL),
+    /// and stop.
+    Close(oneshot::Sender<()>),
 }
 
 /// Handle to the writer task. Cheap to clone.
@@ -34,11 +39,20 @@ impl Writer {
     pub(super) async fn submit(&self, run: WriteJob) -> Result<Output, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { run, reply })
+            .send(Job::Write { run, reply })
             .await
             .map_err(|_| ApiError::internal("writer stopped"))?;
         rx.await
             .map_err(|_| ApiError::internal("writer dropped a job"))?
+    }
+
+    /// Stops the writer once the jobs queued before this call are committed, and closes its
+    /// connection. Later submissions fail with `internal`.
+    pub(super) async fn close(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Job::Close(done)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 }
 
@@ -49,24 +63,33 @@ async fn run(
     batch_max: usize,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
-    while rx.recv_many(&mut batch, batch_max).await > 0 {
+    let mut closing = None;
+    while closing.is_none() && rx.recv_many(&mut batch, batch_max).await > 0 {
         let mut replies = Vec::with_capacity(batch.len());
         let mut published = Vec::new();
         let commit = async {
             let mut tx = conn.begin().await?;
             for job in batch.drain(..) {
+                let (run, reply) = match job {
+                    Job::Write { run, reply } => (run, reply),
+                    Job::Close(done) => {
+                        // Jobs after the close request are dropped; their callers see an error.
+                        closing = Some(done);
+                        break;
+                    }
+                };
                 let mut sp = tx.begin().await?;
                 let mut outbox = WriteOutbox::new();
                 let conn: &mut SqliteConnection = &mut sp;
-                match (job.run)(conn, &mut outbox).await {
+                match run(conn, &mut outbox).await {
                     Ok(v) => {
                         sp.commit().await?;
                         published.append(&mut outbox);
-                        replies.push((job.reply, Ok(v)));
+                        replies.push((reply, Ok(v)));
                     }
                     Err(e) => {
                         sp.rollback().await?;
-                        replies.push((job.reply, Err(e)));
+                        replies.push((reply, Err(e)));
                     }
                 }
             }
@@ -91,6 +114,11 @@ async fn run(
                 batch.clear();
             }
         }
+    }
+    batch.clear();
+    let _ = conn.close().await;
+    if let Some(done) = closing {
+        let _ = done.send(());
     }
 }
 

@@ -444,3 +444,62 @@ fn is_lost_reply(packet: &Packet) -> bool {
 fn no_conversation() -> Error {
     Error::Crypto("open the room's OTR conversation first".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use sotto_api::otr::{PacketKind as RelayKind, peek};
+    use sotto_crypto::otr::{AbortReason, Accept, Offer, Packet, PacketBody, SessionId};
+    use sotto_crypto::vodozemac::Curve25519PublicKey;
+
+    /// The relay reads sotto-api's idea of the header; the clients write sotto-crypto's. They must
+    /// agree on every kind, or the server would misroute packets.
+    #[test]
+    fn the_relay_header_agrees_with_the_crypto_packet_format() {
+        let id = SessionId([0x5a; 16]);
+        let cases = [
+            (
+                PacketBody::Offer(Offer {
+                    versions: vec![1],
+                    replaces: None,
+                }),
+                RelayKind::Offer,
+            ),
+            (
+                PacketBody::Accept(Accept {
+                    version: 1,
+                    responder_nonce: [1; 16],
+                    one_time_key: Curve25519PublicKey::from_bytes([2; 32]),
+                }),
+                RelayKind::Accept,
+            ),
+            (PacketBody::Decline, RelayKind::Decline),
+            (PacketBody::Cancel, RelayKind::Cancel),
+            (PacketBody::End(None), RelayKind::End),
+            (
+                PacketBody::Abort(AbortReason::LostSession),
+                RelayKind::Abort,
+            ),
+        ];
+        for (body, kind) in cases {
+            let bytes = Packet {
+                session_id: id,
+                body,
+            }
+            .encode();
+            assert_eq!(peek(&bytes), Some((kind, id.0)));
+        }
+        // Frames carry an olm message; a real one is built in the SDK's end-to-end tests, here
+        // the header alone is checked.
+        let mut frame = vec![
+            sotto_crypto::otr::PACKET_VERSION,
+            sotto_crypto::otr::PacketKind::Frame as u8,
+        ];
+        frame.extend_from_slice(&id.0);
+        assert_eq!(peek(&frame), Some((RelayKind::Frame, id.0)));
+        assert_eq!(
+            sotto_api::otr::HEADER_LEN,
+            sotto_crypto::otr::SESSION_ID_OFFSET + 16
+        );
+        assert_eq!(sotto_crypto::otr::KIND_OFFSET, 1);
+    }
+}

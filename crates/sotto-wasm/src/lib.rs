@@ -735,19 +735,10 @@ pub fn otr_receive(room_id: &str, packet: &[u8]) -> Result<OtrStep, JsValue> {
 #[wasm_bindgen(js_name = otrSendText)]
 pub fn otr_send_text(room_id: &str, text: String) -> Result<OtrStep, JsValue> {
     let text = Zeroizing::new(text);
-    with_registry(|registry| {
-        let session = registry
-            .sessions
-            .get_mut(room_id)
-            .ok_or_else(|| error("no_session", "open the room's OTR conversation first"))?;
-        let (id, packet) = session.send_text(&text).map_err(otr_error)?;
-        Ok(to_js(
-            Step {
-                send: vec![packet],
-                events: Vec::new(),
-            },
-            Some(id),
-        ))
+    send_content(room_id, |session| {
+        session
+            .send_text(&text)
+            .map(|(id, packet)| (id, vec![packet]))
     })
 }
 
@@ -760,17 +751,25 @@ pub fn otr_send_file(
     data: Vec<u8>,
 ) -> Result<OtrStep, JsValue> {
     let data = Zeroizing::new(data);
+    send_content(room_id, |session| {
+        session.send_file(name, media_type, &data)
+    })
+}
+
+/// Encrypts content in a room's established session; the step carries its id.
+fn send_content(
+    room_id: &str,
+    encrypt: impl FnOnce(&mut OtrSession) -> Result<(u64, Vec<Packet>), OtrError>,
+) -> Result<OtrStep, JsValue> {
     with_registry(|registry| {
         let session = registry
             .sessions
             .get_mut(room_id)
             .ok_or_else(|| error("no_session", "open the room's OTR conversation first"))?;
-        let (id, packets) = session
-            .send_file(name, media_type, &data)
-            .map_err(otr_error)?;
+        let (id, send) = encrypt(session).map_err(otr_error)?;
         Ok(to_js(
             Step {
-                send: packets,
+                send,
                 events: Vec::new(),
             },
             Some(id),

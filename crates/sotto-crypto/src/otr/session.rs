@@ -284,6 +284,13 @@ struct IncomingFile {
     data: Zeroizing<Vec<u8>>,
 }
 
+/// Which end of the handshake this side is.
+#[derive(Clone, Copy)]
+enum Side {
+    Offerer,
+    Responder,
+}
+
 /// The caller's keys, lent to the session for one call.
 pub struct OtrKeys<'a> {
     /// The in-memory OTR identity (mints and removes one-time keys).
@@ -720,15 +727,9 @@ impl OtrSession {
         let automatic = match &self.phase {
             // Glare: both sides offered at once. The lower session id wins on both sides, so the
             // two clients agree without talking: the loser accepts the winner's offer.
+            // (An equal id is a replay of our own offer, ignored above.)
             Phase::Offered { id: ours, .. } => {
                 if id > *ours {
-                    return Ok(());
-                }
-                if id == *ours {
-                    step.send.push(Packet {
-                        session_id: id,
-                        body: PacketBody::Abort(AbortReason::ProtocolViolation),
-                    });
                     return Ok(());
                 }
                 true
@@ -791,17 +792,14 @@ impl OtrSession {
         let Ok(mut olm) = keys.identity.create_outbound(peer_key, accept.one_time_key) else {
             return self.fail(keys, id, FailureReason::HandshakeRejected, step);
         };
-        let binding = Binding {
-            protocol_version: accept.version,
-            room_id: self.room_id.clone(),
-            offerer_user_id: self.local_user_id.clone(),
-            responder_user_id: self.peer_user_id.clone(),
-            session_id: id,
-            responder_nonce: accept.responder_nonce,
-            offered_versions: terms.versions,
-            replaces: terms.replaces,
-            olm_session_id: olm.session_id(),
-        };
+        let binding = self.binding(
+            Side::Offerer,
+            accept.version,
+            id,
+            accept.responder_nonce,
+            terms,
+            &olm,
+        );
         let message = olm
             .encrypt(Inner::Confirm(binding.clone()).encode())
             .map_err(|_| OtrError::Encryption)?;
@@ -859,17 +857,7 @@ impl OtrSession {
                 };
                 let mut olm = created.session;
                 let plaintext = Zeroizing::new(created.plaintext);
-                let expected = Binding {
-                    protocol_version: version,
-                    room_id: self.room_id.clone(),
-                    offerer_user_id: self.peer_user_id.clone(),
-                    responder_user_id: self.local_user_id.clone(),
-                    session_id: id,
-                    responder_nonce: nonce,
-                    offered_versions: terms.versions,
-                    replaces: terms.replaces,
-                    olm_session_id: olm.session_id(),
-                };
+                let expected = self.binding(Side::Responder, version, id, nonce, terms, &olm);
                 match Inner::decode(&plaintext) {
                     Ok(Inner::Confirm(binding)) if binding == expected => {}
                     _ => return self.fail(keys, id, FailureReason::BindingMismatch, step),
@@ -1010,6 +998,33 @@ impl OtrSession {
             session_id: *id,
             body: PacketBody::Frame(message),
         })
+    }
+
+    /// What the handshake binds, as this side sees it.
+    fn binding(
+        &self,
+        local: Side,
+        version: u8,
+        id: SessionId,
+        responder_nonce: [u8; 16],
+        terms: Offer,
+        olm: &Session,
+    ) -> Binding {
+        let (offerer, responder) = match local {
+            Side::Offerer => (&self.local_user_id, &self.peer_user_id),
+            Side::Responder => (&self.peer_user_id, &self.local_user_id),
+        };
+        Binding {
+            protocol_version: version,
+            room_id: self.room_id.clone(),
+            offerer_user_id: offerer.clone(),
+            responder_user_id: responder.clone(),
+            session_id: id,
+            responder_nonce,
+            offered_versions: terms.versions,
+            replaces: terms.replaces,
+            olm_session_id: olm.session_id(),
+        }
     }
 
     /// Fails the current handshake: destroys its keys and tells the peer.

@@ -1,6 +1,7 @@
 //! HTTP and WebSocket handlers: thin, stateless functions that extract input, call one
-//! service, and shape the answer. All routes are listed in [`ROUTES`], which the OpenAPI test
-//! compares with `openapi.json`.
+//! service, and shape the answer. Every route is declared once, in the route table that
+//! [`router`] is built from; [`routes`] lists it and the OpenAPI test compares it with
+//! `openapi.json`.
 
 mod accounts;
 mod e2e;
@@ -14,9 +15,10 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::handler::Handler;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use sotto_api::ErrorCode;
 
 pub use extract::{CSRF_HEADER, SESSION_COOKIE};
@@ -32,48 +34,157 @@ const MAX_JSON_BODY: usize = 1 << 20;
 /// with the JSON around them.
 const MAX_E2E_BODY: usize = 6 << 20;
 
-/// Every route: (method, path template). Must match `openapi.json`.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/healthz"),
-    ("GET", "/metrics"),
-    ("GET", "/api/v1/openapi.json"),
-    ("POST", "/api/v1/setup"),
-    ("POST", "/api/v1/accounts/register"),
-    ("POST", "/api/v1/accounts/login"),
-    ("POST", "/api/v1/accounts/logout"),
-    ("GET", "/api/v1/accounts/me"),
-    ("GET", "/api/v1/accounts/session"),
-    ("POST", "/api/v1/accounts/password"),
-    ("GET", "/api/v1/sessions"),
-    ("DELETE", "/api/v1/sessions/{id}"),
-    ("GET", "/api/v1/users"),
-    ("POST", "/api/v1/admin/invites"),
-    ("POST", "/api/v1/admin/users"),
-    ("POST", "/api/v1/admin/users/{id}/deactivate"),
-    ("GET", "/api/v1/admin/settings"),
-    ("PUT", "/api/v1/admin/settings"),
-    ("GET", "/api/v1/settings"),
-    ("GET", "/api/v1/rooms"),
-    ("POST", "/api/v1/rooms/dm"),
-    ("POST", "/api/v1/rooms/multi-dm"),
-    ("POST", "/api/v1/rooms/groups"),
-    ("GET", "/api/v1/rooms/{id}"),
-    ("POST", "/api/v1/rooms/{id}/members"),
-    ("DELETE", "/api/v1/rooms/{id}/members/{user_id}"),
-    ("POST", "/api/v1/rooms/{id}/read"),
-    ("GET", "/api/v1/rooms/{id}/messages"),
-    ("POST", "/api/v1/rooms/{id}/messages"),
-    ("PATCH", "/api/v1/messages/{id}"),
-    ("DELETE", "/api/v1/messages/{id}"),
-    ("GET", "/api/v1/search"),
-    ("POST", "/api/v1/rooms/{id}/uploads"),
-    ("GET", "/api/v1/uploads/{id}"),
-    ("GET", "/api/v1/ws"),
-    ("PUT", "/api/v1/e2e/keys"),
-    ("GET", "/api/v1/e2e/keys/me"),
-    ("GET", "/api/v1/e2e/keys/{user_id}"),
-    ("PUT", "/api/v1/e2e/trust-store"),
-];
+/// An HTTP method a route answers (`GET` also answers `HEAD`, as in axum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMethod {
+    /// GET (and HEAD).
+    Get,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl RouteMethod {
+    /// The method's name, upper case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteMethod::Get => "GET",
+            RouteMethod::Post => "POST",
+            RouteMethod::Put => "PUT",
+            RouteMethod::Patch => "PATCH",
+            RouteMethod::Delete => "DELETE",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            RouteMethod::Get => MethodFilter::GET,
+            RouteMethod::Post => MethodFilter::POST,
+            RouteMethod::Put => MethodFilter::PUT,
+            RouteMethod::Patch => MethodFilter::PATCH,
+            RouteMethod::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+/// The request body limit of a route.
+#[derive(Clone, Copy)]
+enum BodyLimit {
+    /// [`MAX_JSON_BODY`].
+    Json,
+    /// [`MAX_E2E_BODY`].
+    E2e,
+    /// None here: the handler enforces its own, larger limit while streaming (uploads).
+    Streamed,
+}
+
+/// One row of the route table.
+struct Route {
+    method: RouteMethod,
+    path: &'static str,
+    body: BodyLimit,
+    endpoint: MethodRouter<App>,
+}
+
+fn route<H, T>(method: RouteMethod, path: &'static str, body: BodyLimit, handler: H) -> Route
+where
+    H: Handler<T, App>,
+    T: 'static,
+{
+    Route {
+        method,
+        path,
+        body,
+        endpoint: on(method.filter(), handler),
+    }
+}
+
+/// The route table: the only place routes are declared. [`router`] is built from it and
+/// [`routes`] lists it, which the OpenAPI test compares with `openapi.json`.
+fn table() -> Vec<Route> {
+    use BodyLimit::{E2e, Json, Streamed};
+    use RouteMethod::{Delete, Get, Patch, Post, Put};
+    vec![
+        route(Get, "/healthz", Json, meta::healthz),
+        route(Get, "/metrics", Json, meta::metrics),
+        route(Get, "/api/v1/openapi.json", Json, meta::openapi),
+        route(Post, "/api/v1/setup", Json, accounts::setup),
+        route(Post, "/api/v1/accounts/register", Json, accounts::register),
+        route(Post, "/api/v1/accounts/login", Json, accounts::login),
+        route(Post, "/api/v1/accounts/logout", Json, accounts::logout),
+        route(Get, "/api/v1/accounts/me", Json, accounts::me),
+        route(Get, "/api/v1/accounts/session", Json, accounts::session),
+        route(
+            Post,
+            "/api/v1/accounts/password",
+            Json,
+            accounts::change_password,
+        ),
+        route(Get, "/api/v1/sessions", Json, accounts::sessions),
+        route(
+            Delete,
+            "/api/v1/sessions/{id}",
+            Json,
+            accounts::revoke_session,
+        ),
+        route(Get, "/api/v1/users", Json, accounts::users),
+        route(Post, "/api/v1/admin/invites", Json, accounts::create_invite),
+        route(Post, "/api/v1/admin/users", Json, accounts::create_user),
+        route(
+            Post,
+            "/api/v1/admin/users/{id}/deactivate",
+            Json,
+            accounts::deactivate,
+        ),
+        route(Get, "/api/v1/admin/settings", Json, rooms::all_settings),
+        route(Put, "/api/v1/admin/settings", Json, rooms::update_settings),
+        route(Get, "/api/v1/settings", Json, rooms::public_settings),
+        route(Get, "/api/v1/rooms", Json, rooms::list),
+        route(Post, "/api/v1/rooms/dm", Json, rooms::dm),
+        route(Post, "/api/v1/rooms/multi-dm", Json, rooms::multi_dm),
+        route(Post, "/api/v1/rooms/groups", Json, rooms::create_group),
+        route(Get, "/api/v1/rooms/{id}", Json, rooms::get),
+        route(Post, "/api/v1/rooms/{id}/members", Json, rooms::add_member),
+        route(
+            Delete,
+            "/api/v1/rooms/{id}/members/{user_id}",
+            Json,
+            rooms::remove_member,
+        ),
+        route(Post, "/api/v1/rooms/{id}/read", Json, rooms::mark_read),
+        route(Get, "/api/v1/rooms/{id}/messages", Json, rooms::history),
+        route(Post, "/api/v1/rooms/{id}/messages", Json, rooms::send),
+        route(Patch, "/api/v1/messages/{id}", Json, rooms::edit),
+        route(Delete, "/api/v1/messages/{id}", Json, rooms::delete),
+        route(Get, "/api/v1/search", Json, rooms::search),
+        route(
+            Post,
+            "/api/v1/rooms/{id}/uploads",
+            Streamed,
+            uploads::upload,
+        ),
+        route(Get, "/api/v1/uploads/{id}", Json, uploads::download),
+        route(Get, "/api/v1/ws", Json, ws::upgrade),
+        route(Put, "/api/v1/e2e/keys", E2e, e2e::publish),
+        route(Get, "/api/v1/e2e/keys/me", E2e, e2e::own),
+        route(Get, "/api/v1/e2e/keys/{user_id}", E2e, e2e::public_keys),
+        route(Put, "/api/v1/e2e/trust-store", E2e, e2e::trust_store),
+    ]
+}
+
+/// Every route the router answers: (method, path template), read from the same table that
+/// [`router`] is built from. Must match `openapi.json`.
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    table()
+        .into_iter()
+        .map(|r| (r.method.as_str(), r.path))
+        .collect()
+}
 
 /// Metrics and a debug log line per request. Only the route *template* is logged (never the
 /// concrete path or query, which can carry ids or search terms).
@@ -114,70 +225,20 @@ async fn wrong_method() -> Response {
     .into_response()
 }
 
-/// The application router.
+/// The application router, built from the route table and nothing else.
 pub fn router(app: App) -> Router {
-    let api = Router::new()
-        .route("/api/v1/openapi.json", get(meta::openapi))
-        .route("/api/v1/setup", post(accounts::setup))
-        .route("/api/v1/accounts/register", post(accounts::register))
-        .route("/api/v1/accounts/login", post(accounts::login))
-        .route("/api/v1/accounts/logout", post(accounts::logout))
-        .route("/api/v1/accounts/me", get(accounts::me))
-        .route("/api/v1/accounts/session", get(accounts::session))
-        .route("/api/v1/accounts/password", post(accounts::change_password))
-        .route("/api/v1/sessions", get(accounts::sessions))
-        .route("/api/v1/sessions/{id}", delete(accounts::revoke_session))
-        .route("/api/v1/users", get(accounts::users))
-        .route("/api/v1/admin/invites", post(accounts::create_invite))
-        .route("/api/v1/admin/users", post(accounts::create_user))
-        .route(
-            "/api/v1/admin/users/{id}/deactivate",
-            post(accounts::deactivate),
-        )
-        .route(
-            "/api/v1/admin/settings",
-            get(rooms::all_settings).put(rooms::update_settings),
-        )
-        .route("/api/v1/settings", get(rooms::public_settings))
-        .route("/api/v1/rooms", get(rooms::list))
-        .route("/api/v1/rooms/dm", post(rooms::dm))
-        .route("/api/v1/rooms/multi-dm", post(rooms::multi_dm))
-        .route("/api/v1/rooms/groups", post(rooms::create_group))
-        .route("/api/v1/rooms/{id}", get(rooms::get))
-        .route("/api/v1/rooms/{id}/members", post(rooms::add_member))
-        .route(
-            "/api/v1/rooms/{id}/members/{user_id}",
-            delete(rooms::remove_member),
-        )
-        .route("/api/v1/rooms/{id}/read", post(rooms::mark_read))
-        .route(
-            "/api/v1/rooms/{id}/messages",
-            get(rooms::history).post(rooms::send),
-        )
-        .route(
-            "/api/v1/messages/{id}",
-            patch(rooms::edit).delete(rooms::delete),
-        )
-        .route("/api/v1/search", get(rooms::search))
-        .route("/api/v1/uploads/{id}", get(uploads::download))
-        .route("/api/v1/ws", get(ws::upgrade))
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
-    // Uploads enforce their own, larger limit while streaming.
-    let upload = Router::new()
-        .route("/api/v1/rooms/{id}/uploads", post(uploads::upload))
-        .layer(DefaultBodyLimit::disable());
-    let e2e = Router::new()
-        .route("/api/v1/e2e/keys", put(e2e::publish))
-        .route("/api/v1/e2e/keys/me", get(e2e::own))
-        .route("/api/v1/e2e/keys/{user_id}", get(e2e::public_keys))
-        .route("/api/v1/e2e/trust-store", put(e2e::trust_store))
-        .layer(DefaultBodyLimit::max(MAX_E2E_BODY));
-    Router::new()
-        .route("/healthz", get(meta::healthz))
-        .route("/metrics", get(meta::metrics))
-        .merge(api)
-        .merge(upload)
-        .merge(e2e)
+    let mut router = Router::new();
+    for r in table() {
+        let endpoint = match r.body {
+            BodyLimit::Json => r.endpoint.layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+            BodyLimit::E2e => r.endpoint.layer(DefaultBodyLimit::max(MAX_E2E_BODY)),
+            BodyLimit::Streamed => r.endpoint.layer(DefaultBodyLimit::disable()),
+        };
+        // Two rows with the same path merge into one method router (axum panics on a
+        // duplicate method).
+        router = router.route(r.path, endpoint);
+    }
+    router
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn(track))

@@ -99,7 +99,8 @@ impl Server {
             settings.clone(),
             config.argon2_memory_kib,
             config.argon2_iterations,
-        )?;
+        )?
+        .with_session_idle(Duration::from_secs(config.session_idle_secs));
         let rooms = Rooms::new(db.clone(), accounts.clone());
         let messages = Messages::new(db.clone(), rooms.clone(), settings.clone());
         let presence = Presence::new(rooms.clone(), bus.clone());

@@ -66,6 +66,10 @@ pub struct Layer {
     /// resume [default: 20].
     #[arg(long, global = true, env = "SOTTO_RESUME_GRACE_SECS")]
     pub resume_grace_secs: Option<u64>,
+    /// Seconds a session may go unused before its token stops working (HTTP and WebSocket
+    /// answer 401 `invalid_token`) [default: 2592000 (30 days)].
+    #[arg(long, global = true, env = "SOTTO_SESSION_IDLE_SECS")]
+    pub session_idle_secs: Option<u64>,
     /// Seconds stored events are kept for reconnect catch-up [default: 2592000 (30 days)].
     #[arg(long, global = true, env = "SOTTO_EVENT_RETENTION_SECS")]
     pub event_retention_secs: Option<u64>,
@@ -110,6 +114,8 @@ pub struct Config {
     pub heartbeat_secs: u64,
     /// Grace period for resuming a dropped connection id.
     pub resume_grace_secs: u64,
+    /// Idle lifetime of a session.
+    pub session_idle_secs: u64,
     /// Event-log retention.
     pub event_retention_secs: u64,
     /// Age at which unattached uploads are deleted.
@@ -167,6 +173,7 @@ impl Config {
             ws_queue: pick!(ws_queue, 256),
             heartbeat_secs: pick!(heartbeat_secs, 20),
             resume_grace_secs: pick!(resume_grace_secs, 20),
+            session_idle_secs: pick!(session_idle_secs, 30 * 24 * 3600),
             event_retention_secs: pick!(event_retention_secs, 30 * 24 * 3600),
             orphan_upload_secs: pick!(orphan_upload_secs, 24 * 3600),
             argon2_memory_kib: pick!(argon2_memory_kib, 19 * 1024),

@@ -274,6 +274,47 @@ async fn a_cross_origin_websocket_upgrade_is_refused() {
     assert_eq!(err.code(), Some(ErrorCode::Unauthenticated));
 }
 
+/// The status and code of an error answer (HTTP or WebSocket upgrade).
+fn status_code(r: Result<impl std::fmt::Debug, sotto_client::Error>) -> (u16, ErrorCode) {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(sotto_client::Error::Api { status, code, .. }) => (status, code),
+        Err(e) => panic!("expected an API error, got {e}"),
+    }
+}
+
+#[tokio::test]
+async fn a_token_past_its_idle_lifetime_is_refused_over_http_and_websocket() {
+    let ts = TestServer::start_with(|c| c.session_idle_secs = 2).await;
+    let admin = ts.admin().await;
+    admin
+        .admin_create_user("idler", PW, false)
+        .await
+        .expect("user");
+    let mut idler = ts.client();
+    idler.login("idler", PW).await.expect("login");
+    idler.me().await.expect("fresh session works");
+    // Used after more than half its lifetime, the session is refreshed and lives on.
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    idler.me().await.expect("still within its lifetime");
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    idler.me().await.expect("refreshed by the last use");
+    idler
+        .connect(ConnectOptions::default())
+        .await
+        .expect("websocket accepted while the session lives");
+    // Unused for longer than the idle lifetime, the token is dead everywhere.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        status_code(idler.me().await),
+        (401, ErrorCode::InvalidToken)
+    );
+    assert_eq!(
+        status_code(idler.connect(ConnectOptions::default()).await.map(|_| ())),
+        (401, ErrorCode::InvalidToken)
+    );
+}
+
 #[tokio::test]
 async fn failed_logins_are_rate_limited() {
     let ts = TestServer::start().await;

@@ -24,8 +24,11 @@ use crate::storage::{Db, now_ms};
 use sotto_api::realtime::close;
 use tokio::sync::Semaphore;
 
-/// Sessions unused for this long stop working.
-const SESSION_IDLE_MS: i64 = 30 * 24 * 3600 * 1000;
+/// Sessions unused for this long stop working, unless configured otherwise
+/// ([`Accounts::with_session_idle`]).
+const DEFAULT_SESSION_IDLE_MS: i64 = 30 * 24 * 3600 * 1000;
+/// A session's last use is recorded at most this often (and at least twice per idle lifetime).
+const SESSION_TOUCH_MS: i64 = 60_000;
 /// Invites expire after this long.
 const INVITE_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
@@ -125,6 +128,8 @@ pub struct Accounts {
     argon_runs: Arc<AtomicU64>,
     limiter: Arc<LoginLimiter>,
     dummy_hash: Arc<String>,
+    /// Sessions unused for this long stop working.
+    session_idle_ms: i64,
 }
 
 /// The longest valid username, in bytes.
@@ -193,7 +198,16 @@ impl Accounts {
             argon_runs: Arc::default(),
             limiter: Arc::new(LoginLimiter::default()),
             dummy_hash: Arc::new(dummy),
+            session_idle_ms: DEFAULT_SESSION_IDLE_MS,
         })
+    }
+
+    /// Sets how long a session may go unused before its token stops working (at least 1 s).
+    pub fn with_session_idle(mut self, idle: Duration) -> Self {
+        self.session_idle_ms = i64::try_from(idle.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1000);
+        self
     }
 
     /// How many Argon2 computations (hashes and verifications) this service has run.
@@ -438,10 +452,10 @@ impl Accounts {
             return Err(invalid());
         };
         let now = now_ms();
-        if s.deactivated || now - s.last_seen_at > SESSION_IDLE_MS {
+        if s.deactivated || now - s.last_seen_at > self.session_idle_ms {
             return Err(invalid());
         }
-        if now - s.last_seen_at > 60_000 {
+        if now - s.last_seen_at > SESSION_TOUCH_MS.min(self.session_idle_ms / 2) {
             // Refresh lazily, off the request path.
             let db = self.db.clone();
             let id = s.id;

@@ -1087,6 +1087,63 @@ async fn retention_prunes_old_events_and_unattached_uploads() {
     );
 }
 
+#[tokio::test]
+async fn a_prune_that_empties_the_log_keeps_the_head_for_fresh_connections() {
+    let ts = TestServer::start_with(|c| c.event_retention_secs = 1).await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    a.send_text(room.id, "soon pruned").await.expect("send");
+    let catch_up = |since: Option<i64>| {
+        let b = &b;
+        async move {
+            let mut rt = b
+                .connect(ConnectOptions {
+                    since,
+                    ..ConnectOptions::default()
+                })
+                .await
+                .expect("connect");
+            loop {
+                match rt.next_within(common::WAIT).await.expect("event") {
+                    RealtimeEvent::Event(ServerEvent::CatchUpDone { last_seq, complete }) => {
+                        break (last_seq, complete, rt);
+                    }
+                    RealtimeEvent::Event(ServerEvent::Hello { .. }) => {}
+                    ev => panic!("nothing to replay, got {ev:?}"),
+                }
+            }
+        }
+    };
+    let (head, complete, _) = catch_up(None).await;
+    assert!(complete);
+    assert!(head > 0);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    sotto_server::app::run_maintenance(ts.server().app()).await;
+    let app = ts.server().app();
+    let left = sotto_server::services::events::since(&app.db, b.user_id(), 0, 10)
+        .await
+        .expect("read the log");
+    assert!(left.is_empty(), "the prune emptied the log");
+    assert_eq!(app.db.events_pruned_through().await.expect("pruned"), head);
+
+    // A fresh connection starts at the head, which the prune did not move back: it missed
+    // nothing, and a client that had seen everything resumes complete too.
+    let (fresh, complete, mut rt) = catch_up(None).await;
+    assert_eq!((fresh, complete), (head, true));
+    let (resumed, complete, _) = catch_up(Some(head)).await;
+    assert_eq!((resumed, complete), (head, true));
+    // Only a client from before the pruned range is told it missed something.
+    let (_, complete, _) = catch_up(Some(0)).await;
+    assert!(!complete);
+    // Live events go on after the head.
+    a.send_text(room.id, "after the prune").await.expect("send");
+    let ev = expect(&mut rt, "the new message", |e| created(e).is_some()).await;
+    let RealtimeEvent::Event(ev) = ev else {
+        unreachable!()
+    };
+    assert!(ev.seq().expect("stored") > head);
+}
+
 /// Every file under `dir`, recursively.
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();

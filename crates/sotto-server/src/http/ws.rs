@@ -227,6 +227,14 @@ async fn serve(
             Ok(b) => b,
             Err(_) => return End::Dropped,
         };
+        // A prune may have run since the position was checked: if it reached past where this
+        // batch started, events this replay never sent may be gone. Say so rather than claim a
+        // complete catch-up (checked after the read, so the prune that mattered is seen).
+        match app.db.events_pruned_through().await {
+            Ok(pruned) if last_seq < pruned => complete = false,
+            Ok(_) => {}
+            Err(_) => return End::Dropped,
+        }
         if batch.is_empty() {
             break;
         }

@@ -177,7 +177,7 @@ pub trait Storage: Send + Sync + 'static {
     // ------------------------------------------------------------ event log
     /// Stored events after `since` for `user`'s rooms (or addressed to them), oldest first.
     fn events_since(&self, user: UserId, since: Seq, limit: i64) -> Fut<'_, Vec<(Seq, String)>>;
-    /// The newest position.
+    /// The newest position: the largest seq stored or pruned, so pruning never moves it back.
     fn events_head(&self) -> Fut<'_, Seq>;
     /// Events up to this position were pruned by retention (0 if none were).
     fn events_pruned_through(&self) -> Fut<'_, Seq>;

@@ -400,9 +400,15 @@ impl Storage for SqliteStorage {
 
     fn events_head(&self) -> Fut<'_, Seq> {
         Box::pin(async move {
-            let (h,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM events")
-                .fetch_one(&self.read)
-                .await?;
+            // The pruned-through position counts too: a prune that empties the log must not
+            // take the head back to 0 (a fresh connection would then be told its catch-up is
+            // incomplete). One statement, so both come from the same snapshot.
+            let (h,): (Option<i64>,) = sqlx::query_as(
+                "SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM events \
+                 UNION ALL SELECT value AS s FROM meta WHERE key = 'events_pruned_through') AS h",
+            )
+            .fetch_one(&self.read)
+            .await?;
             Ok(h.unwrap_or(0))
         })
     }

@@ -5,8 +5,14 @@
 //! full, that connection is cut off (close code `SLOW_CONSUMER`) and everyone else carries on.
 //! Room events go to every connection of every member; user events to every connection of one
 //! user; connection events to exactly one connection.
+//!
+//! While a connection replays the stored-event log (catch-up), live *stored* events are not
+//! queued for it: they are in the log, and the replay reads the log once more after switching
+//! back to live delivery ([`CatchUp::finish`]). So a long replay in a busy room cannot fill the
+//! queue of a client that keeps up.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +35,8 @@ pub struct ConnHandle {
     pub session_id: SessionId,
     tx: mpsc::Sender<Frame>,
     kill: Mutex<Option<oneshot::Sender<CloseOrder>>>,
+    /// True while the connection replays the log: live stored events are then skipped.
+    catching_up: Arc<AtomicBool>,
 }
 
 impl ConnHandle {
@@ -39,8 +47,15 @@ impl ConnHandle {
         }
     }
 
-    /// Queues a frame without waiting; a full queue cuts the connection off.
+    /// Queues a frame without waiting; a full queue cuts the connection off. A stored event
+    /// (one with a `seq`) is skipped while the connection is catching up: the replay reads it
+    /// from the log.
     pub fn deliver(&self, frame: Frame) {
+        if matches!(frame, Frame::Text { seq: Some(_), .. })
+            && self.catching_up.load(Ordering::SeqCst)
+        {
+            return;
+        }
         match self.tx.try_send(frame) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -75,6 +90,19 @@ pub struct Registration {
     pub kill: oneshot::Receiver<CloseOrder>,
     /// The connection's own queue, for answers to what the client sent.
     pub tx: mpsc::Sender<Frame>,
+    /// Ends the catch-up phase, in which live stored events are not queued.
+    pub catch_up: CatchUp,
+}
+
+/// The catch-up switch of one connection (see the module documentation).
+pub struct CatchUp(Arc<AtomicBool>);
+
+impl CatchUp {
+    /// From now on live stored events are queued again. Every stored event skipped before was
+    /// committed before this call, so a log read started after it sees them all.
+    pub fn finish(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
 }
 
 impl Hub {
@@ -87,7 +115,7 @@ impl Hub {
         }
     }
 
-    /// Registers a connection with a queue of `queue` frames.
+    /// Registers a connection with a queue of `queue` frames, in its catch-up phase.
     pub fn register(
         &self,
         id: Arc<str>,
@@ -97,11 +125,13 @@ impl Hub {
     ) -> Registration {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (ktx, krx) = oneshot::channel();
+        let catching_up = Arc::new(AtomicBool::new(true));
         let handle = Arc::new(ConnHandle {
             user_id,
             session_id,
             tx: tx.clone(),
             kill: Mutex::new(Some(ktx)),
+            catching_up: catching_up.clone(),
         });
         if let Ok(mut c) = self.conns.lock() {
             c.insert(id.clone(), handle);
@@ -109,7 +139,12 @@ impl Hub {
         if let Ok(mut u) = self.by_user.lock() {
             u.entry(user_id).or_default().push(id);
         }
-        Registration { rx, kill: krx, tx }
+        Registration {
+            rx,
+            kill: krx,
+            tx,
+            catch_up: CatchUp(catching_up),
+        }
     }
 
     /// Removes a connection.

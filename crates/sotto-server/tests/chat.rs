@@ -594,6 +594,99 @@ async fn reconnect_catches_up_without_gaps_or_duplicates() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_catch_up_in_a_busy_room_does_not_cut_off_a_client_that_keeps_up() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // A small queue: the messages sent during the replay would overflow it if they were queued.
+    // Several worker threads, so the senders really run while the server replays.
+    let ts = TestServer::start_with(|c| c.ws_queue = 8).await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm");
+    let mut expected = HashSet::new();
+    for chunk in 0..60 {
+        let mut sends = tokio::task::JoinSet::new();
+        for i in 0..10 {
+            // Long messages make for a longer replay.
+            let text = format!("backlog {} {}", chunk * 10 + i, "x".repeat(8000));
+            expected.insert(text.clone());
+            let a = a.clone();
+            sends.spawn(async move { a.send_text(room.id, &text).await.map(|_| ()) });
+        }
+        while let Some(r) = sends.join_next().await {
+            r.expect("join").expect("send");
+        }
+    }
+    // The room stays busy (four senders) until the client has caught up.
+    let caught_up = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let (a, caught_up) = (a.clone(), caught_up.clone());
+            tokio::spawn(async move {
+                let mut sent = Vec::new();
+                while !caught_up.load(Ordering::SeqCst) {
+                    let text = format!("live {t} {}", sent.len());
+                    a.send_text(room.id, &text).await.expect("send");
+                    sent.push(text);
+                }
+                sent
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut rt = b
+        .connect(ConnectOptions {
+            since: Some(0),
+            ..ConnectOptions::default()
+        })
+        .await
+        .expect("reconnect");
+    let mut got = HashSet::new();
+    let mut last = 0;
+    let mut live_in_catch_up = 0;
+    let mut senders = Some(senders);
+    while senders.is_some() || got.len() < expected.len() {
+        let ev = rt.next_within(common::WAIT).await.unwrap_or_else(|| {
+            panic!(
+                "timed out: caught up {}, {} of {}",
+                senders.is_none(),
+                got.len(),
+                expected.len()
+            )
+        });
+        match &ev {
+            RealtimeEvent::Closed { .. } => panic!("the client was cut off: {ev:?}"),
+            RealtimeEvent::Event(ServerEvent::CatchUpDone { complete, .. }) => {
+                assert!(complete);
+                caught_up.store(true, Ordering::SeqCst);
+                for s in senders.take().expect("one catch_up_done") {
+                    expected.extend(s.await.expect("sender"));
+                }
+            }
+            _ => {
+                if let Some((seq, text)) = created(&ev) {
+                    assert!(seq > last, "in order, no duplicate");
+                    last = seq;
+                    if senders.is_some() && text.starts_with("live") {
+                        live_in_catch_up += 1;
+                    }
+                    assert!(got.insert(text), "no duplicate");
+                }
+            }
+        }
+    }
+    assert_eq!(got, expected, "every message exactly once");
+    assert!(
+        live_in_catch_up > 8,
+        "more live messages than the queue holds came with the catch-up: {live_in_catch_up}"
+    );
+    let extra = rt.drain(Duration::from_millis(200)).await;
+    assert!(
+        extra.iter().all(|e| created(e).is_none()),
+        "no duplicates afterwards: {extra:?}"
+    );
+}
+
 #[tokio::test]
 async fn an_ephemeral_event_reaches_exactly_one_connection_and_is_never_replayed() {
     let ts = TestServer::start().await;

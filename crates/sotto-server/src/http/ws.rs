@@ -1,10 +1,11 @@
 //! The realtime WebSocket (`GET /api/v1/ws`): one per client connection.
 //!
 //! A connection: authenticate (bearer or cookie) and check `Origin` before upgrading; register
-//! with the hub (so live events start queueing); send `hello`; replay stored events after
-//! `since` and send `catch_up_done`; then loop over queued frames, client frames, server close
-//! orders and heartbeats. Stored events already replayed are dropped from the live queue by
-//! `seq`, so the client sees no gap and no duplicate. When it ends, presence is updated and a
+//! with the hub (so live events start queueing, except stored ones while catching up); send
+//! `hello`; replay stored events after `since`, switch stored events to live and read the log
+//! once more, and send `catch_up_done`; then loop over queued frames, client frames, server
+//! close orders and heartbeats. Stored events already replayed are dropped from the live queue
+//! by `seq`, so the client sees no gap and no duplicate. When it ends, presence is updated and a
 //! `ConnectionClosed { clean }` signal goes on the bus.
 //!
 //! Binary frames on the OTR channel and `e2e_state` events go to the off-the-record relay
@@ -193,6 +194,7 @@ async fn serve(
         mut rx,
         mut kill,
         tx,
+        catch_up,
     } = reg;
     let hb = Duration::from_secs(app.config.heartbeat_secs.max(1));
     let hello = ServerEvent::Hello {
@@ -222,6 +224,11 @@ async fn serve(
         Ok(_) => {}
         Err(_) => return End::Dropped,
     }
+    // Live stored events are not queued until `catch_up.finish()` (the hub skips them), so a
+    // long replay in a busy room cannot fill the queue. When the log is exhausted, switch to
+    // live and read it once more: what was committed before the switch is read there, what
+    // comes after is queued (and deduplicated by `seq` below).
+    let mut live = false;
     loop {
         let batch = match events::since(&app.db, caller.user_id, last_seq, 500).await {
             Ok(b) => b,
@@ -236,7 +243,12 @@ async fn serve(
             Err(_) => return End::Dropped,
         }
         if batch.is_empty() {
-            break;
+            if live {
+                break;
+            }
+            catch_up.finish();
+            live = true;
+            continue;
         }
         for (seq, json) in batch {
             if let Err(end) = push(socket, &mut kill, Message::Text(Utf8Bytes::from(json))).await {
@@ -250,6 +262,8 @@ async fn serve(
             break;
         }
     }
+    // Cut short (the client reloads history over HTTP): live events from here on.
+    catch_up.finish();
     let done = text(&ServerEvent::CatchUpDone { last_seq, complete });
     if let Err(end) = push(socket, &mut kill, done).await {
         return end;

@@ -9,6 +9,7 @@ mod extract;
 mod meta;
 mod rooms;
 mod uploads;
+mod web;
 mod ws;
 
 use std::time::Instant;
@@ -239,7 +240,7 @@ pub fn router(app: App) -> Router {
         router = router.route(r.path, endpoint);
     }
     router
-        .fallback(no_route)
+        .fallback(web::fallback)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn(track))
         .with_state(app)

@@ -1,0 +1,269 @@
+//! The browser client: how the server serves it, and the client itself in real headless
+//! Chromium (Debian's `chromium` + `chromium-driver`, driven over WebDriver).
+
+mod common;
+mod webdriver;
+
+use common::{PW, TestServer};
+use serde_json::{Value, json};
+use sotto_server::{Config, Server};
+use webdriver::Browser;
+
+/// The CSP every page and asset of the client must carry.
+const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
+style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; \
+form-action 'self'; frame-ancestors 'none'";
+
+async fn get(url: &str) -> reqwest::Response {
+    reqwest::get(url).await.expect("GET")
+}
+
+fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn the_client_is_served_with_types_cache_headers_and_csp() {
+    let ts = TestServer::start().await;
+    let index = get(&format!("{}/", ts.url)).await;
+    assert_eq!(index.status(), 200);
+    assert_eq!(header(&index, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(header(&index, "cache-control"), "no-cache");
+    assert_eq!(header(&index, "content-security-policy"), CSP);
+    assert_eq!(header(&index, "x-content-type-options"), "nosniff");
+    let html = index.text().await.expect("body");
+    assert!(!html.contains("<script>"), "no inline script");
+    // The asset version the page refers to.
+    let version = html
+        .split("/assets/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .expect("versioned asset URL")
+        .to_string();
+    assert_eq!(version.len(), 16);
+
+    let setup = get(&format!("{}/setup", ts.url)).await;
+    assert_eq!(setup.status(), 200);
+    assert_eq!(header(&setup, "cache-control"), "no-cache");
+
+    let web = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/");
+    for (file, ty) in [
+        ("main.js", "text/javascript; charset=utf-8"),
+        ("views/chat.js", "text/javascript; charset=utf-8"),
+        ("style.css", "text/css; charset=utf-8"),
+        ("pkg/sotto.js", "text/javascript; charset=utf-8"),
+        ("pkg/sotto_bg.wasm", "application/wasm"),
+    ] {
+        let r = get(&format!("{}/assets/{version}/{file}", ts.url)).await;
+        assert_eq!(r.status(), 200, "{file}");
+        assert_eq!(header(&r, "content-type"), ty, "{file}");
+        assert_eq!(
+            header(&r, "cache-control"),
+            "public, max-age=31536000, immutable",
+            "{file}"
+        );
+        assert_eq!(header(&r, "content-security-policy"), CSP, "{file}");
+        let body = r.bytes().await.expect("body");
+        let on_disk = std::fs::read(format!("{web}{file}")).expect("file");
+        assert_eq!(&body[..], &on_disk[..], "{file} is the committed file");
+    }
+
+    for missing in [
+        format!("/assets/{version}/nope.js"),
+        format!("/assets/{version}/../Cargo.toml"),
+        "/assets/0000000000000000/main.js".to_string(),
+        "/main.js".to_string(),
+        "/web/index.html".to_string(),
+        "/api/v1/nope".to_string(),
+    ] {
+        let r = get(&format!("{}{missing}", ts.url)).await;
+        assert_eq!(r.status(), 404, "{missing}");
+        let body: Value = r.json().await.expect("JSON error");
+        assert_eq!(body["error"]["code"], "route_not_found", "{missing}");
+    }
+    let post = reqwest::Client::new()
+        .post(format!("{}/", ts.url))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(post.status(), 404);
+}
+
+/// Runs the first-run set-up in `browser` and waits for the chat screen.
+async fn set_up_admin(browser: &Browser, ts: &TestServer) {
+    let token = ts.server().setup_token.clone().expect("setup token");
+    browser.goto(&format!("{}/setup#{token}", ts.url)).await;
+    browser
+        .type_into("#setup-form input[name=username]", "admin")
+        .await;
+    browser
+        .type_into("#setup-form input[name=password]", PW)
+        .await;
+    browser.click("#setup-form button[type=submit]").await;
+    wait_connected(browser).await;
+    assert_eq!(browser.text("#me").await, "admin");
+    let path = browser.exec("return location.pathname", json!([])).await;
+    assert_eq!(path, "/", "the set-up token leaves the address bar");
+}
+
+async fn log_in(browser: &Browser, url: &str, name: &str) {
+    browser.goto(&format!("{url}/")).await;
+    browser
+        .type_into("#login-form input[name=username]", name)
+        .await;
+    browser
+        .type_into("#login-form input[name=password]", PW)
+        .await;
+    browser.click("#login-form button[type=submit]").await;
+    wait_connected(browser).await;
+    assert_eq!(browser.text("#me").await, name);
+}
+
+async fn wait_connected(browser: &Browser) {
+    browser
+        .wait_for(
+            "the realtime connection",
+            "const s = document.getElementById('connection'); \
+             return s && s.dataset.status === 'online'",
+            json!([]),
+        )
+        .await;
+}
+
+/// Waits until the open room shows a message whose text is exactly `text`.
+async fn wait_message(browser: &Browser, text: &str) {
+    browser
+        .wait_for(
+            &format!("message {text:?}"),
+            "return [...document.querySelectorAll('#messages .message .text')] \
+             .some(e => e.textContent === arguments[0])",
+            json!([text]),
+        )
+        .await;
+}
+
+async fn send(browser: &Browser, text: &str) {
+    browser.type_into("#composer-input", text).await;
+    browser.click("#send").await;
+    wait_message(browser, text).await;
+}
+
+async fn assert_clean(browser: &Browser) {
+    let v = browser
+        .exec(
+            "return { csp: window.__sottoCspViolations || null, pwned: window.__pwned === true }",
+            json!([]),
+        )
+        .await;
+    assert_eq!(v["csp"], json!([]), "no CSP violation");
+    assert_eq!(v["pwned"], false, "no script from message content ran");
+}
+
+#[tokio::test]
+async fn two_browsers_chat_live_and_reconnect_after_a_restart() {
+    let mut ts = TestServer::start().await;
+    let a = Browser::launch().await;
+    set_up_admin(&a, &ts).await;
+    // Bob is created by the admin over the API; the admin UI is not built yet.
+    let mut sdk = ts.client();
+    sdk.login("admin", PW).await.expect("admin login");
+    sdk.admin_create_user("bob", PW, false)
+        .await
+        .expect("create bob");
+
+    let b = Browser::launch().await;
+    log_in(&b, &ts.url, "bob").await;
+
+    // A starts a DM with Bob from the directory; Bob is shown online.
+    a.click("#new-dm").await;
+    a.wait_for(
+        "bob online in the directory",
+        "const b = [...document.querySelectorAll('#directory .person')] \
+         .find(e => e.textContent === 'bob'); \
+         return !!b && !!b.querySelector('.dot.online')",
+        json!([]),
+    )
+    .await;
+    a.exec(
+        "[...document.querySelectorAll('#directory .person')] \
+         .find(e => e.textContent === 'bob').setAttribute('id', 'pick-bob')",
+        json!([]),
+    )
+    .await;
+    a.click("#pick-bob").await;
+    assert_eq!(a.text("#room-title").await, "bob");
+    let payload = "<img src=x onerror=\"window.__pwned=true\"> hello & <b>bob</b>";
+    send(&a, payload).await;
+
+    // Bob's sidebar gets the DM live, with an unread badge and A's presence.
+    b.wait_for(
+        "the DM with an unread badge",
+        "const r = [...document.querySelectorAll('#rooms .room-link')] \
+         .find(e => e.querySelector('.room-name').textContent === 'admin'); \
+         return !!r && r.querySelector('.badge')?.textContent === '1' \
+         && !!r.querySelector('.dot.online')",
+        json!([]),
+    )
+    .await;
+    b.click("#rooms .room-link").await;
+    wait_message(&b, payload).await;
+    b.wait_for(
+        "the badge cleared",
+        "return document.querySelector('#rooms .badge') === null",
+        json!([]),
+    )
+    .await;
+
+    // Both ways, live.
+    send(&b, "hi admin").await;
+    wait_message(&a, "hi admin").await;
+    send(&a, "second").await;
+    wait_message(&b, "second").await;
+
+    // The server restarts on the same address: both tabs reconnect by themselves and catch
+    // up with what was sent while they were away, without duplicates.
+    let addr = ts.url.trim_start_matches("http://").to_string();
+    ts.stop().await;
+    for br in [&a, &b] {
+        br.wait_for(
+            "the tab to notice the restart",
+            "return document.getElementById('connection').dataset.status !== 'online'",
+            json!([]),
+        )
+        .await;
+    }
+    let mut config = Config::for_tests(ts.dir.path());
+    config.listen = addr.parse().expect("address");
+    let server = Server::start(config).await.expect("restart");
+    ts.server = Some(server);
+    let mut sdk = ts.client();
+    sdk.login("admin", PW).await.expect("admin login");
+    let room = sdk.rooms().await.expect("rooms")[0].id;
+    sdk.send_text(room, "while you were away")
+        .await
+        .expect("send");
+    for br in [&a, &b] {
+        wait_connected(br).await;
+        wait_message(br, "while you were away").await;
+    }
+    send(&b, "after the restart").await;
+    wait_message(&a, "after the restart").await;
+    for br in [&a, &b] {
+        let counts = br
+            .exec(
+                "const t = [...document.querySelectorAll('#messages .message .text')] \
+                 .map(e => e.textContent); \
+                 return [t.length, new Set(t).size]",
+                json!([]),
+            )
+            .await;
+        assert_eq!(counts, json!([5, 5]), "no message lost or duplicated");
+        assert_clean(br).await;
+    }
+    a.quit().await;
+    b.quit().await;
+    ts.stop().await;
+}

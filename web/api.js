@@ -1,0 +1,155 @@
+// The HTTP API: one function per endpoint the client uses. Knows paths, JSON and the CSRF
+// header; knows nothing about the page.
+
+/** @typedef {{id: number, username: string, is_admin: boolean, deactivated: boolean}} User */
+/** @typedef {User & {presence: 'online' | 'away' | 'offline'}} UserWithPresence */
+/** @typedef {{type: 'text', text: string} | {type: 'encrypted', envelope: string}} MessageBody */
+/**
+ * @typedef {{id: number, room_id: number, author_id: number, body: MessageBody,
+ *   created_at: number, edited_at?: number | null}} Message
+ */
+/**
+ * @typedef {{id: number, kind: 'dm' | 'multi_dm' | 'group', name?: string | null,
+ *   members: number[], last_message?: Message | null, unread_count?: number}} Room
+ */
+/** @typedef {{session_id: number, csrf_token: string, user: User}} Session */
+
+/** An error answer of the server, with its stable code. */
+export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} code
+   * @param {string} message
+   */
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** @type {string | null} */
+let csrfToken = null;
+
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<any>}
+ */
+async function request(method, path, body) {
+  /** @type {Record<string, string>} */
+  const headers = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && csrfToken !== null) headers['x-csrf-token'] = csrfToken;
+  const res = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const err = data && data.error ? data.error : {};
+    throw new ApiError(res.status, err.code || 'http_error', err.message || res.statusText);
+  }
+  return data;
+}
+
+/**
+ * Remembers the CSRF token of the session for every later write.
+ * @param {Session} session
+ * @returns {Session}
+ */
+function adopt(session) {
+  csrfToken = session.csrf_token;
+  return session;
+}
+
+/** The current cookie session (recovers the CSRF token after a reload). @returns {Promise<Session>} */
+export async function currentSession() {
+  return adopt(await request('GET', '/api/v1/accounts/session'));
+}
+
+/**
+ * Logs in with a cookie session.
+ * @param {string} username
+ * @param {string} password
+ * @returns {Promise<Session>}
+ */
+export async function login(username, password) {
+  return adopt(await request('POST', '/api/v1/accounts/login', { username, password, cookie: true }));
+}
+
+/**
+ * Creates the first admin with the set-up token, then logs in with a cookie session (the
+ * set-up answer's bearer token is not kept).
+ * @param {string} token
+ * @param {string} username
+ * @param {string} password
+ * @returns {Promise<Session>}
+ */
+export async function setup(token, username, password) {
+  await request('POST', '/api/v1/setup', { token, username, password });
+  return login(username, password);
+}
+
+/** @returns {Promise<void>} */
+export async function logout() {
+  await request('POST', '/api/v1/accounts/logout');
+  csrfToken = null;
+}
+
+/** @returns {Promise<UserWithPresence[]>} */
+export function users() {
+  return request('GET', '/api/v1/users');
+}
+
+/** @returns {Promise<Room[]>} */
+export function rooms() {
+  return request('GET', '/api/v1/rooms');
+}
+
+/**
+ * The 1:1 DM with a user (created if needed).
+ * @param {number} userId
+ * @returns {Promise<Room>}
+ */
+export function openDm(userId) {
+  return request('POST', '/api/v1/rooms/dm', { user_id: userId });
+}
+
+/**
+ * The newest page of a room's history, oldest first.
+ * @param {number} roomId
+ * @returns {Promise<{messages: Message[], before: string | null, after: string | null}>}
+ */
+export function history(roomId) {
+  return request('GET', `/api/v1/rooms/${encodeURIComponent(roomId)}/messages?limit=50`);
+}
+
+/**
+ * @param {number} roomId
+ * @param {string} text
+ * @returns {Promise<Message>}
+ */
+export function sendText(roomId, text) {
+  return request('POST', `/api/v1/rooms/${encodeURIComponent(roomId)}/messages`, {
+    body: { type: 'text', text },
+  });
+}
+
+/**
+ * @param {number} roomId
+ * @param {number} messageId
+ * @returns {Promise<unknown>}
+ */
+export function markRead(roomId, messageId) {
+  return request('POST', `/api/v1/rooms/${encodeURIComponent(roomId)}/read`, { message_id: messageId });
+}

@@ -1,0 +1,109 @@
+// Entry point: decides which page to show and wires the realtime connection into the state.
+
+import * as api from './api.js';
+import { RealtimeConnection } from './realtime.js';
+import { ChatState } from './state.js';
+import { showChat } from './views/chat.js';
+import { showLogin } from './views/login.js';
+import { showSetup } from './views/setup.js';
+
+/** CSP violations seen by this page (the browser tests assert there are none). */
+const cspViolations = /** @type {string[]} */ ([]);
+document.addEventListener('securitypolicyviolation', (e) => {
+  cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
+});
+Object.defineProperty(window, '__sottoCspViolations', { value: cspViolations });
+
+const root = /** @type {HTMLElement} */ (document.getElementById('app'));
+
+/** @param {api.Session} session */
+async function startChat(session) {
+  const state = new ChatState(session.user);
+  /** @type {ReturnType<typeof showChat> | null} */
+  let view = null;
+  let loaded = false;
+
+  async function reload() {
+    const [users, rooms] = await Promise.all([api.users(), api.rooms()]);
+    state.setUsers(users);
+    state.setRooms(rooms);
+    loaded = true;
+  }
+
+  const realtime = new RealtimeConnection({
+    onStatus(status) {
+      state.connection = status;
+      state.changed();
+    },
+    onCaughtUp({ complete, reconnect }) {
+      // The first connection loads the lists once the socket is live (so nothing falls in
+      // between). After a reconnect the replay covered stored events; presence may have
+      // changed meanwhile, and an incomplete replay means history must be reloaded.
+      if (!loaded || !complete) {
+        void reload().then(() => view?.reloadOpenRoom());
+      } else if (reconnect) {
+        void api.users().then((users) => state.setUsers(users));
+      }
+    },
+    onEvent(event) {
+      applyEvent(state, event, () => void reload());
+      if (event.type === 'message_created') view?.seen(event.message.room_id);
+    },
+  });
+
+  view = showChat(root, state, {
+    logout() {
+      realtime.stop();
+      api.logout().finally(() => location.assign('/'));
+    },
+  });
+  realtime.start();
+}
+
+/**
+ * Applies one realtime event to the state.
+ * @param {ChatState} state
+ * @param {any} event
+ * @param {() => void} reload
+ */
+function applyEvent(state, event, reload) {
+  switch (event.type) {
+    case 'message_created':
+    case 'message_edited':
+      state.addMessage(event.message);
+      break;
+    case 'message_deleted':
+      state.removeMessage(event.room_id, event.message_id);
+      break;
+    case 'member_joined':
+      state.upsertRoom(event.room);
+      if (!event.room.members.every((/** @type {number} */ id) => state.users.has(id))) reload();
+      break;
+    case 'member_left':
+      if (event.user_id === state.me.id) state.removeRoom(event.room_id);
+      break;
+    case 'presence':
+      state.setPresence(event.user_id, event.status);
+      break;
+    default:
+      break;
+  }
+}
+
+async function boot() {
+  if (location.pathname === '/setup') {
+    showSetup(root, (session) => void startChat(session));
+    return;
+  }
+  try {
+    await startChat(await api.currentSession());
+  } catch (err) {
+    if (err instanceof api.ApiError && err.status === 401) {
+      showLogin(root, (session) => void startChat(session));
+    } else {
+      root.textContent = `Sotto could not start: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+}
+
+void boot();

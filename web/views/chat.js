@@ -1,0 +1,219 @@
+// The chat screen: sidebar of rooms (unread badges, presence dots), the user directory to
+// start a DM, and the open room with its history and composer. Renders from ChatState;
+// every piece of user content goes in as text.
+
+import * as api from '../api.js';
+import { h, replace } from './dom.js';
+
+/** @typedef {import('../state.js').ChatState} ChatState */
+/** @typedef {import('../api.js').Room} Room */
+/** @typedef {import('../api.js').Message} Message */
+
+/**
+ * @param {HTMLElement} root
+ * @param {ChatState} state
+ * @param {{logout: () => void}} actions
+ */
+export function showChat(root, state, actions) {
+  const status = h('span', { id: 'connection', class: 'connection' });
+  const roomList = h('ul', { id: 'rooms', class: 'rooms', 'aria-label': 'Rooms' });
+  const directory = h('section', { id: 'directory', class: 'directory', hidden: true, 'aria-label': 'People' });
+  const roomView = h('section', { id: 'room', class: 'room', 'aria-label': 'Conversation' });
+  const newDm = h('button', { type: 'button', id: 'new-dm', text: 'New message' });
+  newDm.addEventListener('click', async () => {
+    directory.hidden = !directory.hidden;
+    renderDirectory();
+    if (!directory.hidden) state.setUsers(await api.users());
+  });
+  const logout = h('button', { type: 'button', id: 'logout', text: 'Log out' });
+  logout.addEventListener('click', () => actions.logout());
+
+  const messageList = h('ol', { id: 'messages', class: 'messages', 'aria-label': 'Messages' });
+  const roomTitle = h('h2', { id: 'room-title' });
+  const input = /** @type {HTMLTextAreaElement} */ (
+    h('textarea', { id: 'composer-input', name: 'text', rows: 2, 'aria-label': 'Message', placeholder: 'Write a message' })
+  );
+  const sendError = h('p', { class: 'error', role: 'alert', id: 'send-error' });
+  const composer = /** @type {HTMLFormElement} */ (
+    h('form', { id: 'composer', class: 'composer' }, input, h('button', { type: 'submit', id: 'send', text: 'Send' }), sendError)
+  );
+  composer.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void send();
+  });
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey) {
+      e.preventDefault();
+      void send();
+    }
+  });
+
+  replace(
+    root,
+    h(
+      'div',
+      { id: 'chat', class: 'chat' },
+      h(
+        'header',
+        { class: 'topbar' },
+        h('span', { id: 'me', class: 'me', text: state.me.username }),
+        status,
+        logout,
+      ),
+      h('nav', { class: 'sidebar', 'aria-label': 'Sidebar' }, newDm, directory, roomList),
+      roomView,
+    ),
+  );
+
+  async function send() {
+    const roomId = state.openRoomId;
+    const text = input.value;
+    if (roomId === null || !text.trim()) return;
+    sendError.textContent = '';
+    try {
+      const msg = await api.sendText(roomId, text);
+      input.value = '';
+      state.addMessage(msg);
+    } catch (err) {
+      sendError.textContent = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  /** @param {number} roomId */
+  async function openRoom(roomId) {
+    state.openRoomId = roomId;
+    const room = state.rooms.get(roomId);
+    if (room) room.unread_count = 0;
+    state.changed();
+    try {
+      const page = await api.history(roomId);
+      state.setHistory(roomId, page.messages);
+      markRead(roomId);
+    } catch (err) {
+      sendError.textContent = err instanceof Error ? err.message : String(err);
+    }
+    input.focus();
+  }
+
+  /** @param {number} roomId */
+  function markRead(roomId) {
+    const list = state.messages.get(roomId);
+    const last = list && list[list.length - 1];
+    if (last) api.markRead(roomId, last.id).catch(() => {});
+  }
+
+  function renderDirectory() {
+    if (directory.hidden) return;
+    const people = [...state.users.values()].filter((u) => u.id !== state.me.id && !u.deactivated);
+    replace(
+      directory,
+      h('h2', { text: 'Start a direct message' }),
+      h(
+        'ul',
+        { class: 'people' },
+        ...people.map((u) => {
+          const b = h('button', { type: 'button', class: 'person', 'data-user-id': u.id }, presenceDot(u.presence), u.username);
+          b.addEventListener('click', async () => {
+            const room = await api.openDm(u.id);
+            state.upsertRoom(room);
+            directory.hidden = true;
+            await openRoom(room.id);
+          });
+          return h('li', {}, b);
+        }),
+      ),
+    );
+  }
+
+  function renderRooms() {
+    replace(
+      roomList,
+      ...state.sortedRooms().map((room) => {
+        const peer = state.dmPeer(room);
+        const unread = room.unread_count ?? 0;
+        const b = h(
+          'button',
+          {
+            type: 'button',
+            class: 'room-link',
+            'data-room-id': room.id,
+            'aria-current': room.id === state.openRoomId ? 'true' : null,
+          },
+          peer ? presenceDot(peer.presence) : null,
+          h('span', { class: 'room-name', text: state.roomTitle(room) }),
+          unread > 0 ? h('span', { class: 'badge', 'aria-label': `${unread} unread`, text: String(unread) }) : null,
+        );
+        b.addEventListener('click', () => void openRoom(room.id));
+        return h('li', {}, b);
+      }),
+    );
+  }
+
+  /** @type {number | null} */
+  let renderedRoom = null;
+  function renderRoom() {
+    const room = state.openRoomId === null ? undefined : state.rooms.get(state.openRoomId);
+    if (!room) {
+      renderedRoom = null;
+      replace(roomView, h('p', { class: 'empty', text: 'Pick a conversation or start a new one.' }));
+      return;
+    }
+    if (renderedRoom !== room.id) {
+      renderedRoom = room.id;
+      replace(roomView, roomTitle, messageList, composer);
+    }
+    roomTitle.textContent = state.roomTitle(room);
+    const stick = messageList.scrollTop + messageList.clientHeight >= messageList.scrollHeight - 4;
+    replace(messageList, ...(state.messages.get(room.id) ?? []).map(renderMessage));
+    if (stick) messageList.scrollTop = messageList.scrollHeight;
+  }
+
+  /** @param {Message} msg */
+  function renderMessage(msg) {
+    const author = msg.author_id === state.me.id ? state.me.username : state.users.get(msg.author_id)?.username ?? `user ${msg.author_id}`;
+    const text = msg.body.type === 'text' ? msg.body.text : '(encrypted message)';
+    return h(
+      'li',
+      { class: 'message', 'data-message-id': msg.id },
+      h('span', { class: 'author', text: author }),
+      h('time', { datetime: new Date(msg.created_at * 1000).toISOString(), text: new Date(msg.created_at * 1000).toLocaleTimeString() }),
+      h('p', { class: 'text', text }),
+      msg.edited_at ? h('span', { class: 'edited', text: '(edited)' }) : null,
+    );
+  }
+
+  function render() {
+    status.textContent = state.connection === 'online' ? 'connected' : state.connection;
+    status.dataset.status = state.connection;
+    renderRooms();
+    renderDirectory();
+    renderRoom();
+  }
+
+  let scheduled = false;
+  state.subscribe(() => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      render();
+    });
+  });
+  render();
+
+  return {
+    /** A message arrived live in the open room: mark it read. @param {number} roomId */
+    seen(roomId) {
+      if (roomId === state.openRoomId && document.visibilityState === 'visible') markRead(roomId);
+    },
+    /** Reloads the open room's history (after a reconnect that could not catch up). */
+    reloadOpenRoom() {
+      if (state.openRoomId !== null) void openRoom(state.openRoomId);
+    },
+  };
+}
+
+/** @param {'online' | 'away' | 'offline'} presence */
+function presenceDot(presence) {
+  return h('span', { class: `dot ${presence}`, role: 'img', 'aria-label': presence, title: presence });
+}

@@ -153,3 +153,38 @@ export function sendText(roomId, text) {
 export function markRead(roomId, messageId) {
   return request('POST', `/api/v1/rooms/${encodeURIComponent(roomId)}/read`, { message_id: messageId });
 }
+
+/** @returns {Promise<Record<string, unknown>>} */
+export function settings() {
+  return request('GET', '/api/v1/settings');
+}
+
+/**
+ * The caller's own E2E keys and sealed blobs, or null when not set up yet.
+ * @returns {Promise<{curve25519: string, ed25519: string, key_backup: string, trust_store: string} | null>}
+ */
+export async function ownKeys() {
+  try {
+    return await request('GET', '/api/v1/e2e/keys/me');
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'e2e_not_set_up') return null;
+    throw err;
+  }
+}
+
+/**
+ * Publishes the caller's public keys with the sealed key backup and trust store (base64).
+ * @param {{curve25519: string, ed25519: string, key_backup: string, trust_store: string}} keys
+ */
+export function publishKeys(keys) {
+  return request('PUT', '/api/v1/e2e/keys', keys);
+}
+
+/**
+ * A user's public identity keys.
+ * @param {number} userId
+ * @returns {Promise<{user_id: number, curve25519: string, ed25519: string}>}
+ */
+export function publicKeys(userId) {
+  return request('GET', `/api/v1/e2e/keys/${encodeURIComponent(userId)}`);
+}

@@ -1,6 +1,8 @@
 // Entry point: decides which page to show and wires the realtime connection into the state.
 
 import * as api from './api.js';
+import * as e2e from './e2e.js';
+import { OtrConversations } from './otr.js';
 import { RealtimeConnection } from './realtime.js';
 import { ChatState } from './state.js';
 import { showChat } from './views/chat.js';
@@ -24,10 +26,16 @@ async function startChat(session) {
   let loaded = false;
 
   async function reload() {
-    const [users, rooms] = await Promise.all([api.users(), api.rooms()]);
+    const [users, rooms, settings] = await Promise.all([api.users(), api.rooms(), api.settings()]);
+    state.settings = settings;
     state.setUsers(users);
     state.setRooms(rooms);
     loaded = true;
+  }
+
+  /** Tells the relay that this connection holds an unlocked E2E identity (or not). */
+  function announceE2e() {
+    realtime.sendJson({ type: 'e2e_state', unlocked: e2e.isUnlocked() });
   }
 
   const realtime = new RealtimeConnection({
@@ -45,13 +53,32 @@ async function startChat(session) {
         void api.users().then((users) => state.setUsers(users));
       }
     },
+    onHello(hello) {
+      // A fresh connection starts locked; a resumed one keeps its state.
+      if (!hello.resumed && e2e.isUnlocked()) queueMicrotask(announceE2e);
+    },
+    onBinary(frame) {
+      otr.receiveFrame(frame);
+    },
     onEvent(event) {
+      if (event.type === 'otr') {
+        otr.receiveNotice(event);
+        return;
+      }
+      if (event.type === 'settings_changed') {
+        state.settings = event.settings;
+        state.changed();
+        return;
+      }
       applyEvent(state, event, () => void reload());
       if (event.type === 'message_created') view?.seen(event.message.room_id);
     },
   });
 
-  view = showChat(root, state, {
+  const otr = new OtrConversations(session.user.id, (frame) => realtime.sendBinary(frame), () => state.changed());
+
+  view = showChat(root, state, otr, {
+    unlocked: announceE2e,
     logout() {
       realtime.stop();
       api.logout().finally(() => location.assign('/'));

@@ -16,7 +16,8 @@ const MAX_BACKOFF_MS = 5000;
 export class RealtimeConnection {
   /**
    * @param {{onEvent: (event: any) => void, onStatus: (status: ConnectionStatus) => void,
-   *   onCaughtUp: (info: {complete: boolean, reconnect: boolean}) => void}} handlers
+   *   onCaughtUp: (info: {complete: boolean, reconnect: boolean}) => void,
+   *   onBinary: (frame: Uint8Array) => void, onHello: (hello: any) => void}} handlers
    */
   constructor(handlers) {
     this.handlers = handlers;
@@ -52,7 +53,10 @@ export class RealtimeConnection {
     this.socket = socket;
     this.handlers.onStatus(this.connectedOnce ? 'reconnecting' : 'connecting');
     socket.onmessage = (msg) => {
-      if (typeof msg.data !== 'string') return; // binary ephemeral frames: not used yet
+      if (typeof msg.data !== 'string') {
+        this.handlers.onBinary(new Uint8Array(msg.data));
+        return;
+      }
       let event;
       try {
         event = JSON.parse(msg.data);
@@ -71,8 +75,32 @@ export class RealtimeConnection {
     };
   }
 
+  /**
+   * Sends a JSON event; false when the socket is not open.
+   * @param {unknown} event
+   */
+  sendJson(event) {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(event));
+    return true;
+  }
+
+  /**
+   * Sends a binary (ephemeral) frame; false when the socket is not open.
+   * @param {Uint8Array} frame
+   */
+  sendBinary(frame) {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(frame);
+    return true;
+  }
+
   /** @param {any} event */
   receive(event) {
+    if (event.type === 'hello') {
+      this.handlers.onHello(event);
+      return;
+    }
     if (event.type === 'catch_up_done') {
       const reconnect = this.connectedOnce;
       this.connectedOnce = true;

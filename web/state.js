@@ -20,6 +20,8 @@ export class ChatState {
     this.openRoomId = null;
     /** @type {string} */
     this.connection = 'connecting';
+    /** @type {Record<string, unknown>} public settings */
+    this.settings = {};
     /** @type {Set<() => void>} */
     this.listeners = new Set();
   }

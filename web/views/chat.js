@@ -3,18 +3,23 @@
 // every piece of user content goes in as text.
 
 import * as api from '../api.js';
+import * as e2e from '../e2e.js';
 import { h, replace } from './dom.js';
+import { showE2ePanel } from './e2e.js';
+import { invitation, otrMessage, otrPanel } from './otr.js';
 
 /** @typedef {import('../state.js').ChatState} ChatState */
 /** @typedef {import('../api.js').Room} Room */
 /** @typedef {import('../api.js').Message} Message */
+/** @typedef {import('../otr.js').OtrConversations} OtrConversations */
 
 /**
  * @param {HTMLElement} root
  * @param {ChatState} state
- * @param {{logout: () => void}} actions
+ * @param {OtrConversations} otr
+ * @param {{logout: () => void, unlocked: () => void}} actions
  */
-export function showChat(root, state, actions) {
+export function showChat(root, state, otr, actions) {
   const status = h('span', { id: 'connection', class: 'connection' });
   const roomList = h('ul', { id: 'rooms', class: 'rooms', 'aria-label': 'Rooms' });
   const directory = h('section', { id: 'directory', class: 'directory', hidden: true, 'aria-label': 'People' });
@@ -25,6 +30,29 @@ export function showChat(root, state, actions) {
     renderDirectory();
     if (!directory.hidden) state.setUsers(await api.users());
   });
+  const e2ePanel = h('section', { id: 'e2e-panel', class: 'e2e-panel', hidden: true, 'aria-label': 'E2E key' });
+  const e2eButton = h('button', { type: 'button', id: 'e2e-button', text: 'E2E key' });
+  e2eButton.addEventListener('click', () => {
+    if (!e2ePanel.hidden) {
+      e2ePanel.hidden = true;
+      return;
+    }
+    void showE2ePanel(e2ePanel, state.me.id, () => {
+      actions.unlocked();
+      state.changed();
+    });
+  });
+  const invitations = h('div', { id: 'invitations', class: 'invitations' });
+  /** Whether the OTR panel of the open room is shown. */
+  let otrOpen = false;
+  const menuButton = h('button', { type: 'button', id: 'room-menu', 'aria-haspopup': 'true', 'aria-expanded': 'false', 'aria-label': 'Room menu', text: '⋯' });
+  const menu = h('ul', { id: 'room-menu-list', class: 'menu', role: 'menu', hidden: true });
+  menuButton.addEventListener('click', () => {
+    menu.hidden = !menu.hidden;
+    menuButton.setAttribute('aria-expanded', String(!menu.hidden));
+    renderMenu();
+  });
+  const panelSlot = h('div', { id: 'otr-slot' });
   const logout = h('button', { type: 'button', id: 'logout', text: 'Log out' });
   logout.addEventListener('click', () => actions.logout());
 
@@ -58,8 +86,10 @@ export function showChat(root, state, actions) {
         { class: 'topbar' },
         h('span', { id: 'me', class: 'me', text: state.me.username }),
         status,
+        e2eButton,
         logout,
       ),
+      h('div', { class: 'notices' }, e2ePanel, invitations),
       h('nav', { class: 'sidebar', 'aria-label': 'Sidebar' }, newDm, directory, roomList),
       roomView,
     ),
@@ -70,6 +100,19 @@ export function showChat(root, state, actions) {
     const text = input.value;
     if (roomId === null || !text.trim()) return;
     sendError.textContent = '';
+    if (otr.room(roomId).state === 'established') {
+      try {
+        if (otr.sendText(roomId, text)) input.value = '';
+      } catch (err) {
+        sendError.textContent = err instanceof Error ? err.message : String(err);
+      }
+      return;
+    }
+    if (otr.takeComposerGuard(roomId)) {
+      sendError.textContent = 'OTR has ended. Press Send again to send this as an ordinary, stored message.';
+      state.changed();
+      return;
+    }
     try {
       const msg = await api.sendText(roomId, text);
       input.value = '';
@@ -81,6 +124,8 @@ export function showChat(root, state, actions) {
 
   /** @param {number} roomId */
   async function openRoom(roomId) {
+    if (state.openRoomId !== roomId) otrOpen = false;
+    menu.hidden = true;
     state.openRoomId = roomId;
     const room = state.rooms.get(roomId);
     if (room) room.unread_count = 0;
@@ -160,11 +205,25 @@ export function showChat(root, state, actions) {
     }
     if (renderedRoom !== room.id) {
       renderedRoom = room.id;
-      replace(roomView, roomTitle, messageList, composer);
+      replace(roomView, h('header', { class: 'room-header' }, roomTitle, menuButton, menu), panelSlot, messageList, composer);
     }
     roomTitle.textContent = state.roomTitle(room);
+    renderMenu();
+    const peer = state.dmPeer(room);
+    if (otrOpen && peer && otrAllowed()) {
+      replace(panelSlot, otrPanel(otr, room.id, peer.id, peer.username, e2e.isUnlocked()));
+    } else {
+      replace(panelSlot);
+    }
     const stick = messageList.scrollTop + messageList.clientHeight >= messageList.scrollHeight - 4;
-    replace(messageList, ...(state.messages.get(room.id) ?? []).map(renderMessage));
+    /** @type {{at: number, node: Node}[]} */
+    const items = (state.messages.get(room.id) ?? []).map((m) => ({ at: m.created_at * 1000, node: renderMessage(m) }));
+    for (const m of otr.rooms.get(room.id)?.messages ?? []) {
+      const author = m.mine ? state.me.username : (peer?.username ?? '');
+      items.push({ at: m.at, node: otrMessage(m, author) });
+    }
+    items.sort((a, b) => a.at - b.at);
+    replace(messageList, ...items.map((i) => i.node));
     if (stick) messageList.scrollTop = messageList.scrollHeight;
   }
 
@@ -182,7 +241,39 @@ export function showChat(root, state, actions) {
     );
   }
 
+  function otrAllowed() {
+    return state.settings['otr.enabled'] === true;
+  }
+
+  function renderMenu() {
+    const room = state.openRoomId === null ? undefined : state.rooms.get(state.openRoomId);
+    const items = [];
+    if (room && room.kind === 'dm' && otrAllowed()) {
+      const item = h('button', { type: 'button', role: 'menuitem', id: 'menu-otr', text: 'OTR' });
+      item.addEventListener('click', () => {
+        otrOpen = true;
+        menu.hidden = true;
+        state.changed();
+      });
+      items.push(h('li', {}, item));
+    }
+    if (!items.length) items.push(h('li', { class: 'empty', text: 'No actions' }));
+    replace(menu, ...items);
+  }
+
+  function renderInvitations() {
+    const list = [];
+    for (const [roomId, r] of otr.rooms) {
+      if (r.state !== 'invited' || r.invitedBy === null) continue;
+      const name = state.users.get(r.invitedBy)?.username ?? `user ${r.invitedBy}`;
+      list.push(invitation(otr, roomId, name));
+    }
+    replace(invitations, ...list);
+    document.title = list.length ? `(OTR invitation) Sotto` : 'Sotto';
+  }
+
   function render() {
+    renderInvitations();
     status.textContent = state.connection === 'online' ? 'connected' : state.connection;
     status.dataset.status = state.connection;
     renderRooms();

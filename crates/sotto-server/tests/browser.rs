@@ -267,3 +267,158 @@ async fn two_browsers_chat_live_and_reconnect_after_a_restart() {
     b.quit().await;
     ts.stop().await;
 }
+
+/// Sets up the E2E key in the browser: the generated passphrase, "I have saved it", finish.
+async fn set_up_e2e(browser: &Browser) {
+    browser.click("#e2e-button").await;
+    let passphrase = browser.text("#e2e-passphrase").await;
+    assert_eq!(passphrase.len(), 24, "five groups of four: {passphrase}");
+    let disabled = browser
+        .exec(
+            "return document.getElementById('e2e-finish').disabled",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        disabled, true,
+        "finishing needs the 'saved it' confirmation"
+    );
+    browser.click("#e2e-saved").await;
+    browser.click("#e2e-finish").await;
+    browser
+        .wait_for(
+            "the E2E key to be set up",
+            "const s = document.getElementById('e2e-status'); return s && s.textContent",
+            json!([]),
+        )
+        .await;
+}
+
+/// Opens the OTR panel of the open DM through the room menu.
+async fn open_otr_panel(browser: &Browser) {
+    browser.click("#room-menu").await;
+    browser.click("#menu-otr").await;
+    browser.element("#otr-panel").await;
+}
+
+async fn wait_otr_state(browser: &Browser, state: &str) {
+    browser
+        .wait_for(
+            &format!("OTR state {state}"),
+            "const s = document.getElementById('otr-state'); \
+             return s && s.dataset.state === arguments[0]",
+            json!([state]),
+        )
+        .await;
+}
+
+/// Waits for a message with exactly `text`; returns whether it carries the bold key icon.
+async fn message_is_otr(browser: &Browser, text: &str) -> bool {
+    wait_message(browser, text).await;
+    browser
+        .exec(
+            "const m = [...document.querySelectorAll('#messages .message')] \
+             .find(e => e.querySelector('.text').textContent === arguments[0]); \
+             return m.classList.contains('otr') && m.querySelector('svg.otr-key') !== null",
+            json!([text]),
+        )
+        .await
+        == true
+}
+
+#[tokio::test]
+async fn off_the_record_from_start_otr_to_end_otr_in_two_browsers() {
+    let mut ts = TestServer::start().await;
+    let a = Browser::launch().await;
+    set_up_admin(&a, &ts).await;
+    let mut sdk = ts.client();
+    sdk.login("admin", PW).await.expect("admin login");
+    sdk.admin_create_user("bob", PW, false)
+        .await
+        .expect("create bob");
+    let b = Browser::launch().await;
+    log_in(&b, &ts.url, "bob").await;
+    set_up_e2e(&a).await;
+    set_up_e2e(&b).await;
+
+    // A opens the DM, sends an ordinary message, and starts OTR from the room menu.
+    a.click("#new-dm").await;
+    a.wait_for(
+        "bob in the directory",
+        "const b = [...document.querySelectorAll('#directory .person')] \
+         .find(e => e.textContent === 'bob'); \
+         if (b) b.id = 'pick-bob'; return !!b",
+        json!([]),
+    )
+    .await;
+    a.click("#pick-bob").await;
+    send(&a, "on the record").await;
+    b.click("#rooms .room-link").await;
+    wait_message(&b, "on the record").await;
+
+    open_otr_panel(&a).await;
+    a.click("#otr-start").await;
+    wait_otr_state(&a, "offered").await;
+
+    // B sees the invitation naming A, and accepts it.
+    let invite = b.text(".otr-invitation span").await;
+    assert_eq!(invite, "admin wants to start OTR.");
+    b.click(".otr-invitation .otr-invite-accept").await;
+    wait_otr_state(&a, "established").await;
+    open_otr_panel(&b).await;
+    wait_otr_state(&b, "established").await;
+    a.element("#otr-refresh").await;
+    a.element("#otr-end").await;
+
+    // Messages both ways carry the bold key icon and reach "delivered".
+    send(&a, "off the record one").await;
+    assert!(message_is_otr(&a, "off the record one").await);
+    assert!(message_is_otr(&b, "off the record one").await);
+    a.wait_for(
+        "delivered",
+        "return [...document.querySelectorAll('#messages .message.otr .delivery')] \
+         .some(e => e.textContent === 'delivered')",
+        json!([]),
+    )
+    .await;
+    send(&b, "off the record two").await;
+    assert!(message_is_otr(&a, "off the record two").await);
+    assert!(!message_is_otr(&b, "on the record").await);
+
+    // End OTR: both sides leave OTR; the next message is stored and shown without the icon.
+    a.click("#otr-end").await;
+    wait_otr_state(&a, "ended").await;
+    wait_otr_state(&b, "ended").await;
+    send(&a, "back on the record").await;
+    assert!(!message_is_otr(&b, "back on the record").await);
+
+    // The server stored the ordinary messages only.
+    let room = sdk.rooms().await.expect("rooms")[0].id;
+    let stored: Vec<String> = sdk
+        .history(room, None, None, None)
+        .await
+        .expect("history")
+        .messages
+        .into_iter()
+        .filter_map(|m| match m.body {
+            sotto_api::rest::MessageBody::Text { text } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stored, ["on the record", "back on the record"]);
+
+    for br in [&a, &b] {
+        let storage = br
+            .exec(
+                "return (async () => [localStorage.length, sessionStorage.length, \
+                 (await indexedDB.databases()).length])()",
+                json!([]),
+            )
+            .await;
+        assert_eq!(storage, json!([0, 0, 0]), "nothing in browser storage");
+        assert_clean(br).await;
+    }
+    a.quit().await;
+    b.quit().await;
+    ts.stop().await;
+}

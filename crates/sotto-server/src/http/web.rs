@@ -58,6 +58,10 @@ const ASSETS: &[Asset] = &[
     asset!("views/setup.js"),
     asset!("views/login.js"),
     asset!("views/chat.js"),
+    asset!("views/e2e.js"),
+    asset!("views/otr.js"),
+    asset!("e2e.js"),
+    asset!("otr.js"),
     asset!("pkg/sotto.js"),
     asset!("pkg/sotto_bg.wasm"),
 ];

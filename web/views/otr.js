@@ -41,6 +41,20 @@ const STATE_TEXT = /** @type {Record<string, string>} */ ({
 });
 
 /**
+ * What the panel says about the conversation's state.
+ * @param {string} state
+ * @param {string | null} reason
+ * @param {string} peerName
+ */
+function stateText(state, reason, peerName) {
+  if (state === 'failed' && reason === 'peer_disconnected') {
+    return `${peerName} left OTR (reloaded or closed the page). Use Refresh Keys to start again.`;
+  }
+  if (state === 'ended' && reason === 'ended_by_peer') return `${peerName} ended OTR. Messages are stored again.`;
+  return STATE_TEXT[state] ?? state;
+}
+
+/**
  * The OTR side panel of a DM.
  * @param {OtrConversations} otr
  * @param {number} roomId
@@ -65,7 +79,7 @@ export function otrPanel(otr, roomId, peerId, peerName, unlocked) {
     h('p', {
       text: `Off-the-record messages with ${peerName} are end-to-end encrypted, pass through the server without being stored, and disappear when either of you reloads the page.`,
     }),
-    h('p', { id: 'otr-state', 'data-state': r.state, text: STATE_TEXT[r.state] ?? r.state }),
+    h('p', { id: 'otr-state', 'data-state': r.state, text: stateText(r.state, r.reason, peerName) }),
   ];
   if (!unlocked) {
     children.push(h('p', { class: 'error', text: 'Enter your E2E key first (E2E key, at the top).' }));

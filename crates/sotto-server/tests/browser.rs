@@ -269,7 +269,8 @@ async fn two_browsers_chat_live_and_reconnect_after_a_restart() {
 }
 
 /// Sets up the E2E key in the browser: the generated passphrase, "I have saved it", finish.
-async fn set_up_e2e(browser: &Browser) {
+/// Returns the passphrase.
+async fn set_up_e2e(browser: &Browser) -> String {
     browser.click("#e2e-button").await;
     let passphrase = browser.text("#e2e-passphrase").await;
     assert_eq!(passphrase.len(), 24, "five groups of four: {passphrase}");
@@ -288,6 +289,21 @@ async fn set_up_e2e(browser: &Browser) {
     browser
         .wait_for(
             "the E2E key to be set up",
+            "const s = document.getElementById('e2e-status'); return s && s.textContent",
+            json!([]),
+        )
+        .await;
+    passphrase
+}
+
+/// Enters the E2E key on a page that has none unlocked.
+async fn unlock_e2e(browser: &Browser, passphrase: &str) {
+    browser.click("#e2e-button").await;
+    browser.type_into("#e2e-passphrase-input", passphrase).await;
+    browser.click("#e2e-unlock button[type=submit]").await;
+    browser
+        .wait_for(
+            "the E2E key to be unlocked",
             "const s = document.getElementById('e2e-status'); return s && s.textContent",
             json!([]),
         )
@@ -339,7 +355,7 @@ async fn off_the_record_from_start_otr_to_end_otr_in_two_browsers() {
     let b = Browser::launch().await;
     log_in(&b, &ts.url, "bob").await;
     set_up_e2e(&a).await;
-    set_up_e2e(&b).await;
+    let b_passphrase = set_up_e2e(&b).await;
 
     // A opens the DM, sends an ordinary message, and starts OTR from the room menu.
     a.click("#new-dm").await;
@@ -384,6 +400,38 @@ async fn off_the_record_from_start_otr_to_end_otr_in_two_browsers() {
     send(&b, "off the record two").await;
     assert!(message_is_otr(&a, "off the record two").await);
     assert!(!message_is_otr(&b, "on the record").await);
+
+    // B reloads: B's OTR messages are gone and A is told at once.
+    b.goto(&format!("{}/", ts.url)).await;
+    wait_connected(&b).await;
+    wait_otr_state(&a, "failed").await;
+    assert_eq!(
+        a.text("#otr-state").await,
+        "bob left OTR (reloaded or closed the page). Use Refresh Keys to start again."
+    );
+    b.click("#rooms .room-link").await;
+    wait_message(&b, "on the record").await;
+    let otr_left = b
+        .exec(
+            "return document.querySelectorAll('#messages .message.otr').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(otr_left, 0, "a reload removes the OTR messages");
+
+    // B enters the E2E key again; A refreshes the keys; B accepts; OTR works again.
+    unlock_e2e(&b, &b_passphrase).await;
+    a.click("#otr-refresh").await;
+    assert_eq!(
+        b.text(".otr-invitation span").await,
+        "admin wants to start OTR."
+    );
+    b.click(".otr-invitation .otr-invite-accept").await;
+    wait_otr_state(&a, "established").await;
+    send(&b, "after the refresh").await;
+    assert!(message_is_otr(&a, "after the refresh").await);
+    assert!(message_is_otr(&b, "after the refresh").await);
+    open_otr_panel(&b).await;
 
     // End OTR: both sides leave OTR; the next message is stored and shown without the icon.
     a.click("#otr-end").await;

@@ -14,8 +14,15 @@ step "tools"
 bindgen_version="$(sed -nE 's/^wasm-bindgen = "=([0-9.]+)".*/\1/p' crates/sotto-wasm/Cargo.toml)"
 scripts/ensure-tools.sh wasm "$bindgen_version"
 scripts/ensure-tools.sh nextest
-if ! command -v node >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq nodejs >/dev/null
+# Debian's packages, installed only when missing: Node for the wasm tests, Chromium and its
+# WebDriver for the browser tests.
+missing=()
+command -v node >/dev/null || missing+=(nodejs)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 step "format"

@@ -187,14 +187,13 @@ async fn two_browsers_chat_live_and_reconnect_after_a_restart() {
         json!([]),
     )
     .await;
-    a.exec(
-        "[...document.querySelectorAll('#directory .person')] \
-         .find(e => e.textContent === 'bob').setAttribute('id', 'pick-bob')",
+    a.click_text("#directory .person", None, "bob").await;
+    a.wait_for(
+        "the DM with bob open",
+        "return document.getElementById('room-title')?.textContent === 'bob'",
         json!([]),
     )
     .await;
-    a.click("#pick-bob").await;
-    assert_eq!(a.text("#room-title").await, "bob");
     let payload = "<img src=x onerror=\"window.__pwned=true\"> hello & <b>bob</b>";
     send(&a, payload).await;
 
@@ -362,12 +361,11 @@ async fn off_the_record_from_start_otr_to_end_otr_in_two_browsers() {
     a.wait_for(
         "bob in the directory",
         "const b = [...document.querySelectorAll('#directory .person')] \
-         .find(e => e.textContent === 'bob'); \
-         if (b) b.id = 'pick-bob'; return !!b",
+         .find(e => e.textContent === 'bob'); return !!b",
         json!([]),
     )
     .await;
-    a.click("#pick-bob").await;
+    a.click_text("#directory .person", None, "bob").await;
     send(&a, "on the record").await;
     b.click("#rooms .room-link").await;
     wait_message(&b, "on the record").await;
@@ -468,5 +466,151 @@ async fn off_the_record_from_start_otr_to_end_otr_in_two_browsers() {
     }
     a.quit().await;
     b.quit().await;
+    ts.stop().await;
+}
+
+/// Markup and script payloads; each would call `window.__pwned()` if it ever ran.
+const PAYLOADS: &[&str] = &[
+    "<script>window.__pwned()</script>",
+    "<img src=x onerror=window.__pwned()>",
+    "<svg onload=window.__pwned()>",
+    "<svg><script>window.__pwned()</script></svg>",
+    "<iframe src=\"javascript:window.__pwned()\"></iframe>",
+    "<body onload=window.__pwned()>",
+    "<a href=\"javascript:window.__pwned()\">click</a>",
+    "<details open ontoggle=window.__pwned()>",
+    "<input autofocus onfocus=window.__pwned()>",
+    "<video><source onerror=window.__pwned()></video>",
+    "<audio src=x onerror=window.__pwned()>",
+    "<marquee onstart=window.__pwned()>",
+    "<object data=\"javascript:window.__pwned()\">",
+    "<embed src=\"javascript:window.__pwned()\">",
+    "<math><mtext><script>window.__pwned()</script></mtext></math>",
+    "\"><script>window.__pwned()</script>",
+    "'><img src=x onerror=window.__pwned()>",
+    "</textarea><script>window.__pwned()</script>",
+    "</title><script>window.__pwned()</script>",
+    "<style>@import 'javascript:window.__pwned()';</style>",
+    "<link rel=stylesheet href=\"javascript:window.__pwned()\">",
+    "<meta http-equiv=refresh content=\"0;url=javascript:window.__pwned()\">",
+    "<form action=\"javascript:window.__pwned()\"><button>go</button></form>",
+    "<template><script>window.__pwned()</script></template>",
+    "<img src=\"x\" onerror=\"&#119;indow.__pwned()\">",
+    "<scr<script>ipt>window.__pwned()</scr</script>ipt>",
+    "javascript:window.__pwned()",
+    "${window.__pwned()}",
+    "{{constructor.constructor('window.__pwned()')()}}",
+    "<div style=\"background:url(javascript:window.__pwned())\">",
+    "<base href=\"javascript:window.__pwned()//\">",
+    "<noscript><p title=\"</noscript><img src=x onerror=window.__pwned()>\">",
+    "&lt;script&gt;window.__pwned()&lt;/script&gt;",
+    "\u{202e}<img src=x onerror=window.__pwned()>",
+];
+
+/// Clicks the sidebar entry whose room name is exactly `name`.
+async fn open_room(browser: &Browser, name: &str) {
+    browser
+        .click_text("#rooms .room-link", Some(".room-name"), name)
+        .await;
+    browser
+        .wait_for(
+            &format!("room {name:?} open"),
+            "const t = document.getElementById('room-title'); \
+             return !!t && t.textContent === arguments[0]",
+            json!([name]),
+        )
+        .await;
+}
+
+/// Whether the open room's menu offers "OTR".
+async fn menu_offers_otr(browser: &Browser) -> bool {
+    browser
+        .exec(
+            "const m = document.getElementById('room-menu-list'); \
+             if (m.hidden) document.getElementById('room-menu').click(); \
+             return document.getElementById('menu-otr') !== null",
+            json!([]),
+        )
+        .await
+        == true
+}
+
+#[tokio::test]
+async fn payloads_stay_text_and_otr_is_offered_only_in_one_to_one_dms() {
+    let mut ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let bob = ts.user(&admin, "bob").await;
+    let carol = ts.user(&admin, "carol").await;
+    let bob_id = bob.me().await.expect("me").id;
+    let carol_id = carol.me().await.expect("me").id;
+    let dm = admin.dm(bob_id).await.expect("dm");
+    admin.multi_dm(&[bob_id, carol_id]).await.expect("multi-dm");
+    admin.create_group("plain group", &[]).await.expect("group");
+    for name in &PAYLOADS[..8] {
+        admin.create_group(name, &[bob_id]).await.expect("group");
+    }
+    for p in PAYLOADS {
+        bob.send_text(dm.id, p).await.expect("send");
+    }
+
+    let a = Browser::launch().await;
+    a.goto(&format!("{}/", ts.url)).await;
+    a.exec(
+        "window.__pwnedCalls = 0; window.__pwned = () => { window.__pwnedCalls++; }",
+        json!([]),
+    )
+    .await;
+    log_in(&a, &ts.url, "admin").await;
+    a.exec(
+        "window.__pwnedCalls = 0; window.__pwned = () => { window.__pwnedCalls++; }",
+        json!([]),
+    )
+    .await;
+
+    // Group names are shown as text in the sidebar.
+    for name in &PAYLOADS[..8] {
+        open_room(&a, name).await;
+        assert!(!menu_offers_otr(&a).await, "a group has no OTR entry");
+    }
+
+    // Messages are shown as text, exactly.
+    open_room(&a, "bob").await;
+    wait_message(&a, PAYLOADS[PAYLOADS.len() - 1]).await;
+    let shown = a
+        .exec(
+            "return [...document.querySelectorAll('#messages .message .text')] \
+             .map(e => e.textContent)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, json!(PAYLOADS));
+    assert!(menu_offers_otr(&a).await, "a 1:1 DM offers OTR");
+
+    // A multi-user DM and a group offer no OTR.
+    open_room(&a, "bob, carol").await;
+    assert!(
+        !menu_offers_otr(&a).await,
+        "a multi-user DM has no OTR entry"
+    );
+    open_room(&a, "plain group").await;
+    assert!(!menu_offers_otr(&a).await, "a group has no OTR entry");
+
+    // The admin turns OTR off: the entry disappears live.
+    open_room(&a, "bob").await;
+    assert!(menu_offers_otr(&a).await);
+    let mut off = sotto_api::rest::SettingsMap::new();
+    off.insert("otr.enabled".into(), json!(false));
+    admin.update_settings(&off).await.expect("settings");
+    a.wait_for(
+        "the OTR entry to disappear",
+        "return document.getElementById('menu-otr') === null",
+        json!([]),
+    )
+    .await;
+
+    let calls = a.exec("return window.__pwnedCalls", json!([])).await;
+    assert_eq!(calls, 0, "no payload ran");
+    assert_clean(&a).await;
+    a.quit().await;
     ts.stop().await;
 }

@@ -132,6 +132,19 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        match self.try_call(method, path, body).await {
+            Ok(v) => v,
+            Err((err, message)) => panic!("webdriver {path}: {err}: {message}"),
+        }
+    }
+
+    /// A WebDriver command; `Err((error code, message))` for a WebDriver error.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, (String, String)> {
         let req = self.http.request(method.clone(), self.url(path));
         let req = if method == reqwest::Method::GET {
             req
@@ -146,9 +159,9 @@ impl Browser {
             .await
             .expect("webdriver JSON");
         if let Some(err) = r["value"]["error"].as_str() {
-            panic!("webdriver {path}: {err}: {}", r["value"]["message"]);
+            return Err((err.to_string(), r["value"]["message"].to_string()));
         }
-        r["value"].clone()
+        Ok(r["value"].clone())
     }
 
     /// Navigates and waits for the page to load.
@@ -208,18 +221,57 @@ impl Browser {
         v[ELEMENT_KEY].as_str().expect("element id").to_string()
     }
 
-    /// Clicks the element matching `css` (waiting for it).
+    /// Clicks the element matching `css` (waiting for it). The views re-render, so an
+    /// element found may be replaced before the click lands: then it is looked up again.
     pub async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            json!({}),
+        self.click_found(
+            &format!("element {css}"),
+            "return document.querySelector(arguments[0])",
+            json!([css]),
         )
         .await;
     }
 
-    /// Types `text` into the element matching `css` (waiting for it).
+    /// Clicks the first element matching `css` whose text (or the text of its descendant
+    /// matching `part`, when given) is exactly `text`.
+    pub async fn click_text(&self, css: &str, part: Option<&str>, text: &str) {
+        self.click_found(
+            &format!("{css} with text {text:?}"),
+            "return [...document.querySelectorAll(arguments[0])].find(e => { \
+               const t = arguments[1] ? e.querySelector(arguments[1]) : e; \
+               return !!t && t.textContent === arguments[2]; }) || null",
+            json!([css, part, text]),
+        )
+        .await;
+    }
+
+    /// Clicks the element `script` returns, retrying (bounded) while there is none or it went
+    /// stale.
+    async fn click_found(&self, what: &str, script: &str, args: Value) {
+        let deadline = Instant::now() + DOM_WAIT;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let found = self.exec(script, args.clone()).await;
+            if let Some(id) = found[ELEMENT_KEY].as_str() {
+                match self
+                    .try_call(
+                        reqwest::Method::POST,
+                        &format!("/element/{id}/click"),
+                        json!({}),
+                    )
+                    .await
+                {
+                    Ok(_) => return,
+                    Err((err, message)) => last = format!("{err}: {message}"),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("could not click {what}: {last}");
+    }
+
+    /// Types `text` into the element matching `css` (waiting for it; the composer and the
+    /// forms are never re-rendered while typing).
     pub async fn type_into(&self, css: &str, text: &str) {
         let id = self.element(css).await;
         self.call(

@@ -138,7 +138,22 @@ export class OtrConversations {
   }
 
   /**
-   * "Start OTR" in a DM.
+   * The safety number with the DM's peer (60 digits), once the peer's keys are pinned.
+   * @param {number} roomId
+   * @returns {string | null}
+   */
+  safetyNumber(roomId) {
+    const peer = this.peers.get(roomId);
+    if (peer === undefined) return null;
+    try {
+      return sotto.safetyNumber(String(peer));
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * "Start OTR" in a DM (after a lost session: Refresh Keys, which names it).
    * @param {number} roomId
    * @param {number} peerId
    */
@@ -147,7 +162,11 @@ export class OtrConversations {
       this.room(roomId).error = null;
       await this.open(roomId, peerId);
       const state = sotto.otrState(String(roomId));
-      const step = state === 'not_started' ? sotto.otrStart(String(roomId)) : sotto.otrRefresh(String(roomId));
+      // A new invitation after nothing, a decline, a timeout or an End OTR asks the peer;
+      // Refresh Keys after a lost session names it, so the peer's page re-keys by itself if it
+      // still holds it.
+      const fresh = ['not_started', 'declined', 'timed_out', 'ended'].includes(state);
+      const step = fresh ? sotto.otrStart(String(roomId)) : sotto.otrRefresh(String(roomId));
       this.apply(roomId, step);
     });
   }

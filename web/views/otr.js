@@ -94,6 +94,17 @@ export function otrPanel(otr, roomId, peerId, peerName, unlocked) {
   } else if (r.state !== 'offered' && r.state !== 'establishing') {
     children.push(button('otr-start', 'Start OTR', () => otr.start(roomId, peerId)));
   }
+  const safety = otr.safetyNumber(roomId);
+  if (safety) {
+    children.push(
+      h(
+        'p',
+        { class: 'safety' },
+        h('span', { text: `Safety number with ${peerName} (compare it with theirs): ` }),
+        h('code', { id: 'otr-safety-number', text: safety }),
+      ),
+    );
+  }
   if (r.error) children.push(h('p', { class: 'error', role: 'alert', id: 'otr-error', text: r.error }));
   return h('aside', { id: 'otr-panel', class: 'otr-panel', 'aria-label': 'Off the record' }, ...children);
 }

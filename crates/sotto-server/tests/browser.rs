@@ -151,6 +151,19 @@ async fn send(browser: &Browser, text: &str) {
     wait_message(browser, text).await;
 }
 
+/// Saves a screenshot as `<name>.png` in the directory `SOTTO_SCREENSHOTS` names, if set
+/// (`SOTTO_SCREENSHOTS=docs/screenshots` refreshes the ones the docs show).
+async fn shot(browser: &Browser, name: &str) {
+    if let Ok(dir) = std::env::var("SOTTO_SCREENSHOTS") {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(dir);
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), browser.screenshot().await)
+            .expect("write screenshot");
+    }
+}
+
 async fn assert_clean(browser: &Browser) {
     let v = browser
         .exec(
@@ -272,6 +285,7 @@ async fn two_browsers_chat_live_and_reconnect_after_a_restart() {
 async fn set_up_e2e(browser: &Browser) -> String {
     browser.click("#e2e-button").await;
     let passphrase = browser.text("#e2e-passphrase").await;
+    shot(browser, "e2e-setup").await;
     assert_eq!(passphrase.len(), 24, "five groups of four: {passphrase}");
     let disabled = browser
         .exec(
@@ -374,15 +388,35 @@ async fn off_the_record_from_start_otr_to_end_otr_in_two_browsers() {
     a.click("#otr-start").await;
     wait_otr_state(&a, "offered").await;
 
-    // B sees the invitation naming A, and accepts it.
+    // B sees the invitation naming A and declines; A sees it and tries again; B accepts.
     let invite = b.text(".otr-invitation span").await;
     assert_eq!(invite, "admin wants to start OTR.");
+    shot(&b, "otr-invitation").await;
+    b.click(".otr-invitation .otr-invite-decline").await;
+    wait_otr_state(&a, "declined").await;
+    b.wait_for(
+        "the invitation to go",
+        "return document.querySelector('.otr-invitation') === null",
+        json!([]),
+    )
+    .await;
+    a.click("#otr-start").await;
+    wait_otr_state(&a, "offered").await;
+    assert_eq!(
+        b.text(".otr-invitation span").await,
+        "admin wants to start OTR."
+    );
     b.click(".otr-invitation .otr-invite-accept").await;
     wait_otr_state(&a, "established").await;
     open_otr_panel(&b).await;
     wait_otr_state(&b, "established").await;
     a.element("#otr-refresh").await;
     a.element("#otr-end").await;
+    // Both sides show the same safety number.
+    let safety_a = a.text("#otr-safety-number").await;
+    let safety_b = b.text("#otr-safety-number").await;
+    assert_eq!(safety_a, safety_b);
+    assert_eq!(safety_a.len(), 71, "12 groups of 5 digits: {safety_a}");
 
     // Messages both ways carry the bold key icon and reach "delivered".
     send(&a, "off the record one").await;
@@ -397,9 +431,11 @@ async fn off_the_record_from_start_otr_to_end_otr_in_two_browsers() {
     .await;
     send(&b, "off the record two").await;
     assert!(message_is_otr(&a, "off the record two").await);
+    shot(&a, "otr-established").await;
     assert!(!message_is_otr(&b, "on the record").await);
 
     // B reloads: B's OTR messages are gone and A is told at once.
+    shot(&b, "chat").await;
     b.goto(&format!("{}/", ts.url)).await;
     wait_connected(&b).await;
     wait_otr_state(&a, "failed").await;
@@ -418,6 +454,10 @@ async fn off_the_record_from_start_otr_to_end_otr_in_two_browsers() {
     assert_eq!(otr_left, 0, "a reload removes the OTR messages");
 
     // B enters the E2E key again; A refreshes the keys; B accepts; OTR works again.
+    b.click("#e2e-button").await;
+    b.element("#e2e-passphrase-input").await;
+    shot(&b, "e2e-unlock").await;
+    b.click("#e2e-button").await;
     unlock_e2e(&b, &b_passphrase).await;
     a.click("#otr-refresh").await;
     assert_eq!(

@@ -295,6 +295,17 @@ impl Browser {
         .to_string()
     }
 
+    /// A PNG screenshot of the viewport.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let v = self
+            .call(reqwest::Method::GET, "/screenshot", Value::Null)
+            .await;
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("base64 PNG"))
+            .expect("PNG")
+    }
+
     /// Ends the session (Chromium exits) and stops chromedriver.
     pub async fn quit(mut self) {
         let _ = self.http.delete(self.url("")).send().await;

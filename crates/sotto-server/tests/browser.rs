@@ -471,7 +471,44 @@ async fn off_the_record_from_start_otr_to_end_otr_in_two_browsers() {
     assert!(message_is_otr(&b, "after the refresh").await);
     open_otr_panel(&b).await;
 
-    // End OTR: both sides leave OTR; the next message is stored and shown without the icon.
+    // A has typed text when B clicks End OTR: the text is not sent as an ordinary message
+    // until A chooses to (a second Send).
+    a.type_into("#composer-input", "typed while off the record")
+        .await;
+    b.click("#otr-end").await;
+    wait_otr_state(&b, "ended").await;
+    wait_otr_state(&a, "ended").await;
+    assert_eq!(
+        a.text("#otr-state").await,
+        "bob ended OTR. Messages are stored again."
+    );
+    a.click("#send").await;
+    a.wait_for(
+        "the warning",
+        "return document.getElementById('send-error').textContent",
+        json!([]),
+    )
+    .await;
+    let kept = a
+        .exec(
+            "return document.getElementById('composer-input').value",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        kept, "typed while off the record",
+        "the text stays in the composer"
+    );
+    a.click("#send").await;
+    assert!(!message_is_otr(&a, "typed while off the record").await);
+    assert!(!message_is_otr(&b, "typed while off the record").await);
+
+    // End OTR from the other side, then the next message is stored and shown without the icon.
+    a.click("#room-menu").await;
+    a.click("#menu-otr").await;
+    a.click("#otr-start").await;
+    b.click(".otr-invitation .otr-invite-accept").await;
+    wait_otr_state(&a, "established").await;
     a.click("#otr-end").await;
     wait_otr_state(&a, "ended").await;
     wait_otr_state(&b, "ended").await;
@@ -491,7 +528,14 @@ async fn off_the_record_from_start_otr_to_end_otr_in_two_browsers() {
             _ => None,
         })
         .collect();
-    assert_eq!(stored, ["on the record", "back on the record"]);
+    assert_eq!(
+        stored,
+        [
+            "on the record",
+            "typed while off the record",
+            "back on the record"
+        ]
+    );
 
     for br in [&a, &b] {
         let storage = br

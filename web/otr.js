@@ -3,6 +3,7 @@
 // (and the wasm registry): never in localStorage, sessionStorage or IndexedDB, so a reload
 // removes them.
 
+import { ApiError } from './api.js';
 import { observePeer, sotto } from './e2e.js';
 
 /** The relay channel of OTR packets (sotto_api::otr::CHANNEL). */
@@ -13,7 +14,7 @@ const CHANNEL = 1;
  */
 /**
  * @typedef {{state: string, reason: string | null, invitedBy: number | null, error: string | null,
- *   messages: OtrMessage[], endedUnderneath: boolean}} OtrRoom
+ *   refusal: string | null, messages: OtrMessage[], endedUnderneath: boolean}} OtrRoom
  */
 
 /**
@@ -72,7 +73,7 @@ export class OtrConversations {
   room(roomId) {
     let r = this.rooms.get(roomId);
     if (!r) {
-      r = { state: 'not_started', reason: null, invitedBy: null, error: null, messages: [], endedUnderneath: false };
+      r = { state: 'not_started', reason: null, invitedBy: null, error: null, refusal: null, messages: [], endedUnderneath: false };
       this.rooms.set(roomId, r);
     }
     return r;
@@ -99,7 +100,15 @@ export class OtrConversations {
    */
   async open(roomId, peerId) {
     if (this.peers.get(roomId) === peerId) return;
-    const verdict = await observePeer(peerId);
+    let verdict;
+    try {
+      verdict = await observePeer(peerId);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) {
+        throw new Error('The other person has not set up an E2E key yet.');
+      }
+      throw err;
+    }
     if (verdict.startsWith('changed')) {
       throw new Error('The safety number of this person changed: OTR is blocked until you acknowledge it.');
     }
@@ -160,6 +169,7 @@ export class OtrConversations {
   start(roomId, peerId) {
     return this.enqueue(roomId, async () => {
       this.room(roomId).error = null;
+      this.room(roomId).refusal = null;
       await this.open(roomId, peerId);
       const state = sotto.otrState(String(roomId));
       // A new invitation after nothing, a decline, a timeout or an End OTR asks the peer;
@@ -236,7 +246,14 @@ export class OtrConversations {
       const r = this.room(roomId);
       switch (notice.notice) {
         case 'refused':
-          r.error = `Refused: ${notice.code}`;
+          // The relay did not forward the packet. A refused offer leaves nothing to wait for:
+          // drop it (and its keys) so the user can start again once the condition is met.
+          r.refusal = String(notice.code);
+          if (r.state === 'offered') {
+            sotto.otrDestroy(id);
+            this.peers.delete(roomId);
+            r.state = sotto.otrState(id);
+          }
           this.changed();
           break;
         case 'peer_disconnected':

@@ -55,6 +55,30 @@ function stateText(state, reason, peerName) {
 }
 
 /**
+ * Why the relay refused, in words, naming the missing condition.
+ * @param {string} code
+ * @param {string} peerName
+ */
+function refusalText(code, peerName) {
+  switch (code) {
+    case 'otr_disabled':
+      return 'OTR is disabled on this server.';
+    case 'otr_no_keys':
+      return 'Enter your E2E key first.';
+    case 'otr_peer_no_keys':
+      return `${peerName} has not set up an E2E key yet.`;
+    case 'otr_peer_offline':
+      return `${peerName} is offline. OTR needs both of you online.`;
+    case 'otr_peer_locked':
+      return `${peerName} is online but has not entered their E2E key.`;
+    case 'rate_limited':
+      return 'Too many attempts; wait a moment and try again.';
+    default:
+      return `The server refused: ${code}.`;
+  }
+}
+
+/**
  * The OTR side panel of a DM.
  * @param {OtrConversations} otr
  * @param {number} roomId
@@ -104,6 +128,9 @@ export function otrPanel(otr, roomId, peerId, peerName, unlocked) {
         h('code', { id: 'otr-safety-number', text: safety }),
       ),
     );
+  }
+  if (r.refusal) {
+    children.push(h('p', { class: 'error', role: 'alert', id: 'otr-refusal', text: refusalText(r.refusal, peerName) }));
   }
   if (r.error) children.push(h('p', { class: 'error', role: 'alert', id: 'otr-error', text: r.error }));
   return h('aside', { id: 'otr-panel', class: 'otr-panel', 'aria-label': 'Off the record' }, ...children);

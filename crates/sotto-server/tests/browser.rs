@@ -548,8 +548,36 @@ async fn off_the_record_from_start_otr_to_end_otr_in_two_browsers() {
         assert_eq!(storage, json!([0, 0, 0]), "nothing in browser storage");
         assert_clean(br).await;
     }
-    a.quit().await;
+
+    // B reloads and does not enter the E2E key: online but locked. Start OTR says so, and
+    // can be tried again.
+    b.goto(&format!("{}/", ts.url)).await;
+    wait_connected(&b).await;
+    a.click("#otr-start").await;
+    assert_eq!(
+        a.text("#otr-refusal").await,
+        "bob is online but has not entered their E2E key."
+    );
+    wait_otr_state(&a, "not_started").await;
+
+    // B closes the browser: offline.
     b.quit().await;
+    a.wait_for(
+        "bob offline",
+        "return !!document.querySelector('#rooms .room-link .dot.offline')",
+        json!([]),
+    )
+    .await;
+    a.click("#otr-start").await;
+    a.wait_for(
+        "the offline refusal",
+        "return document.getElementById('otr-refusal')?.textContent === \
+         'bob is offline. OTR needs both of you online.'",
+        json!([]),
+    )
+    .await;
+    assert_clean(&a).await;
+    a.quit().await;
     ts.stop().await;
 }
 

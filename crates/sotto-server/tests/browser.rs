@@ -726,3 +726,69 @@ async fn payloads_stay_text_and_otr_is_offered_only_in_one_to_one_dms() {
     a.quit().await;
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn an_invitation_shows_in_every_tab_until_one_answers_it() {
+    let mut ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let _bob = ts.user(&admin, "bob").await;
+    let a = Browser::launch().await;
+    log_in(&a, &ts.url, "admin").await;
+    let b1 = Browser::launch().await;
+    log_in(&b1, &ts.url, "bob").await;
+    let b2 = Browser::launch().await;
+    log_in(&b2, &ts.url, "bob").await;
+    set_up_e2e(&a).await;
+    let passphrase = set_up_e2e(&b1).await;
+    unlock_e2e(&b2, &passphrase).await;
+
+    a.click("#new-dm").await;
+    a.click_text("#directory .person", None, "bob").await;
+    send(&a, "hello both tabs").await;
+    for b in [&b1, &b2] {
+        open_room(b, "admin").await;
+        wait_message(b, "hello both tabs").await;
+    }
+    open_otr_panel(&a).await;
+    a.click("#otr-start").await;
+
+    // Both of B's tabs show the invitation, and say so in the title.
+    for b in [&b1, &b2] {
+        assert_eq!(
+            b.text(".otr-invitation span").await,
+            "admin wants to start OTR."
+        );
+        let title = b.exec("return document.title", json!([])).await;
+        assert_eq!(title, "(OTR invitation) Sotto");
+    }
+    // The first tab accepts; the invitation leaves the second one.
+    b1.click(".otr-invitation .otr-invite-accept").await;
+    wait_otr_state(&a, "established").await;
+    b2.wait_for(
+        "the invitation to leave the other tab",
+        "return document.querySelector('.otr-invitation') === null \
+         && document.title === 'Sotto'",
+        json!([]),
+    )
+    .await;
+
+    // Only the accepting tab gets the conversation.
+    send(&a, "only for one tab").await;
+    assert!(message_is_otr(&b1, "only for one tab").await);
+    send(&b1, "from the accepting tab").await;
+    assert!(message_is_otr(&a, "from the accepting tab").await);
+    let in_b2 = b2
+        .exec(
+            "return document.querySelectorAll('#messages .message.otr').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(in_b2, 0, "the other tab holds nothing of the session");
+    for br in [&a, &b1, &b2] {
+        assert_clean(br).await;
+    }
+    a.quit().await;
+    b1.quit().await;
+    b2.quit().await;
+    ts.stop().await;
+}

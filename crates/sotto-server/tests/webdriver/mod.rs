@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 /// How long a DOM condition may take to become true.
-pub const DOM_WAIT: Duration = Duration::from_secs(15);
+pub const DOM_WAIT: Duration = Duration::from_secs(30);
 /// Key under which W3C WebDriver returns an element reference.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 

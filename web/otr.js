@@ -257,8 +257,14 @@ export class OtrConversations {
           this.changed();
           break;
         case 'peer_disconnected':
-        case 'ended_by_server':
           this.apply(roomId, sotto.otrPeerDisconnected(id));
+          break;
+        case 'ended_by_server':
+          // The relay forgot the session (an admin turned OTR off, or a user was
+          // deactivated): drop the keys here too and say why.
+          this.apply(roomId, sotto.otrPeerDisconnected(id));
+          r.reason = 'ended_by_server';
+          this.changed();
           break;
         case 'expired':
           this.apply(roomId, sotto.otrExpire(id));

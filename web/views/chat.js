@@ -210,8 +210,10 @@ export function showChat(root, state, otr, actions) {
     roomTitle.textContent = state.roomTitle(room);
     renderMenu();
     const peer = state.dmPeer(room);
-    if (otrOpen && peer && otrAllowed()) {
-      replace(panelSlot, otrPanel(otr, room.id, peer.id, peer.username, e2e.isUnlocked()));
+    // The panel stays while it has something to say (a session the server just ended).
+    const otrState = otr.rooms.get(room.id)?.state ?? 'not_started';
+    if (otrOpen && peer && (otrAllowed() || otrState !== 'not_started')) {
+      replace(panelSlot, otrPanel(otr, room.id, peer.id, peer.username, e2e.isUnlocked(), otrAllowed()));
     } else {
       replace(panelSlot);
     }

@@ -50,6 +50,7 @@ function stateText(state, reason, peerName) {
   if (state === 'failed' && reason === 'peer_disconnected') {
     return `${peerName} left OTR (reloaded or closed the page). Use Refresh Keys to start again.`;
   }
+  if (reason === 'ended_by_server') return 'The server ended OTR (an admin turned it off or an account was deactivated).';
   if (state === 'ended' && reason === 'ended_by_peer') return `${peerName} ended OTR. Messages are stored again.`;
   return STATE_TEXT[state] ?? state;
 }
@@ -85,8 +86,9 @@ function refusalText(code, peerName) {
  * @param {number} peerId
  * @param {string} peerName
  * @param {boolean} unlocked whether this tab has the E2E key unlocked
+ * @param {boolean} allowed whether the admin has OTR enabled
  */
-export function otrPanel(otr, roomId, peerId, peerName, unlocked) {
+export function otrPanel(otr, roomId, peerId, peerName, unlocked, allowed) {
   const r = otr.room(roomId);
   /**
    * @param {string} id
@@ -105,7 +107,9 @@ export function otrPanel(otr, roomId, peerId, peerName, unlocked) {
     }),
     h('p', { id: 'otr-state', 'data-state': r.state, text: stateText(r.state, r.reason, peerName) }),
   ];
-  if (!unlocked) {
+  if (!allowed) {
+    children.push(h('p', { class: 'error', text: 'OTR is disabled on this server.' }));
+  } else if (!unlocked) {
     children.push(h('p', { class: 'error', text: 'Enter your E2E key first (E2E key, at the top).' }));
   } else if (r.state === 'established') {
     children.push(button('otr-refresh', 'Refresh Keys', () => otr.refresh(roomId)));

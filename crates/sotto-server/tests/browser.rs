@@ -784,6 +784,28 @@ async fn an_invitation_shows_in_every_tab_until_one_answers_it() {
         )
         .await;
     assert_eq!(in_b2, 0, "the other tab holds nothing of the session");
+
+    // The admin turns OTR off: the running session ends on both sides, saying why, and the
+    // menu entry goes.
+    open_otr_panel(&b1).await;
+    wait_otr_state(&b1, "established").await;
+    let mut off = sotto_api::rest::SettingsMap::new();
+    off.insert("otr.enabled".into(), json!(false));
+    admin.update_settings(&off).await.expect("settings");
+    wait_otr_state(&a, "failed").await;
+    assert_eq!(
+        a.text("#otr-state").await,
+        "The server ended OTR (an admin turned it off or an account was deactivated)."
+    );
+    a.wait_for(
+        "the OTR entry to go",
+        "document.getElementById('room-menu').click(); \
+         const gone = document.getElementById('menu-otr') === null; \
+         document.getElementById('room-menu').click(); return gone",
+        json!([]),
+    )
+    .await;
+    wait_otr_state(&b1, "failed").await;
     for br in [&a, &b1, &b2] {
         assert_clean(br).await;
     }

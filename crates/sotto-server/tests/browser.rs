@@ -750,6 +750,27 @@ async fn an_invitation_shows_in_every_tab_until_one_answers_it() {
         wait_message(b, "hello both tabs").await;
     }
     open_otr_panel(&a).await;
+
+    // An invitation nobody answers times out on both sides; A can try again.
+    let mut short = sotto_api::rest::SettingsMap::new();
+    short.insert("otr.invite_timeout_secs".into(), json!(5));
+    admin.update_settings(&short).await.expect("settings");
+    a.click("#otr-start").await;
+    for b in [&b1, &b2] {
+        b.element(".otr-invitation").await;
+    }
+    wait_otr_state(&a, "timed_out").await;
+    assert_eq!(a.text("#otr-state").await, "The invitation timed out.");
+    for b in [&b1, &b2] {
+        b.wait_for(
+            "the expired invitation to go",
+            "return document.querySelector('.otr-invitation') === null",
+            json!([]),
+        )
+        .await;
+    }
+    short.insert("otr.invite_timeout_secs".into(), json!(60));
+    admin.update_settings(&short).await.expect("settings");
     a.click("#otr-start").await;
 
     // Both of B's tabs show the invitation, and say so in the title.

@@ -78,19 +78,20 @@ async fn settle(p: &mut Pair, what: &str, done: impl Fn(OtrState, OtrState) -> b
     }
 }
 
+/// Whether an update is an invitation to go off the record.
+fn invited(update: &OtrUpdate) -> bool {
+    matches!(
+        update,
+        OtrUpdate::Event {
+            event: OtrEvent::Invited { .. },
+            ..
+        }
+    )
+}
+
 async fn establish(p: &mut Pair) {
     p.a.start(p.room).unwrap();
-    let (invited, _) =
-        p.b.wait_for(WAIT, |u| {
-            matches!(
-                u,
-                OtrUpdate::Event {
-                    event: OtrEvent::Invited { .. },
-                    ..
-                }
-            )
-        })
-        .await;
+    let (invited, _) = p.b.wait_for(WAIT, invited).await;
     assert!(invited.is_some(), "bob is invited");
     p.b.accept(p.room).unwrap();
     settle(p, "established", |a, b| {
@@ -168,13 +169,7 @@ async fn a_conversation_both_ways_with_acknowledgements_refresh_and_end() {
         })
         .await;
     assert!(auto.is_some(), "refresh accepted automatically");
-    assert!(!skipped.iter().any(|u| matches!(
-        u,
-        OtrUpdate::Event {
-            event: OtrEvent::Invited { .. },
-            ..
-        }
-    )));
+    assert!(!skipped.iter().any(invited));
     settle(&mut p, "re-established", |a, b| {
         a == OtrState::Established && b == OtrState::Established
     })
@@ -288,17 +283,7 @@ async fn a_clean_close_is_reported_at_once_and_a_short_drop_keeps_the_session() 
         .unwrap();
     b.open(&bob, room).await.unwrap();
     a.refresh(room).unwrap();
-    let (invited, _) = b
-        .wait_for(WAIT, |u| {
-            matches!(
-                u,
-                OtrUpdate::Event {
-                    event: OtrEvent::Invited { .. },
-                    ..
-                }
-            )
-        })
-        .await;
+    let (invited, _) = b.wait_for(WAIT, invited).await;
     assert!(
         invited.is_some(),
         "the reloaded side is asked, not re-keyed silently"
@@ -326,17 +311,7 @@ async fn both_unlocked_tabs_see_the_offer_and_only_the_one_that_accepts_holds_th
 
     p.a.start(p.room).unwrap();
     for endpoint in [&mut p.b, &mut b2] {
-        let (invited, _) = endpoint
-            .wait_for(WAIT, |u| {
-                matches!(
-                    u,
-                    OtrUpdate::Event {
-                        event: OtrEvent::Invited { .. },
-                        ..
-                    }
-                )
-            })
-            .await;
+        let (invited, _) = endpoint.wait_for(WAIT, invited).await;
         assert!(invited.is_some(), "every unlocked tab sees the invitation");
     }
     p.b.accept(p.room).unwrap();
@@ -367,16 +342,7 @@ async fn both_unlocked_tabs_see_the_offer_and_only_the_one_that_accepts_holds_th
 async fn decline_and_admin_disabling_otr_mid_session() {
     let mut p = pair().await;
     p.a.start(p.room).unwrap();
-    p.b.wait_for(WAIT, |u| {
-        matches!(
-            u,
-            OtrUpdate::Event {
-                event: OtrEvent::Invited { .. },
-                ..
-            }
-        )
-    })
-    .await;
+    p.b.wait_for(WAIT, invited).await;
     p.b.decline(p.room).unwrap();
     settle(&mut p, "declined", |a, b| {
         a == OtrState::Declined && b == OtrState::Declined

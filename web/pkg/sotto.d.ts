@@ -70,6 +70,13 @@ export function clearVerified(user_id: string): void;
 export function createIdentity(owner_user_id: string, passphrase: string, insecure_test_params: boolean): SealedKeys;
 
 /**
+ * The unlocked identity's storage key, for "remember on this device": the page wraps it with a
+ * non-extractable WebCrypto key and keeps only the wrapped form. It opens the server's key
+ * backup without the passphrase until the passphrase changes or the identity is reset.
+ */
+export function deviceKey(): Uint8Array;
+
+/**
  * A generated E2E passphrase (100 bits, five groups of four characters).
  */
 export function generatePassphrase(): string;
@@ -233,6 +240,13 @@ export function sealTrustStore(): Uint8Array;
  */
 export function unlock(owner_user_id: string, key_backup: Uint8Array | number[], passphrase: string, sealed_trust_store: Uint8Array | number[] | null | undefined, start_empty_trust_store: boolean): boolean;
 
+/**
+ * Unlocks with a remembered device key instead of the passphrase (no Argon2). A key from before a
+ * passphrase change or reset fails with `wrong_passphrase`: forget it and ask for the
+ * passphrase. The trust store is required, as in [`unlock`].
+ */
+export function unlockWithDeviceKey(owner_user_id: string, key_backup: Uint8Array | number[], device_key: Uint8Array | number[], sealed_trust_store: Uint8Array | number[]): void;
+
 export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
 
 export interface InitOutput {
@@ -244,6 +258,7 @@ export interface InitOutput {
     readonly checkPassphrase: (a: number, b: number) => [number, number];
     readonly clearVerified: (a: number, b: number) => [number, number];
     readonly createIdentity: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
+    readonly deviceKey: () => [number, number, number];
     readonly generatePassphrase: () => [number, number, number, number];
     readonly isUnlocked: () => number;
     readonly isVerified: (a: number, b: number) => [number, number, number];
@@ -280,6 +295,7 @@ export interface InitOutput {
     readonly sealedkeys_backup: (a: number) => any;
     readonly sealedkeys_trustStore: (a: number) => any;
     readonly unlock: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number) => [number, number, number];
+    readonly unlockWithDeviceKey: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
     readonly __wbindgen_exn_store: (a: number) => void;
     readonly __externref_table_alloc: () => number;
     readonly __wbindgen_externrefs: WebAssembly.Table;

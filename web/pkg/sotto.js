@@ -189,6 +189,20 @@ export function createIdentity(owner_user_id, passphrase, insecure_test_params) 
 }
 
 /**
+ * The unlocked identity's storage key, for "remember on this device": the page wraps it with a
+ * non-extractable WebCrypto key and keeps only the wrapped form. It opens the server's key
+ * backup without the passphrase until the passphrase changes or the identity is reset.
+ * @returns {Uint8Array}
+ */
+export function deviceKey() {
+    const ret = wasm.deviceKey();
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
  * A generated E2E passphrase (100 bits, five groups of four characters).
  * @returns {string}
  */
@@ -806,6 +820,39 @@ export function unlock(owner_user_id, key_backup, passphrase, sealed_trust_store
         throw takeFromExternrefTable0(ret[1]);
     }
     return ret[0] !== 0;
+}
+
+/**
+ * Unlocks with a remembered device key instead of the passphrase (no Argon2). A key from before a
+ * passphrase change or reset fails with `wrong_passphrase`: forget it and ask for the
+ * passphrase. The trust store is required, as in [`unlock`].
+ * @param {string} owner_user_id
+ * @param {Uint8Array | number[]} key_backup
+ * @param {Uint8Array | number[]} device_key
+ * @param {Uint8Array | number[]} sealed_trust_store
+ */
+export function unlockWithDeviceKey(owner_user_id, key_backup, device_key, sealed_trust_store) {
+    let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3;
+    try {
+        ptr0 = passStringToWasm0(owner_user_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = passArray8ToWasm0(key_backup, wasm.__wbindgen_malloc);
+        len1 = WASM_VECTOR_LEN;
+        ptr2 = passArray8ToWasm0(device_key, wasm.__wbindgen_malloc);
+        len2 = WASM_VECTOR_LEN;
+        ptr3 = passArray8ToWasm0(sealed_trust_store, wasm.__wbindgen_malloc);
+        len3 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr3) { wasm.__wbindgen_free(ptr3, len3 * 1, 1); }
+        if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+        throw e;
+    }
+    const ret = wasm.unlockWithDeviceKey(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3);
+    if (ret[1]) {
+        throw takeFromExternrefTable0(ret[0]);
+    }
 }
 function __wbg_get_imports() {
     const import0 = {

@@ -8,6 +8,7 @@ export const changePassphrase: (a: number, b: number, c: number) => [number, num
 export const checkPassphrase: (a: number, b: number) => [number, number];
 export const clearVerified: (a: number, b: number) => [number, number];
 export const createIdentity: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
+export const deviceKey: () => [number, number, number];
 export const generatePassphrase: () => [number, number, number, number];
 export const isUnlocked: () => number;
 export const isVerified: (a: number, b: number) => [number, number, number];
@@ -44,6 +45,7 @@ export const sealTrustStore: () => [number, number, number];
 export const sealedkeys_backup: (a: number) => any;
 export const sealedkeys_trustStore: (a: number) => any;
 export const unlock: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number) => [number, number, number];
+export const unlockWithDeviceKey: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
 export const __wbindgen_exn_store: (a: number) => void;
 export const __externref_table_alloc: () => number;
 export const __wbindgen_externrefs: WebAssembly.Table;

@@ -271,6 +271,21 @@ impl StorageKey {
         Ok(Self(key))
     }
 
+    /// The key's bytes, for a device that remembers the unlocked identity (the browser wraps
+    /// them with a key it cannot export). Whoever holds them opens the backup and the trust store
+    /// without the passphrase, until the passphrase changes or the identity is reset.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(*self.0)
+    }
+
+    /// The key from the bytes [`StorageKey::to_bytes`] gave.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, BackupError> {
+        let bytes: &[u8; 32] = bytes
+            .try_into()
+            .map_err(|_| BackupError::WrongPassphraseOrTampered)?;
+        Ok(Self(Zeroizing::new(*bytes)))
+    }
+
     /// The subkey for one purpose, so the identity and the trust store never share a key.
     pub(crate) fn purpose(&self, info: &[u8]) -> Zeroizing<[u8; 32]> {
         subkey(&self.0, info)
@@ -321,6 +336,22 @@ pub fn unlock_backup(blob: &[u8], passphrase: &str) -> Result<Unlocked, BackupEr
         return Err(BackupError::WrongPassphraseOrTampered);
     }
     storage_key.0.copy_from_slice(&key);
+    open_identity(&parsed, storage_key)
+}
+
+/// Opens a key backup with its storage key (a device that remembered it), skipping Argon2. A key
+/// from before a passphrase change or an identity reset no longer opens the backup.
+pub fn unlock_backup_with_storage_key(
+    blob: &[u8],
+    storage_key: StorageKey,
+) -> Result<Unlocked, BackupError> {
+    open_identity(&ParsedBackup::decode(blob)?, storage_key)
+}
+
+fn open_identity(
+    parsed: &ParsedBackup<'_>,
+    storage_key: StorageKey,
+) -> Result<Unlocked, BackupError> {
     let secret = open(
         &storage_key.purpose(b"sotto identity v1"),
         parsed.header,
@@ -462,6 +493,34 @@ mod tests {
         assert_eq!(restored.otr.public(), unlocked.identity.public());
         assert_eq!(*restored.storage_key.0, *unlocked.storage_key.0);
         assert_eq!(backup_params(&blob).unwrap(), KdfParams::INSECURE_FOR_TESTS);
+    }
+
+    #[test]
+    fn a_remembered_storage_key_opens_the_backup_until_the_passphrase_changes() {
+        let (blob, unlocked, _) = backup();
+        let remembered = unlocked.storage_key.to_bytes();
+        let restored =
+            unlock_backup_with_storage_key(&blob, StorageKey::from_bytes(&*remembered).unwrap())
+                .unwrap();
+        assert_eq!(restored.identity.public(), unlocked.identity.public());
+        assert_eq!(*restored.storage_key.0, *remembered);
+
+        let (new_blob, new_key) = change_passphrase(
+            &unlocked.identity,
+            &Passphrase::generate().unwrap(),
+            KdfParams::INSECURE_FOR_TESTS,
+        )
+        .unwrap();
+        assert!(matches!(
+            unlock_backup_with_storage_key(
+                &new_blob,
+                StorageKey::from_bytes(&*remembered).unwrap()
+            ),
+            Err(BackupError::WrongPassphraseOrTampered)
+        ));
+        let fresh = unlock_backup_with_storage_key(&new_blob, new_key).unwrap();
+        assert_eq!(fresh.identity.public(), unlocked.identity.public());
+        assert!(StorageKey::from_bytes(&[0u8; 31]).is_err());
     }
 
     #[test]

@@ -261,6 +261,45 @@ pub fn unlock(
     })
 }
 
+/// The unlocked identity's storage key, for "remember on this device": the page wraps it with a
+/// non-extractable WebCrypto key and keeps only the wrapped form. It opens the server's key
+/// backup without the passphrase until the passphrase changes or the identity is reset.
+#[wasm_bindgen(js_name = deviceKey)]
+pub fn device_key() -> Result<Uint8Array, JsValue> {
+    with_registry(|registry| {
+        let state = registry.unlocked.as_ref().ok_or_else(locked)?;
+        Ok(Uint8Array::from(state.storage_key.to_bytes().as_slice()))
+    })
+}
+
+/// Unlocks with a remembered device key instead of the passphrase (no Argon2). A key from before a
+/// passphrase change or reset fails with `wrong_passphrase`: forget it and ask for the
+/// passphrase. The trust store is required, as in [`unlock`].
+#[wasm_bindgen(js_name = unlockWithDeviceKey)]
+pub fn unlock_with_device_key(
+    owner_user_id: &str,
+    key_backup: &[u8],
+    device_key: &[u8],
+    sealed_trust_store: &[u8],
+) -> Result<(), JsValue> {
+    let storage_key = StorageKey::from_bytes(device_key).map_err(backup_error)?;
+    let unlocked =
+        backup::unlock_backup_with_storage_key(key_backup, storage_key).map_err(backup_error)?;
+    let trust = TrustStore::open(&unlocked.storage_key, owner_user_id, sealed_trust_store)
+        .map_err(trust_error)?;
+    with_registry(|registry| {
+        registry.sessions.clear();
+        registry.unlocked = Some(UnlockedState {
+            identity: unlocked.identity,
+            otr: unlocked.otr,
+            storage_key: unlocked.storage_key,
+            trust,
+            owner_user_id: owner_user_id.to_owned(),
+        });
+        Ok(())
+    })
+}
+
 /// Forgets everything secret: identity, trust store and every OTR session (keys zeroized).
 #[wasm_bindgen]
 pub fn lock() {

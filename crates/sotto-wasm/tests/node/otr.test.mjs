@@ -165,3 +165,25 @@ test("safety numbers match the shared vectors", async () => {
         );
     }
 });
+
+test("a remembered device key unlocks without the passphrase until the passphrase changes", async () => {
+    const page = await loadPage(`device-${Math.random()}`);
+    const sealed = page.createIdentity("carol", page.generatePassphrase(), true);
+    const keys = page.publicKeys();
+    const deviceKey = page.deviceKey();
+    assert.equal(deviceKey.length, 32);
+    page.lock();
+    assert.throws(() => page.deviceKey(), { code: "locked" });
+    assert.throws(() => page.unlockWithDeviceKey("carol", sealed.backup, new Uint8Array(32), sealed.trustStore), {
+        code: "wrong_passphrase",
+    });
+    assert.throws(() => page.unlockWithDeviceKey("mallory", sealed.backup, deviceKey, sealed.trustStore));
+    page.unlockWithDeviceKey("carol", sealed.backup, deviceKey, sealed.trustStore);
+    assert.equal(page.publicKeys(), keys);
+
+    const changed = page.changePassphrase(page.generatePassphrase(), true);
+    page.lock();
+    assert.throws(() => page.unlockWithDeviceKey("carol", changed.backup, deviceKey, changed.trustStore), {
+        code: "wrong_passphrase",
+    });
+});

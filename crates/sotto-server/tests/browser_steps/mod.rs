@@ -1,0 +1,230 @@
+//! Steps the browser tests share: set-up, log-in, sending, the E2E key, the OTR panel, and the
+//! markup payloads. Each test file uses a subset.
+#![allow(dead_code, unreachable_pub)]
+
+use serde_json::json;
+
+use crate::common::{PW, TestServer};
+use crate::webdriver::Browser;
+
+/// Runs the first-run set-up in `browser` and waits for the chat screen.
+pub async fn set_up_admin(browser: &Browser, ts: &TestServer) {
+    let token = ts.server().setup_token.clone().expect("setup token");
+    browser.goto(&format!("{}/setup#{token}", ts.url)).await;
+    browser
+        .type_into("#setup-form input[name=username]", "admin")
+        .await;
+    browser
+        .type_into("#setup-form input[name=password]", PW)
+        .await;
+    browser.click("#setup-form button[type=submit]").await;
+    wait_connected(browser).await;
+    assert_eq!(browser.text("#me").await, "admin");
+    let path = browser.exec("return location.pathname", json!([])).await;
+    assert_eq!(path, "/", "the set-up token leaves the address bar");
+}
+
+pub async fn log_in(browser: &Browser, url: &str, name: &str) {
+    browser.goto(&format!("{url}/")).await;
+    browser
+        .type_into("#login-form input[name=username]", name)
+        .await;
+    browser
+        .type_into("#login-form input[name=password]", PW)
+        .await;
+    browser.click("#login-form button[type=submit]").await;
+    wait_connected(browser).await;
+    assert_eq!(browser.text("#me").await, name);
+}
+
+pub async fn wait_connected(browser: &Browser) {
+    browser
+        .wait_for(
+            "the realtime connection",
+            "const s = document.getElementById('connection'); \
+             return s && s.dataset.status === 'online'",
+            json!([]),
+        )
+        .await;
+}
+
+/// Waits until the open room shows a message whose text is exactly `text`.
+pub async fn wait_message(browser: &Browser, text: &str) {
+    browser
+        .wait_for(
+            &format!("message {text:?}"),
+            "return [...document.querySelectorAll('#messages .message .text')] \
+             .some(e => e.textContent === arguments[0])",
+            json!([text]),
+        )
+        .await;
+}
+
+pub async fn send(browser: &Browser, text: &str) {
+    browser.type_into("#composer-input", text).await;
+    browser.click("#send").await;
+    wait_message(browser, text).await;
+}
+
+/// Saves a screenshot as `<name>.png` in the directory `SOTTO_SCREENSHOTS` names, if set
+/// (`SOTTO_SCREENSHOTS=docs/screenshots` refreshes the ones the docs show).
+pub async fn shot(browser: &Browser, name: &str) {
+    if let Ok(dir) = std::env::var("SOTTO_SCREENSHOTS") {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(dir);
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), browser.screenshot().await)
+            .expect("write screenshot");
+    }
+}
+
+pub async fn assert_clean(browser: &Browser) {
+    let v = browser
+        .exec(
+            "return { csp: window.__sottoCspViolations || null, pwned: window.__pwned === true }",
+            json!([]),
+        )
+        .await;
+    assert_eq!(v["csp"], json!([]), "no CSP violation");
+    assert_eq!(v["pwned"], false, "no script from message content ran");
+}
+/// Sets up the E2E key in the browser: the generated passphrase, "I have saved it", finish.
+/// Returns the passphrase.
+pub async fn set_up_e2e(browser: &Browser) -> String {
+    browser.click("#e2e-button").await;
+    let passphrase = browser.text("#e2e-passphrase").await;
+    shot(browser, "e2e-setup").await;
+    assert_eq!(passphrase.len(), 24, "five groups of four: {passphrase}");
+    let disabled = browser
+        .exec(
+            "return document.getElementById('e2e-finish').disabled",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        disabled, true,
+        "finishing needs the 'saved it' confirmation"
+    );
+    browser.click("#e2e-saved").await;
+    browser.click("#e2e-finish").await;
+    browser
+        .wait_for(
+            "the E2E key to be set up",
+            "const s = document.getElementById('e2e-status'); return s && s.textContent",
+            json!([]),
+        )
+        .await;
+    passphrase
+}
+
+/// Enters the E2E key on a page that has none unlocked.
+pub async fn unlock_e2e(browser: &Browser, passphrase: &str) {
+    browser.click("#e2e-button").await;
+    browser.type_into("#e2e-passphrase-input", passphrase).await;
+    browser.click("#e2e-unlock button[type=submit]").await;
+    browser
+        .wait_for(
+            "the E2E key to be unlocked",
+            "const s = document.getElementById('e2e-status'); return s && s.textContent",
+            json!([]),
+        )
+        .await;
+}
+
+/// Opens the OTR panel of the open DM through the room menu.
+pub async fn open_otr_panel(browser: &Browser) {
+    browser.click("#room-menu").await;
+    browser.click("#menu-otr").await;
+    browser.element("#otr-panel").await;
+}
+
+pub async fn wait_otr_state(browser: &Browser, state: &str) {
+    browser
+        .wait_for(
+            &format!("OTR state {state}"),
+            "const s = document.getElementById('otr-state'); \
+             return s && s.dataset.state === arguments[0]",
+            json!([state]),
+        )
+        .await;
+}
+
+/// Waits for a message with exactly `text`; returns whether it carries the bold key icon.
+pub async fn message_is_otr(browser: &Browser, text: &str) -> bool {
+    wait_message(browser, text).await;
+    browser
+        .exec(
+            "const m = [...document.querySelectorAll('#messages .message')] \
+             .find(e => e.querySelector('.text').textContent === arguments[0]); \
+             return m.classList.contains('otr') && m.querySelector('svg.otr-key') !== null",
+            json!([text]),
+        )
+        .await
+        == true
+}
+/// Markup and script payloads; each would call `window.__pwned()` if it ever ran.
+pub const PAYLOADS: &[&str] = &[
+    "<script>window.__pwned()</script>",
+    "<img src=x onerror=window.__pwned()>",
+    "<svg onload=window.__pwned()>",
+    "<svg><script>window.__pwned()</script></svg>",
+    "<iframe src=\"javascript:window.__pwned()\"></iframe>",
+    "<body onload=window.__pwned()>",
+    "<a href=\"javascript:window.__pwned()\">click</a>",
+    "<details open ontoggle=window.__pwned()>",
+    "<input autofocus onfocus=window.__pwned()>",
+    "<video><source onerror=window.__pwned()></video>",
+    "<audio src=x onerror=window.__pwned()>",
+    "<marquee onstart=window.__pwned()>",
+    "<object data=\"javascript:window.__pwned()\">",
+    "<embed src=\"javascript:window.__pwned()\">",
+    "<math><mtext><script>window.__pwned()</script></mtext></math>",
+    "\"><script>window.__pwned()</script>",
+    "'><img src=x onerror=window.__pwned()>",
+    "</textarea><script>window.__pwned()</script>",
+    "</title><script>window.__pwned()</script>",
+    "<style>@import 'javascript:window.__pwned()';</style>",
+    "<link rel=stylesheet href=\"javascript:window.__pwned()\">",
+    "<meta http-equiv=refresh content=\"0;url=javascript:window.__pwned()\">",
+    "<form action=\"javascript:window.__pwned()\"><button>go</button></form>",
+    "<template><script>window.__pwned()</script></template>",
+    "<img src=\"x\" onerror=\"&#119;indow.__pwned()\">",
+    "<scr<script>ipt>window.__pwned()</scr</script>ipt>",
+    "javascript:window.__pwned()",
+    "${window.__pwned()}",
+    "{{constructor.constructor('window.__pwned()')()}}",
+    "<div style=\"background:url(javascript:window.__pwned())\">",
+    "<base href=\"javascript:window.__pwned()//\">",
+    "<noscript><p title=\"</noscript><img src=x onerror=window.__pwned()>\">",
+    "&lt;script&gt;window.__pwned()&lt;/script&gt;",
+    "\u{202e}<img src=x onerror=window.__pwned()>",
+];
+
+/// Clicks the sidebar entry whose room name is exactly `name`.
+pub async fn open_room(browser: &Browser, name: &str) {
+    browser
+        .click_text("#rooms .room-link", Some(".room-name"), name)
+        .await;
+    browser
+        .wait_for(
+            &format!("room {name:?} open"),
+            "const t = document.getElementById('room-title'); \
+             return !!t && t.textContent === arguments[0]",
+            json!([name]),
+        )
+        .await;
+}
+
+/// Whether the open room's menu offers "OTR".
+pub async fn menu_offers_otr(browser: &Browser) -> bool {
+    browser
+        .exec(
+            "const m = document.getElementById('room-menu-list'); \
+             if (m.hidden) document.getElementById('room-menu').click(); \
+             return document.getElementById('menu-otr') !== null",
+            json!([]),
+        )
+        .await
+        == true
+}

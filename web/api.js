@@ -188,3 +188,11 @@ export function publishKeys(keys) {
 export function publicKeys(userId) {
   return request('GET', `/api/v1/e2e/keys/${encodeURIComponent(userId)}`);
 }
+
+/**
+ * Replaces the caller's sealed trust store (base64): pins and verified marks.
+ * @param {string} trustStore
+ */
+export function saveTrustStore(trustStore) {
+  return request('PUT', '/api/v1/e2e/trust-store', { trust_store: trustStore });
+}

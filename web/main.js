@@ -75,16 +75,42 @@ async function startChat(session) {
     },
   });
 
-  const otr = new OtrConversations(session.user.id, (frame) => realtime.sendBinary(frame), () => state.changed());
+  const otr = new OtrConversations(
+    session.user.id,
+    (frame) => realtime.sendBinary(frame),
+    () => state.changed(),
+    () => state.settings,
+  );
 
   view = showChat(root, state, otr, {
     unlocked: announceE2e,
     logout() {
       realtime.stop();
-      api.logout().finally(() => location.assign('/'));
+      // Log out forgets this device's remembered E2E key and the unlocked identity.
+      e2e
+        .forgetDevice(session.user.id)
+        .catch(() => {})
+        .then(() => e2e.lock())
+        .then(() => api.logout())
+        .finally(() => location.assign('/'));
     },
   });
   realtime.start();
+  // "Remember on this device": unlock silently from the wrapped key, if there is one. The
+  // hello of a connection that opens later announces it by itself.
+  e2e.unlockRemembered(session.user.id).then(
+    (outcome) => {
+      if (outcome === 'unlocked') {
+        announceE2e();
+        state.changed();
+      } else if (outcome === 'stale') {
+        view?.askForE2eKey(
+          'This device remembered an older E2E key: your passphrase was changed or your key was reset on another device. Enter your current E2E key.',
+        );
+      }
+    },
+    (err) => view?.askForE2eKey(`Could not unlock with this device's remembered key: ${err instanceof Error ? err.message : String(err)}`),
+  );
 }
 
 /**

@@ -6,7 +6,7 @@ import * as api from '../api.js';
 import * as e2e from '../e2e.js';
 import { h, replace } from './dom.js';
 import { showE2ePanel } from './e2e.js';
-import { invitation, otrMessage, otrPanel } from './otr.js';
+import { invitation, notifyInvitation, otrMessage, otrPanel } from './otr.js';
 
 /** @typedef {import('../state.js').ChatState} ChatState */
 /** @typedef {import('../api.js').Room} Room */
@@ -32,15 +32,23 @@ export function showChat(root, state, otr, actions) {
   });
   const e2ePanel = h('section', { id: 'e2e-panel', class: 'e2e-panel', hidden: true, 'aria-label': 'E2E key' });
   const e2eButton = h('button', { type: 'button', id: 'e2e-button', text: 'E2E key' });
+  /** Opens the E2E key panel (`notice`: why it opened by itself). @param {string} [notice] */
+  const openE2ePanel = (notice) =>
+    showE2ePanel(
+      e2ePanel,
+      state.me.id,
+      () => {
+        actions.unlocked();
+        state.changed();
+      },
+      { notice, otr },
+    );
   e2eButton.addEventListener('click', () => {
     if (!e2ePanel.hidden) {
       e2ePanel.hidden = true;
       return;
     }
-    void showE2ePanel(e2ePanel, state.me.id, () => {
-      actions.unlocked();
-      state.changed();
-    });
+    void openE2ePanel();
   });
   const invitations = h('div', { id: 'invitations', class: 'invitations' });
   /** Whether the OTR panel of the open room is shown. */
@@ -255,6 +263,8 @@ export function showChat(root, state, otr, actions) {
       item.addEventListener('click', () => {
         otrOpen = true;
         menu.hidden = true;
+        const peer = state.dmPeer(room);
+        if (peer) void otr.review(room.id, peer.id);
         state.changed();
       });
       items.push(h('li', {}, item));
@@ -263,12 +273,21 @@ export function showChat(root, state, otr, actions) {
     replace(menu, ...items);
   }
 
+  /** Rooms whose current invitation was already notified. */
+  const notified = new Set();
   function renderInvitations() {
     const list = [];
     for (const [roomId, r] of otr.rooms) {
-      if (r.state !== 'invited' || r.invitedBy === null) continue;
+      if (r.state !== 'invited' || r.invitedBy === null) {
+        notified.delete(roomId);
+        continue;
+      }
       const name = state.users.get(r.invitedBy)?.username ?? `user ${r.invitedBy}`;
       list.push(invitation(otr, roomId, name));
+      if (!notified.has(roomId)) {
+        notified.add(roomId);
+        notifyInvitation(roomId, name, () => void openRoom(roomId));
+      }
     }
     replace(invitations, ...list);
     document.title = list.length ? `(OTR invitation) Sotto` : 'Sotto';
@@ -298,6 +317,10 @@ export function showChat(root, state, otr, actions) {
     /** A message arrived live in the open room: mark it read. @param {number} roomId */
     seen(roomId) {
       if (roomId === state.openRoomId && document.visibilityState === 'visible') markRead(roomId);
+    },
+    /** Opens the E2E key panel with a reason (a remembered key was refused). @param {string} notice */
+    askForE2eKey(notice) {
+      void openE2ePanel(notice);
     },
     /** Reloads the open room's history (after a reconnect that could not catch up). */
     reloadOpenRoom() {

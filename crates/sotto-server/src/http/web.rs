@@ -62,6 +62,7 @@ const ASSETS: &[Asset] = &[
     asset!("views/otr.js"),
     asset!("e2e.js"),
     asset!("otr.js"),
+    asset!("device.js"),
     asset!("pkg/sotto.js"),
     asset!("pkg/sotto_bg.wasm"),
 ];

@@ -228,3 +228,143 @@ pub async fn menu_offers_otr(browser: &Browser) -> bool {
         .await
         == true
 }
+
+/// Everything the page has put in browser storage, described exactly: the keys of
+/// `localStorage` and `sessionStorage`, the Cache API's caches, and every IndexedDB database
+/// with each record of each store (binary values and CryptoKeys by type, length and flags,
+/// never by content).
+pub async fn storage_inventory(browser: &Browser) -> serde_json::Value {
+    browser
+        .exec(
+            "return (async () => { \
+               const describe = (v) => { \
+                 if (v instanceof CryptoKey) return { type: 'CryptoKey', extractable: v.extractable, \
+                   algorithm: v.algorithm.name, length: v.algorithm.length, usages: [...v.usages].sort() }; \
+                 if (v instanceof ArrayBuffer) return { type: 'ArrayBuffer', length: v.byteLength }; \
+                 if (ArrayBuffer.isView(v)) return { type: v.constructor.name, length: v.byteLength }; \
+                 if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort() \
+                   .map((k) => [k, describe(v[k])])); \
+                 return v; }; \
+               const settle = (r) => new Promise((ok, fail) => { \
+                 r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); }); \
+               const databases = []; \
+               for (const info of await indexedDB.databases()) { \
+                 const db = await settle(indexedDB.open(info.name)); \
+                 const stores = {}; \
+                 for (const name of db.objectStoreNames) { \
+                   const all = await settle(db.transaction(name).objectStore(name).getAll()); \
+                   stores[name] = all.map(describe); } \
+                 db.close(); \
+                 databases.push({ name: info.name, stores }); } \
+               return { localStorage: Object.keys(localStorage), \
+                 sessionStorage: Object.keys(sessionStorage), \
+                 caches: typeof caches === 'undefined' ? [] : await caches.keys(), \
+                 indexedDB: databases }; })()",
+            json!([]),
+        )
+        .await
+}
+
+/// The storage inventory of a page that stored nothing.
+pub fn empty_storage() -> serde_json::Value {
+    json!({ "localStorage": [], "sessionStorage": [], "caches": [], "indexedDB": [] })
+}
+
+/// The storage inventory of a page that remembers `user_id`'s E2E key on this device: the
+/// one wrapped record (a non-extractable AES-GCM-256 key, a 12-byte IV, and the 32-byte
+/// device key sealed with its 16-byte tag), and nothing else.
+pub fn remembered_storage(user_id: i64) -> serde_json::Value {
+    json!({
+        "localStorage": [],
+        "sessionStorage": [],
+        "caches": [],
+        "indexedDB": [{
+            "name": "sotto-device",
+            "stores": { "remembered-keys": [{
+                "iv": { "type": "Uint8Array", "length": 12 },
+                "userId": user_id,
+                "wrapped": { "type": "ArrayBuffer", "length": 48 },
+                "wrappingKey": {
+                    "type": "CryptoKey",
+                    "extractable": false,
+                    "algorithm": "AES-GCM",
+                    "length": 256,
+                    "usages": ["decrypt", "encrypt"],
+                },
+            }] },
+        }],
+    })
+}
+
+/// Sets up the E2E key with the generated passphrase, ticking "Remember on this device" when
+/// `remember`. Returns the passphrase.
+pub async fn set_up_e2e_remembering(browser: &Browser, remember: bool) -> String {
+    browser.click("#e2e-button").await;
+    let passphrase = browser.text("#e2e-passphrase").await;
+    browser.click("#e2e-saved").await;
+    if remember {
+        browser.click("#e2e-remember").await;
+    }
+    browser.click("#e2e-finish").await;
+    wait_e2e_unlocked(browser).await;
+    passphrase
+}
+
+/// Enters the E2E key (the panel's unlock form must be showing or about to), ticking
+/// "Remember on this device" when `remember`.
+pub async fn enter_e2e_key(browser: &Browser, passphrase: &str, remember: bool) {
+    browser.type_into("#e2e-passphrase-input", passphrase).await;
+    if remember {
+        browser.click("#e2e-remember").await;
+    }
+    browser.click("#e2e-unlock button[type=submit]").await;
+    wait_e2e_unlocked(browser).await;
+}
+
+/// Waits for the E2E panel to say the key is unlocked in this tab.
+pub async fn wait_e2e_unlocked(browser: &Browser) {
+    browser
+        .wait_for(
+            "the E2E key to be unlocked",
+            "const s = document.getElementById('e2e-status'); return s && s.textContent",
+            json!([]),
+        )
+        .await;
+}
+
+/// Opens the E2E panel (if closed) and returns whether the key turned out unlocked (`true`)
+/// or the unlock form is asked for (`false`), once one of the two shows.
+pub async fn e2e_panel_unlocked(browser: &Browser) -> bool {
+    let hidden = browser
+        .exec(
+            "return document.getElementById('e2e-panel').hidden",
+            json!([]),
+        )
+        .await;
+    if hidden == true {
+        browser.click("#e2e-button").await;
+    }
+    browser
+        .wait_for(
+            "the E2E panel to settle",
+            "if (document.getElementById('e2e-status')) return 'unlocked'; \
+             if (document.getElementById('e2e-passphrase-input')) return 'locked'; \
+             return null",
+            json!([]),
+        )
+        .await
+        == "unlocked"
+}
+
+/// Opens (or creates) the DM with `name` from the directory.
+pub async fn start_dm(browser: &Browser, name: &str) {
+    browser.click("#new-dm").await;
+    browser.click_text("#directory .person", None, name).await;
+    browser
+        .wait_for(
+            &format!("the DM with {name} open"),
+            "return document.getElementById('room-title')?.textContent === arguments[0]",
+            json!([name]),
+        )
+        .await;
+}

@@ -175,6 +175,7 @@ export class OtrConversations {
     await this.checkPeer(roomId, peerId);
     sotto.otrOpen(String(roomId), String(this.me), String(peerId));
     this.peers.set(roomId, peerId);
+    this.changed();
   }
 
   /**

@@ -231,10 +231,12 @@ async function showUnlocked(panel, userId, options, notice, status = 'Your E2E k
     return b;
   };
   const slot = h('div', { class: 'e2e-change-slot' });
+  /** @type {Node[]} */
+  const parts = [h('p', { id: 'e2e-status', text: status })];
+  if (notice) parts.push(h('p', { id: 'e2e-notice', class: 'notice', role: 'status', text: notice }));
   replace(
     panel,
-    h('p', { id: 'e2e-status', text: status }),
-    notice ? h('p', { id: 'e2e-notice', class: 'notice', role: 'status', text: notice }) : null,
+    ...parts,
     remembered
       ? h(
           'p',

@@ -132,7 +132,8 @@ export function otrPanel(otr, roomId, peerId, peerName, unlocked, allowed) {
   } else if (r.state !== 'establishing' && !blocked) {
     children.push(button('otr-start', 'Start OTR', () => otr.start(roomId, peerId)));
   }
-  const safety = unlocked ? otr.safetyNumber(roomId) : null;
+  // While a changed key waits for acknowledgement, only the new number (in the warning) counts.
+  const safety = unlocked && !blocked ? otr.safetyNumber(roomId) : null;
   if (safety) {
     const verified = otr.isVerified(roomId);
     children.push(

@@ -139,3 +139,216 @@ async fn remember_on_this_device_survives_a_reload_until_the_key_changes_elsewhe
     b2.quit().await;
     ts.stop().await;
 }
+
+/// The first file under `dir` that contains `needle`.
+fn found_on_disk(dir: &std::path::Path, needle: &str) -> Option<std::path::PathBuf> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("read dir") {
+                stack.push(entry.expect("dir entry").path());
+            }
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// Waits until the OTR panel shows the `#otr-safety-number`, and returns it.
+async fn safety_number(browser: &Browser) -> String {
+    let n = browser.text("#otr-safety-number").await;
+    assert_eq!(n.len(), 71, "12 groups of 5 digits: {n}");
+    n
+}
+
+#[tokio::test]
+async fn safety_numbers_are_verified_and_a_reset_key_blocks_otr_until_acknowledged() {
+    let mut ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let admin_id = admin.me().await.expect("me").id;
+    let _bob = ts.user(&admin, "bob").await;
+    let a = Browser::launch().await;
+    log_in(&a, &ts.url, "admin").await;
+    let b = Browser::launch().await;
+    log_in(&b, &ts.url, "bob").await;
+    // A remembers the key on this device, B does not: OTR stores nothing either way.
+    set_up_e2e_remembering(&a, true).await;
+    set_up_e2e_remembering(&b, false).await;
+
+    start_dm(&a, "bob").await;
+    let ordinary = "ordinary canary 5c1f0e2a";
+    send(&a, ordinary).await;
+    open_room(&b, "admin").await;
+    wait_message(&b, ordinary).await;
+
+    // Both sides show the same safety number, not verified yet.
+    open_otr_panel(&a).await;
+    open_otr_panel(&b).await;
+    let number = safety_number(&a).await;
+    assert_eq!(safety_number(&b).await, number);
+    a.element("#otr-not-verified").await;
+
+    // "Mark as verified" persists across a reload (the trust store is saved, sealed, on the
+    // server), and can be cleared and given again.
+    a.click("#otr-verify").await;
+    assert_eq!(a.text("#otr-verified").await, "✔ Verified");
+    shot(&a, "otr-safety-number").await;
+    reload(&a, &ts).await;
+    assert!(e2e_panel_unlocked(&a).await);
+    open_room(&a, "bob").await;
+    open_otr_panel(&a).await;
+    a.element("#otr-verified").await;
+    assert_eq!(safety_number(&a).await, number);
+    a.click("#otr-unverify").await;
+    a.element("#otr-not-verified").await;
+    a.click("#otr-verify").await;
+    a.element("#otr-verified").await;
+
+    // Cancel an offer: B's invitation disappears.
+    a.click("#otr-start").await;
+    wait_otr_state(&a, "offered").await;
+    assert_eq!(
+        b.text(".otr-invitation span").await,
+        "admin wants to start OTR."
+    );
+    a.click("#otr-cancel").await;
+    wait_otr_state(&a, "ended").await;
+    assert_eq!(a.text("#otr-state").await, "You cancelled the invitation.");
+    b.wait_for(
+        "the cancelled invitation to go",
+        "return document.querySelector('.otr-invitation') === null && document.title === 'Sotto'",
+        json!([]),
+    )
+    .await;
+    wait_otr_state(&b, "ended").await;
+    assert_eq!(b.text("#otr-state").await, "admin withdrew the invitation.");
+
+    // B resets the E2E identity (after a warning about safety numbers).
+    assert!(e2e_panel_unlocked(&b).await);
+    b.click("#e2e-reset").await;
+    let warning = b.text("#e2e-reset-form .warning").await;
+    assert!(
+        warning.contains("will see that your safety number changed"),
+        "{warning}"
+    );
+    b.click("#e2e-reset-saved").await;
+    b.click("#e2e-reset-submit").await;
+    assert_eq!(
+        b.text("#e2e-notice").await,
+        "Your E2E key was reset. The people you talk to will see a changed safety number."
+    );
+    open_otr_panel(&b).await;
+    let new_number = b
+        .wait_for(
+            "B's new safety number",
+            "const n = document.getElementById('otr-safety-number'); \
+             return n && n.textContent !== arguments[0] && n.textContent",
+            json!([number]),
+        )
+        .await
+        .as_str()
+        .expect("text")
+        .to_string();
+    assert_eq!(new_number.len(), 71);
+
+    // A looks again: the change is flagged with the new number, the verified mark is gone,
+    // and there is no Start OTR until A acknowledges.
+    open_otr_panel(&a).await;
+    assert!(
+        a.text("#otr-key-changed")
+            .await
+            .contains("You had verified bob."),
+        "the warning says the verified key changed"
+    );
+    assert_eq!(a.text("#otr-new-safety-number").await, new_number);
+    shot(&a, "otr-key-changed").await;
+    let blocked = a
+        .exec(
+            "return ['otr-start', 'otr-accept', 'otr-verified', 'otr-verify'] \
+             .filter((id) => document.getElementById(id) !== null)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(blocked, json!([]), "no Start OTR and no verification yet");
+
+    // B invites: A's invitation cannot be accepted before the change is acknowledged.
+    b.click("#otr-start").await;
+    wait_otr_state(&b, "offered").await;
+    a.element(".otr-invitation .otr-invite-blocked").await;
+    let accept = a
+        .exec(
+            "return document.querySelector('.otr-invite-accept, #otr-accept') !== null",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        accept, false,
+        "no Accept while the key change is unacknowledged"
+    );
+    a.element("#otr-decline").await;
+
+    // A acknowledges: the new number is pinned, unverified, and OTR works.
+    a.click("#otr-acknowledge").await;
+    a.wait_for(
+        "the warning to go",
+        "return document.getElementById('otr-key-changed') === null",
+        json!([]),
+    )
+    .await;
+    assert_eq!(safety_number(&a).await, new_number);
+    a.element("#otr-not-verified").await;
+    a.click(".otr-invitation .otr-invite-accept").await;
+    wait_otr_state(&a, "established").await;
+    wait_otr_state(&b, "established").await;
+
+    let from_a = "otr canary from a 9d4e7b10";
+    let from_b = "otr canary from b 2a8c6f35";
+    send(&a, from_a).await;
+    assert!(message_is_otr(&b, from_a).await);
+    send(&b, from_b).await;
+    assert!(message_is_otr(&a, from_b).await);
+    a.wait_for(
+        "delivered",
+        "return [...document.querySelectorAll('#messages .message.otr .delivery')] \
+         .some(e => e.textContent === 'delivered')",
+        json!([]),
+    )
+    .await;
+
+    // While the session holds keys and messages: only A's wrapped device key is stored.
+    assert_eq!(storage_inventory(&a).await, remembered_storage(admin_id));
+    assert_eq!(storage_inventory(&b).await, empty_storage());
+
+    a.click("#otr-end").await;
+    wait_otr_state(&b, "ended").await;
+    for br in [&a, &b] {
+        assert_eq!(
+            storage_inventory(br).await,
+            if std::ptr::eq(br, &a) {
+                remembered_storage(admin_id)
+            } else {
+                empty_storage()
+            }
+        );
+        assert_clean(br).await;
+    }
+    a.quit().await;
+    b.quit().await;
+
+    // Nothing of the OTR conversation reached the server's disk; the ordinary message did.
+    ts.stop().await;
+    assert!(
+        found_on_disk(ts.dir.path(), ordinary).is_some(),
+        "the scan finds what is stored"
+    );
+    for canary in [from_a, from_b] {
+        assert_eq!(
+            found_on_disk(ts.dir.path(), canary),
+            None,
+            "{canary} is on the server's disk"
+        );
+    }
+}

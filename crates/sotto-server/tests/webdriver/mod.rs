@@ -267,7 +267,13 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("could not click {what}: {last}");
+        let body = self
+            .exec(
+                "return document.body ? document.body.innerText : ''",
+                json!([]),
+            )
+            .await;
+        panic!("could not click {what}: {last}; the page shows:\n{body}");
     }
 
     /// Types `text` into the element matching `css` (waiting for it; the composer and the
@@ -293,6 +299,57 @@ impl Browser {
         .as_str()
         .unwrap_or_default()
         .to_string()
+    }
+
+    /// Sets a permission of the page's origin (WebDriver "Set Permission"), e.g.
+    /// `("notifications", "granted")`.
+    pub async fn set_permission(&self, name: &str, state: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/permissions",
+            json!({ "descriptor": { "name": name }, "state": state }),
+        )
+        .await;
+    }
+
+    /// The handle of the current tab.
+    pub async fn window_handle(&self) -> String {
+        self.call(reqwest::Method::GET, "/window", Value::Null)
+            .await
+            .as_str()
+            .expect("window handle")
+            .to_string()
+    }
+
+    /// Opens a new tab (which puts the current one in the background) and switches to it;
+    /// returns its handle.
+    pub async fn new_tab(&self) -> String {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/window/new",
+                json!({ "type": "tab" }),
+            )
+            .await;
+        let handle = v["handle"].as_str().expect("new tab handle").to_string();
+        self.switch_to_window(&handle).await;
+        handle
+    }
+
+    /// Switches to the tab `handle`.
+    pub async fn switch_to_window(&self, handle: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/window",
+            json!({ "handle": handle }),
+        )
+        .await;
+    }
+
+    /// Closes the current tab (then switch to another one).
+    pub async fn close_tab(&self) {
+        self.call(reqwest::Method::DELETE, "/window", json!({}))
+            .await;
     }
 
     /// A PNG screenshot of the viewport.

@@ -18,9 +18,8 @@ use webdriver::Browser;
 /// A 1×1 PNG; the test files pad it after its end (decoders stop at `IEND`).
 const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
-/// The admin set up in browser `a`, their SDK client, Bob (SDK) and the DM between them.
+/// Bob (an SDK client) and his DM with the admin, who is set up in browser `a`.
 struct Dm {
-    admin: Client,
     bob: Client,
     room: RoomId,
 }
@@ -31,7 +30,7 @@ async fn admin_and_bob_in_a_dm(a: &Browser, ts: &TestServer) -> Dm {
     admin.login("admin", PW).await.expect("admin login");
     let bob = ts.user(&admin, "bob").await;
     let room = bob.dm(admin.user_id()).await.expect("dm").id;
-    Dm { admin, bob, room }
+    Dm { bob, room }
 }
 
 /// The texts of the open room's messages, in order.
@@ -551,13 +550,84 @@ async fn a_file_over_the_size_limit_is_refused_before_anything_is_uploaded() {
     assert_eq!(a.text("#upload-error").await, "");
     let requests = a.exec("return window.__uploadRequests", json!([])).await;
     assert_eq!(requests, 1);
-    let stored: Vec<u64> = std::fs::read_dir(ts.dir.path().join("uploads"))
+    assert_eq!(stored_uploads(&ts), 1, "only the small file is stored");
+    assert_clean(&a).await;
+    a.quit().await;
+}
+
+/// Files in the server's upload store (the `tmp/` directory of unfinished uploads aside).
+fn stored_uploads(ts: &TestServer) -> usize {
+    std::fs::read_dir(ts.dir.path().join("uploads"))
         .expect("uploads dir")
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.metadata().expect("metadata").len())
-        .collect();
-    assert_eq!(stored, [900], "only the small file is stored");
-    assert_clean(&a).await;
+        .count()
+}
+
+#[tokio::test]
+async fn while_off_the_record_a_file_never_goes_to_the_upload_endpoint() {
+    let ts = TestServer::start().await;
+    let a = Browser::launch().await;
+    let _dm = admin_and_bob_in_a_dm(&a, &ts).await;
+    let b = Browser::launch().await;
+    log_in(&b, &ts.url, "bob").await;
+    set_up_e2e(&a).await;
+    set_up_e2e(&b).await;
+    open_room(&a, "bob").await;
+    open_room(&b, "admin").await;
+    open_otr_panel(&a).await;
+    a.click("#otr-start").await;
+    b.click(".otr-invitation .otr-invite-accept").await;
+    wait_otr_state(&a, "established").await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("secret plan.txt");
+    std::fs::write(&secret, "off the record, never stored").expect("write");
+    record_uploads(&a).await;
+    let otr_before = a
+        .exec(
+            "return document.querySelectorAll('#messages .message.otr').length",
+            json!([]),
+        )
+        .await;
+    a.type_into("#attach-input", secret.to_str().expect("utf-8 path"))
+        .await;
+    // Either the OTR side took the file (a new OTR message) or it said why it could not;
+    // in no case is it uploaded.
+    a.wait_for(
+        "the file handled off the record",
+        "return document.getElementById('upload-error').textContent !== '' || \
+         document.querySelectorAll('#messages .message.otr').length > arguments[0]",
+        json!([otr_before]),
+    )
+    .await;
+    let requests = a.exec("return window.__uploadRequests", json!([])).await;
+    assert_eq!(
+        requests, 0,
+        "no request to the upload endpoint while off the record"
+    );
+    let attachments = a
+        .exec(
+            "return document.querySelectorAll('#messages .attachment').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(attachments, 0, "no stored attachment");
+    assert_eq!(stored_uploads(&ts), 0, "nothing in the upload store");
+
+    // Back on the record, the same file is an ordinary upload again.
+    a.click("#otr-end").await;
+    wait_otr_state(&a, "ended").await;
+    a.type_into("#attach-input", secret.to_str().expect("utf-8 path"))
+        .await;
+    wait_attachment(&a, "secret plan.txt").await;
+    wait_attachment(&b, "secret plan.txt").await;
+    let requests = a.exec("return window.__uploadRequests", json!([])).await;
+    assert_eq!(requests, 1);
+    assert_eq!(stored_uploads(&ts), 1);
+    for br in [&a, &b] {
+        assert_clean(br).await;
+    }
     a.quit().await;
+    b.quit().await;
 }

@@ -60,6 +60,8 @@ const ASSETS: &[Asset] = &[
     asset!("views/chat.js"),
     asset!("views/e2e.js"),
     asset!("views/otr.js"),
+    asset!("views/admin.js"),
+    asset!("views/settings-form.js"),
     asset!("e2e.js"),
     asset!("otr.js"),
     asset!("pkg/sotto.js"),

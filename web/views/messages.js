@@ -193,7 +193,8 @@ export class MessageList {
       const button = h('button', { type: 'button', id: 'load-earlier', class: 'load-earlier', text: this.loadingOlder ? 'Loading earlier messages…' : 'Load earlier messages' });
       if (this.loadingOlder) button.setAttribute('aria-busy', 'true');
       button.addEventListener('click', () => void this.loadOlder());
-      replace(this.head, button, this.olderError ? h('span', { class: 'error', role: 'alert', text: this.olderError }) : null);
+      if (this.olderError) replace(this.head, button, h('span', { class: 'error', role: 'alert', text: this.olderError }));
+      else replace(this.head, button);
     }
   }
 

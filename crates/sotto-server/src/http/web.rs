@@ -62,6 +62,8 @@ const ASSETS: &[Asset] = &[
     asset!("views/otr.js"),
     asset!("views/messages.js"),
     asset!("views/files.js"),
+    asset!("views/admin.js"),
+    asset!("views/settings-form.js"),
     asset!("e2e.js"),
     asset!("otr.js"),
     asset!("pkg/sotto.js"),

@@ -541,6 +541,38 @@ async fn a_file_over_the_size_limit_is_refused_before_anything_is_uploaded() {
     let requests = a.exec("return window.__uploadRequests", json!([])).await;
     assert_eq!(requests, 0, "nothing was sent to the server");
 
+    // Were the page's check bypassed (a stale limit), the server refuses too, and its
+    // reason is what the page shows.
+    a.exec(
+        "Object.defineProperty(File.prototype, 'size', { configurable: true, get() { return 1; } });",
+        json!([]),
+    )
+    .await;
+    a.type_into("#attach-input", big.to_str().expect("utf-8 path"))
+        .await;
+    let error = a
+        .wait_for(
+            "the server's refusal",
+            "const t = document.getElementById('upload-error').textContent; \
+             return t.includes('too large to send') ? null : t",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        error,
+        "Could not send “big.bin”: uploads are at most 1000 bytes"
+    );
+    a.exec("delete File.prototype.size", json!([])).await;
+    assert_eq!(
+        stored_uploads(&ts),
+        0,
+        "the refused upload left nothing behind"
+    );
+    let partial = std::fs::read_dir(ts.dir.path().join("uploads/tmp"))
+        .expect("tmp dir")
+        .count();
+    assert_eq!(partial, 0, "not even a partial file");
+
     // A file within the limit still goes (and clears the error); the server holds only it.
     let small = dir.path().join("small.bin");
     std::fs::write(&small, vec![7u8; 900]).expect("write");
@@ -549,7 +581,7 @@ async fn a_file_over_the_size_limit_is_refused_before_anything_is_uploaded() {
     wait_attachment(&a, "small.bin").await;
     assert_eq!(a.text("#upload-error").await, "");
     let requests = a.exec("return window.__uploadRequests", json!([])).await;
-    assert_eq!(requests, 1);
+    assert_eq!(requests, 2, "the bypassed one and the small one");
     assert_eq!(stored_uploads(&ts), 1, "only the small file is stored");
     assert_clean(&a).await;
     a.quit().await;

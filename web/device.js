@@ -15,7 +15,7 @@ const STORE = 'remembered-keys';
 /**
  * A stored record: the wrapping key, the IV and the AES-GCM ciphertext of the device key,
  * whose additional data is the user id (a record copied to another user's slot fails).
- * @typedef {{userId: number, wrappingKey: CryptoKey, iv: Uint8Array, wrapped: ArrayBuffer}} DeviceRecord
+ * @typedef {{userId: number, wrappingKey: CryptoKey, iv: Uint8Array<ArrayBuffer>, wrapped: ArrayBuffer}} DeviceRecord
  */
 
 /**
@@ -74,7 +74,7 @@ function boundTo(userId) {
  * Wraps `deviceKey` under a fresh non-extractable key and stores it for `userId`, replacing
  * any earlier record of that user.
  * @param {number} userId
- * @param {Uint8Array} deviceKey
+ * @param {Uint8Array<ArrayBuffer>} deviceKey
  */
 export async function remember(userId, deviceKey) {
   const wrappingKey = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);

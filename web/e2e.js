@@ -218,7 +218,8 @@ async function tryRemembered(userId) {
  * @param {number} userId
  */
 export async function rememberDevice(userId) {
-  const key = sotto.deviceKey();
+  // A copy out of the wasm memory, so backed by its own ArrayBuffer.
+  const key = /** @type {Uint8Array<ArrayBuffer>} */ (sotto.deviceKey());
   try {
     await device.remember(userId, key);
   } finally {

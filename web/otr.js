@@ -389,6 +389,22 @@ export class OtrConversations {
     return true;
   }
 
+  /** The server's limit on one OTR packet (`otr.max_frame_bytes`). */
+  maxFrameBytes() {
+    const value = Number(this.settings()['otr.max_frame_bytes']);
+    return Number.isFinite(value) && value > 0 ? value : 65536;
+  }
+
+  /**
+   * The largest file this tab can send off the record now (before its name's bytes): the
+   * channel's cap, or less when the server's packet limit cannot carry a whole chunk.
+   */
+  fileLimit() {
+    const maxFrame = this.maxFrameBytes();
+    if (maxFrame >= MAX_CHUNK_BYTES + CHUNK_OVERHEAD_BYTES) return MAX_OTR_FILE_BYTES;
+    return Math.max(0, maxFrame - CHUNK_OVERHEAD_BYTES);
+  }
+
   /**
    * Sends a file off the record (the attach button and drag-and-drop call this while OTR is
    * established, so nothing reaches the stored upload endpoint). Rejects with a message for
@@ -407,7 +423,7 @@ export class OtrConversations {
     }
     const name = file.name || 'file';
     const mediaType = file.type || 'application/octet-stream';
-    const maxFrame = Number(this.settings()['otr.max_frame_bytes'] ?? 65536);
+    const maxFrame = this.maxFrameBytes();
     const fieldBytes = new TextEncoder().encode(name + mediaType).length;
     const largestPacket = Math.min(file.size, MAX_CHUNK_BYTES) + fieldBytes + CHUNK_OVERHEAD_BYTES;
     if (largestPacket > maxFrame) {

@@ -122,6 +122,13 @@ export function otrPanel(otr, roomId, peerId, peerName, unlocked, allowed) {
   } else if (r.state === 'established') {
     children.push(button('otr-refresh', 'Refresh Keys', () => otr.refresh(roomId)));
     children.push(button('otr-end', 'End OTR', () => otr.end(roomId)));
+    const limit = otr.fileLimit();
+    children.push(
+      h('p', {
+        id: 'otr-file-limit',
+        text: `Files you attach now go off the record too (never uploaded), up to ${limit >= 1024 * 1024 ? `${limit / 1024 / 1024} MiB` : `${limit} bytes`} each.`,
+      }),
+    );
   } else if (r.state === 'invited') {
     if (!blocked) children.push(button('otr-accept', 'Accept', () => otr.accept(roomId)));
     children.push(button('otr-decline', 'Decline', () => otr.decline(roomId)));

@@ -157,6 +157,34 @@ fn found_on_disk(dir: &std::path::Path, needle: &str) -> Option<std::path::PathB
     None
 }
 
+/// A 1x1 PNG (transparent); bytes after its end are ignored by image decoders.
+const PIXEL_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+    0x42, 0x60, 0x82,
+];
+
+/// Files in the server's upload store, unfinished ones included.
+fn stored_uploads(ts: &TestServer) -> usize {
+    let mut count = 0;
+    let mut stack = vec![ts.dir.path().join("uploads")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
 /// Waits until the OTR panel shows the `#otr-safety-number`, and returns it.
 async fn safety_number(browser: &Browser) -> String {
     let n = browser.text("#otr-safety-number").await;
@@ -306,6 +334,8 @@ async fn safety_numbers_are_verified_and_a_reset_key_blocks_otr_until_acknowledg
 
     let from_a = "otr canary from a 9d4e7b10";
     let from_b = "otr canary from b 2a8c6f35";
+    let file_canary_a = "otr file canary from a 61b0c3d8";
+    let file_canary_b = "otr file canary from b 7e25a9f4";
     send(&a, from_a).await;
     assert!(message_is_otr(&b, from_a).await);
     send(&b, from_b).await;
@@ -318,12 +348,129 @@ async fn safety_numbers_are_verified_and_a_reset_key_blocks_otr_until_acknowledg
     )
     .await;
 
+    // Files off the record, both ways, with the bold key icon: an image is previewed, any
+    // file can be downloaded, names stay text, and nothing reaches the upload store.
+    let files = tempfile::tempdir().expect("tempdir");
+    let image = files.path().join("pixel.png");
+    let mut png = PIXEL_PNG.to_vec();
+    png.extend_from_slice(file_canary_a.as_bytes());
+    std::fs::write(&image, &png).expect("write");
+    let odd_name = "<img src=x onerror=window.__pwned()>.txt";
+    let text_file = files.path().join(odd_name);
+    std::fs::write(&text_file, file_canary_b).expect("write");
+    a.type_into("#attach-input", image.to_str().expect("utf-8"))
+        .await;
+    assert!(
+        a.text("#otr-file-limit").await.contains("up to 4 MiB"),
+        "the panel says files go off the record"
+    );
+    for br in [&a, &b] {
+        assert!(message_is_otr(br, "pixel.png").await);
+        br.wait_for(
+            "the image preview",
+            "const m = [...document.querySelectorAll('#messages .message.otr')] \
+             .find(e => e.querySelector('.file-name')?.textContent === 'pixel.png'); \
+             const img = m && m.querySelector('img.file-preview'); \
+             return !!img && img.complete && img.naturalWidth === 1 && img.src.startsWith('blob:')",
+            json!([]),
+        )
+        .await;
+    }
+    b.type_into("#attach-input", text_file.to_str().expect("utf-8"))
+        .await;
+    for br in [&a, &b] {
+        assert!(message_is_otr(br, odd_name).await);
+    }
+    let link = a
+        .exec(
+            "const l = [...document.querySelectorAll('#messages .message.otr a.file-name')] \
+             .find(e => e.textContent === arguments[0]); \
+             return [l.getAttribute('download'), l.href.startsWith('blob:'), \
+               l.closest('.message').querySelector('img') === null]",
+            json!([odd_name]),
+        )
+        .await;
+    assert_eq!(
+        link,
+        json!([odd_name, true, true]),
+        "a download, not a preview"
+    );
+    let size = a
+        .exec(
+            "const l = [...document.querySelectorAll('#messages .message.otr a.file-name')] \
+             .find(e => e.textContent === arguments[0]); \
+             return l.parentElement.textContent",
+            json!([odd_name]),
+        )
+        .await;
+    assert_eq!(
+        size,
+        json!(format!("{odd_name} ({} B)", file_canary_b.len())),
+        "the whole file arrived"
+    );
+    shot(&a, "otr-files").await;
+    assert_eq!(stored_uploads(&ts), 0, "nothing in the upload store");
+
+    // Too large for the OTR channel, or for the server's frame limit: a clear error, nothing
+    // sent, nothing uploaded.
+    let big = files.path().join("big.bin");
+    std::fs::write(&big, vec![1u8; 4 * 1024 * 1024 + 1]).expect("write");
+    a.type_into("#attach-input", big.to_str().expect("utf-8"))
+        .await;
+    a.wait_for(
+        "the size error",
+        "return document.getElementById('upload-error').textContent.includes('at most 4 MiB')",
+        json!([]),
+    )
+    .await;
+    let mut small_frames = sotto_api::rest::SettingsMap::new();
+    small_frames.insert("otr.max_frame_bytes".into(), json!(2048));
+    admin
+        .update_settings(&small_frames)
+        .await
+        .expect("settings");
+    let medium = files.path().join("medium.bin");
+    std::fs::write(&medium, vec![2u8; 4096]).expect("write");
+    a.wait_for(
+        "the panel to show the new limit",
+        "return document.getElementById('otr-file-limit')?.textContent.includes('up to 1792 bytes')",
+        json!([]),
+    )
+    .await;
+    a.type_into("#attach-input", medium.to_str().expect("utf-8"))
+        .await;
+    a.wait_for(
+        "the frame-limit error",
+        "return document.getElementById('upload-error').textContent.includes('at most 2048 bytes')",
+        json!([]),
+    )
+    .await;
+    let sent = a
+        .exec(
+            "return [...document.querySelectorAll('#messages .message.otr .file-name')] \
+             .map((e) => e.textContent)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(sent, json!(["pixel.png", odd_name]), "neither was sent");
+    assert_eq!(stored_uploads(&ts), 0, "nor uploaded");
+
     // While the session holds keys and messages: only A's wrapped device key is stored.
     assert_eq!(storage_inventory(&a).await, remembered_storage(admin_id));
     assert_eq!(storage_inventory(&b).await, empty_storage());
 
     a.click("#otr-end").await;
     wait_otr_state(&b, "ended").await;
+    // The files' bytes go with the session: their blob: URLs are revoked.
+    for br in [&a, &b] {
+        br.wait_for(
+            "the OTR files to be released",
+            "return document.querySelectorAll('#messages .otr-file .gone').length === 2 \
+             && document.querySelector('#messages .otr-file a, #messages .otr-file img') === null",
+            json!([]),
+        )
+        .await;
+    }
     for br in [&a, &b] {
         assert_eq!(
             storage_inventory(br).await,
@@ -344,7 +491,7 @@ async fn safety_numbers_are_verified_and_a_reset_key_blocks_otr_until_acknowledg
         found_on_disk(ts.dir.path(), ordinary).is_some(),
         "the scan finds what is stored"
     );
-    for canary in [from_a, from_b] {
+    for canary in [from_a, from_b, file_canary_a, file_canary_b] {
         assert_eq!(
             found_on_disk(ts.dir.path(), canary),
             None,

@@ -499,3 +499,118 @@ async fn safety_numbers_are_verified_and_a_reset_key_blocks_otr_until_acknowledg
         );
     }
 }
+
+#[tokio::test]
+async fn an_invitation_in_a_background_tab_shows_a_notification_that_brings_it_back() {
+    let mut ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let _bob = ts.user(&admin, "bob").await;
+    let a = Browser::launch().await;
+    log_in(&a, &ts.url, "admin").await;
+    let b = Browser::launch().await;
+    log_in(&b, &ts.url, "bob").await;
+    set_up_e2e_remembering(&a, false).await;
+    set_up_e2e_remembering(&b, true).await;
+    start_dm(&a, "bob").await;
+    send(&a, "hello bob").await;
+
+    // The permission is asked for only on a click: "Enable notifications" in the OTR panel
+    // (recorded on its way to the browser, whose headless prompt answers nothing useful).
+    open_room(&b, "admin").await;
+    open_otr_panel(&b).await;
+    b.element("#otr-safety-number").await;
+    b.exec(
+        "window.__asked = 0; const ask = Notification.requestPermission.bind(Notification); \
+         Notification.requestPermission = () => { window.__asked += 1; return ask(); }",
+        json!([]),
+    )
+    .await;
+    let asked = b.exec("return window.__asked", json!([])).await;
+    assert_eq!(asked, 0, "not asked before the click");
+    b.click("#otr-notifications").await;
+    b.wait_for(
+        "the permission request",
+        "return window.__asked === 1",
+        json!([]),
+    )
+    .await;
+    b.set_permission("notifications", "granted").await;
+
+    // B reloads (the key is remembered) and leaves the tab for another one: no room open, the
+    // tab hidden. The page's notifications are recorded where it hands them to the browser,
+    // and announced on a BroadcastChannel to the other tab, so the test can wait for them
+    // without bringing the page back to the front.
+    reload(&b, &ts).await;
+    assert!(e2e_panel_unlocked(&b).await);
+    b.exec(
+        "window.__notifications = []; const channel = new BroadcastChannel('sotto-test'); \
+         const Shown = window.Notification; \
+         window.Notification = class extends Shown { constructor(title, options) { \
+           super(title, options); window.__notifications.push(this); \
+           channel.postMessage({ title, body: options.body, \
+             visibility: document.visibilityState }); } }",
+        json!([]),
+    )
+    .await;
+    let page = b.window_handle().await;
+    b.new_tab().await;
+    b.goto(&format!("{}/api/v1/settings", ts.url)).await;
+    b.exec(
+        "window.__seen = []; \
+         new BroadcastChannel('sotto-test').onmessage = (e) => window.__seen.push(e.data)",
+        json!([]),
+    )
+    .await;
+
+    // A invites while B's tab is in the background: B's page shows a notification.
+    open_otr_panel(&a).await;
+    a.click("#otr-start").await;
+    wait_otr_state(&a, "offered").await;
+    let seen = b
+        .wait_for(
+            "the notification",
+            "return window.__seen.length > 0 && window.__seen",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        seen,
+        json!([{
+            "title": "OTR invitation",
+            "body": "admin wants to start OTR.",
+            "visibility": "hidden",
+        }])
+    );
+    b.close_tab().await;
+    b.switch_to_window(&page).await;
+    let title = b.exec("return document.title", json!([])).await;
+    assert_eq!(title, "(OTR invitation) Sotto");
+    let no_room = b
+        .exec(
+            "return document.getElementById('room-title') === null",
+            json!([]),
+        )
+        .await;
+    assert_eq!(no_room, true, "no room open before the click");
+
+    // Clicking the notification brings the tab back with the conversation open.
+    b.exec(
+        "window.__notifications[0].dispatchEvent(new Event('click'))",
+        json!([]),
+    )
+    .await;
+    b.wait_for(
+        "the DM open",
+        "return document.getElementById('room-title')?.textContent === 'admin'",
+        json!([]),
+    )
+    .await;
+    b.click(".otr-invitation .otr-invite-accept").await;
+    wait_otr_state(&a, "established").await;
+    for br in [&a, &b] {
+        assert_clean(br).await;
+    }
+    a.quit().await;
+    b.quit().await;
+    ts.stop().await;
+}

@@ -41,7 +41,7 @@ const PREVIEWABLE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp
 /**
  * @typedef {{state: string, reason: string | null, invitedBy: number | null, error: string | null,
  *   refusal: string | null, messages: OtrMessage[], endedUnderneath: boolean,
- *   keyChange: KeyChange | null, notice: string | null}} OtrRoom
+ *   keyChange: KeyChange | null}} OtrRoom
  */
 
 /**
@@ -113,7 +113,6 @@ export class OtrConversations {
         messages: [],
         endedUnderneath: false,
         keyChange: null,
-        notice: null,
       };
       this.rooms.set(roomId, r);
     }
@@ -270,6 +269,7 @@ export class OtrConversations {
         r.messages.push({ id: `in-${e.id}`, mine: false, text: e.text, at: Date.now(), delivered: true });
       } else if (e.type === 'file') {
         const file = heldFile(e.name, e.mediaType, e.data);
+        e.data.fill(0);
         r.messages.push({ id: `in-${e.id}`, mine: false, text: file.name, at: Date.now(), delivered: true, file });
       } else if (e.type === 'delivered') {
         const m = r.messages.find((x) => x.id === `out-${e.id}`);
@@ -326,7 +326,6 @@ export class OtrConversations {
       const r = this.room(roomId);
       r.error = null;
       r.refusal = null;
-      r.notice = null;
       await this.open(roomId, peerId);
       // The directory may serve a new key since the conversation was opened (the peer reset
       // their E2E key): look again before every invitation.

@@ -115,30 +115,34 @@ export function otrPanel(otr, roomId, peerId, peerName, unlocked, allowed) {
   ];
   if (r.keyChange) children.push(keyChangeWarning(otr, roomId, peerName, r.keyChange));
   const blocked = r.keyChange !== null;
+  /** The buttons of the current state, on one row. @type {HTMLElement[]} */
+  const actions = [];
+  /** @type {HTMLElement | null} */
+  let fileLimit = null;
   if (!allowed) {
     children.push(h('p', { class: 'error', text: 'OTR is disabled on this server.' }));
   } else if (!unlocked) {
     children.push(h('p', { class: 'error', text: 'Enter your E2E key first (E2E key, at the top).' }));
   } else if (r.state === 'established') {
-    children.push(button('otr-refresh', 'Refresh Keys', () => otr.refresh(roomId)));
-    children.push(button('otr-end', 'End OTR', () => otr.end(roomId)));
+    actions.push(button('otr-refresh', 'Refresh Keys', () => otr.refresh(roomId)));
+    actions.push(button('otr-end', 'End OTR', () => otr.end(roomId)));
     const limit = otr.fileLimit();
-    children.push(
-      h('p', {
-        id: 'otr-file-limit',
-        text: `Files you attach now go off the record too (never uploaded), up to ${limit >= 1024 * 1024 ? `${limit / 1024 / 1024} MiB` : `${limit} bytes`} each.`,
-      }),
-    );
+    fileLimit = h('p', {
+      id: 'otr-file-limit',
+      text: `Files you attach now go off the record too (never uploaded), up to ${limit >= 1024 * 1024 ? `${limit / 1024 / 1024} MiB` : `${limit} bytes`} each.`,
+    });
   } else if (r.state === 'invited') {
-    if (!blocked) children.push(button('otr-accept', 'Accept', () => otr.accept(roomId)));
-    children.push(button('otr-decline', 'Decline', () => otr.decline(roomId)));
+    if (!blocked) actions.push(button('otr-accept', 'Accept', () => otr.accept(roomId)));
+    actions.push(button('otr-decline', 'Decline', () => otr.decline(roomId)));
   } else if (r.state === 'offered') {
-    children.push(button('otr-cancel', 'Cancel', () => otr.cancel(roomId)));
+    actions.push(button('otr-cancel', 'Cancel', () => otr.cancel(roomId)));
   } else if (r.state === 'failed') {
-    if (!blocked) children.push(button('otr-refresh', 'Refresh Keys', () => otr.start(roomId, peerId)));
+    if (!blocked) actions.push(button('otr-refresh', 'Refresh Keys', () => otr.start(roomId, peerId)));
   } else if (r.state !== 'establishing' && !blocked) {
-    children.push(button('otr-start', 'Start OTR', () => otr.start(roomId, peerId)));
+    actions.push(button('otr-start', 'Start OTR', () => otr.start(roomId, peerId)));
   }
+  if (actions.length) children.push(h('div', { class: 'otr-actions' }, ...actions));
+  if (fileLimit) children.push(fileLimit);
   // While a changed key waits for acknowledgement, only the new number (in the warning) counts.
   const safety = unlocked && !blocked ? otr.safetyNumber(roomId) : null;
   if (safety) {

@@ -104,7 +104,15 @@ async fn the_admin_changes_settings_live_deactivates_a_user_and_creates_an_invit
     open_room(&b, "admin").await;
     assert!(menu_offers_otr(&b).await, "OTR is on by default");
 
-    // The admin page shows every setting with its current value.
+    // The admin page shows every setting with its current value (and until opened, is not
+    // displayed at all: it would cover the chat).
+    let shown = a
+        .exec(
+            "return document.getElementById('admin').checkVisibility()",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, false, "the admin page starts closed");
     a.click("#admin-button").await;
     a.element("#settings-form").await;
     for key in SETTINGS {
@@ -317,6 +325,15 @@ async fn the_admin_changes_settings_live_deactivates_a_user_and_creates_an_invit
     )
     .await;
     assert_eq!(a.focused_id().await, "admin-button");
+    let shown = a
+        .exec(
+            "return [document.getElementById('admin').checkVisibility(), \
+             document.getElementById('composer-input') !== null || \
+             document.querySelector('#room .empty').checkVisibility()]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, json!([false, true]), "the chat is back");
     let left = a
         .exec(
             "return document.getElementById('invite-url') === null \

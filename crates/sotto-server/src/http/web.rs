@@ -70,6 +70,7 @@ const ASSETS: &[Asset] = &[
     asset!("views/otr.js"),
     asset!("views/admin.js"),
     asset!("views/settings-form.js"),
+    asset!("views/keyboard.js"),
     asset!("e2e.js"),
     asset!("otr.js"),
     asset!("pkg/sotto.js"),

@@ -203,6 +203,21 @@ async fn the_admin_changes_settings_live_deactivates_a_user_and_creates_an_invit
     assert_eq!(stored["otr.enabled"], false);
     assert_eq!(stored["otr.invite_timeout_secs"], 30);
     assert_eq!(stored["registration.policy"], "open");
+    // Another admin changes a setting meanwhile: the next save here shows it and does not
+    // send the old value back.
+    sdk.update_settings(&[("messages.max_bytes".to_string(), json!(2048))].into())
+        .await
+        .expect("another admin's change");
+    a.click(&input("e2e.enabled")).await;
+    a.click("#settings-save").await;
+    wait_text(&a, "#settings-status", "Saved (1 changed).").await;
+    assert_eq!(form_value(&a, &input("messages.max_bytes")).await, "2048");
+    let stored = sdk.admin_settings().await.expect("settings");
+    assert_eq!(
+        stored["messages.max_bytes"], 2048,
+        "the other admin's change stands"
+    );
+    assert_eq!(stored["e2e.enabled"], false);
     a.click("#settings-save").await;
     wait_text(&a, "#settings-status", "Nothing changed.").await;
     a.exec(

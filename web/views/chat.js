@@ -7,7 +7,7 @@ import * as e2e from '../e2e.js';
 import { createAdminPage } from './admin.js';
 import { h, replace } from './dom.js';
 import { showE2ePanel } from './e2e.js';
-import { closeOnEscape, menuButton as roomMenuKeys, replaceKeepingFocus } from './keyboard.js';
+import { closeOnEscape, focusFirst, menuButton as roomMenuKeys, replaceKeepingFocus } from './keyboard.js';
 import { invitation, otrMessage, otrPanel } from './otr.js';
 
 /** @typedef {import('../state.js').ChatState} ChatState */
@@ -42,7 +42,7 @@ export function showChat(root, state, otr, actions) {
     void showE2ePanel(e2ePanel, state.me.id, () => {
       actions.unlocked();
       state.changed();
-    });
+    }).then(() => focusFirst(e2ePanel));
   });
   const invitations = h('div', { id: 'invitations', class: 'invitations' });
   /** Whether the OTR panel of the open room is shown. */

@@ -32,6 +32,21 @@ export function replaceKeepingFocus(parent, ...nodes) {
 }
 
 /**
+ * Moves the focus to the first control inside `container` that can take it, if there is one
+ * (a panel that just opened: the keyboard continues there instead of at the top of the page).
+ * @param {HTMLElement} container
+ */
+export function focusFirst(container) {
+  const controls = container.querySelectorAll('input, select, textarea, button, a[href], [tabindex]:not([tabindex="-1"])');
+  for (const el of /** @type {NodeListOf<HTMLElement>} */ (controls)) {
+    if (!el.matches(':disabled') && el.checkVisibility()) {
+      el.focus();
+      return;
+    }
+  }
+}
+
+/**
  * Calls `close` when Escape is pressed inside `container` (and nothing inside handled it).
  * @param {HTMLElement} container
  * @param {() => void} close

@@ -478,6 +478,25 @@ async fn at_360_px_wide_nothing_scrolls_sideways_and_the_keyboard_does_everythin
     a.element("#otr-panel").await;
     assert!(page_width(&a).await <= 360, "the OTR panel fits");
 
+    // The E2E key panel: Enter opens it with the focus inside, Escape closes it and gives the
+    // focus back to its button.
+    a.type_into("#e2e-button", ENTER).await;
+    a.wait_for(
+        "the focus in the E2E panel",
+        "return document.getElementById('e2e-panel').contains(document.activeElement)",
+        json!([]),
+    )
+    .await;
+    assert!(page_width(&a).await <= 360, "the E2E panel fits");
+    a.press_keys(ESCAPE).await;
+    a.wait_for(
+        "the E2E panel closed",
+        "return document.getElementById('e2e-panel').hidden",
+        json!([]),
+    )
+    .await;
+    assert_eq!(a.focused_id().await, "e2e-button");
+
     // The admin page by keyboard: Space on a checkbox, Enter in a number field saves, Escape
     // closes and the focus returns to the Admin button.
     a.type_into("#admin-button", ENTER).await;

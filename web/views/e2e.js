@@ -258,7 +258,7 @@ async function showUnlocked(panel, userId, options, notice, status = 'Your E2E k
         ),
     h(
       'p',
-      { class: 'actions' },
+      { class: 'e2e-actions' },
       button('e2e-change', 'Change E2E key', async () => {
         replace(slot, await changeForm(userId, again));
       }),

@@ -415,6 +415,14 @@ async fn safety_numbers_are_verified_and_a_reset_key_blocks_otr_until_acknowledg
         json!(format!("{odd_name} ({} B)", file_canary_b.len())),
         "the whole file arrived"
     );
+    // The E2E panel (open since the reload) makes room for the conversation.
+    a.click("#e2e-button").await;
+    a.wait_for(
+        "the E2E panel closed",
+        "return document.getElementById('e2e-panel').hidden",
+        json!([]),
+    )
+    .await;
     shot(&a, "otr-files").await;
     assert_eq!(stored_uploads(&ts), 0, "nothing in the upload store");
 

@@ -64,12 +64,13 @@ async fn remember_on_this_device_survives_a_reload_until_the_key_changes_elsewhe
         "remembered: unlocked by itself"
     );
 
-    // Browser 1 changes the key (a new generated passphrase, "I have saved it"). Its own
-    // record follows the change.
+    // Browser 1 changes the key to a passphrase of its own: a weak one is refused (with the
+    // strength estimate), a strong one is taken after "I have saved it". Its own record
+    // follows the change.
     b1.click("#e2e-change").await;
-    let new_passphrase = b1.text("#e2e-change-passphrase").await;
-    assert_eq!(new_passphrase.len(), 24);
-    assert_ne!(new_passphrase, passphrase);
+    let offered = b1.text("#e2e-change-passphrase").await;
+    assert_eq!(offered.len(), 24, "a generated one is offered too");
+    assert_ne!(offered, passphrase);
     let disabled = b1
         .exec(
             "return document.getElementById('e2e-change-submit').disabled",
@@ -77,7 +78,36 @@ async fn remember_on_this_device_survives_a_reload_until_the_key_changes_elsewhe
         )
         .await;
     assert_eq!(disabled, true, "changing needs the 'saved it' confirmation");
+    b1.click("#e2e-change-mode-own").await;
+    b1.type_into("#e2e-change-own", "password1234").await;
+    b1.wait_for(
+        "the strength estimate",
+        "return document.getElementById('e2e-change-strength').textContent.includes('too weak')",
+        json!([]),
+    )
+    .await;
     b1.click("#e2e-change-saved").await;
+    b1.click("#e2e-change-submit").await;
+    b1.wait_for(
+        "the weak passphrase refused",
+        "return document.getElementById('e2e-change-error').textContent \
+         .startsWith('This passphrase is too weak')",
+        json!([]),
+    )
+    .await;
+    let new_passphrase = "Vq7#mZ2!pL9@xR4$wK";
+    b1.exec(
+        "document.getElementById('e2e-change-own').value = ''",
+        json!([]),
+    )
+    .await;
+    b1.type_into("#e2e-change-own", new_passphrase).await;
+    b1.wait_for(
+        "the strength estimate",
+        "return document.getElementById('e2e-change-strength').textContent.endsWith('strong enough.')",
+        json!([]),
+    )
+    .await;
     b1.click("#e2e-change-submit").await;
     assert_eq!(
         b1.text("#e2e-notice").await,
@@ -124,7 +154,7 @@ async fn remember_on_this_device_survives_a_reload_until_the_key_changes_elsewhe
         json!([]),
     )
     .await;
-    enter_e2e_key(&b2, &new_passphrase, true).await;
+    enter_e2e_key(&b2, new_passphrase, true).await;
     assert_eq!(storage_inventory(&b2).await, remembered_storage(bob_id));
 
     // "Forget this device": the record goes, and a reload asks again.

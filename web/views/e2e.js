@@ -133,7 +133,7 @@ export async function showE2ePanel(panel, userId, unlocked, options = {}) {
       h('h2', { text: 'Enter your E2E key' }),
       notice,
       h('label', { class: 'field' }, h('span', { text: 'E2E passphrase' }), input),
-      h('label', { class: 'check' }, remember, h('span', { text: 'Remember on this device' })),
+      h('label', { class: 'check' }, remember, h('span', { text: 'Remember on this device (a reload unlocks without the passphrase; not on a shared computer)' })),
       error,
       h('button', { type: 'submit', text: 'Unlock' }),
     );
@@ -171,7 +171,7 @@ export async function showE2ePanel(panel, userId, unlocked, options = {}) {
     notice,
     h('p', { text: 'You need this passphrase to read encrypted messages and to go off the record on another browser.' }),
     chooser.element,
-    h('label', { class: 'check' }, remember, h('span', { text: 'Remember on this device' })),
+    h('label', { class: 'check' }, remember, h('span', { text: 'Remember on this device (a reload unlocks without the passphrase; not on a shared computer)' })),
     error,
     finish,
   );

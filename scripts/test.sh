@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting, lints, the Rust tests, the freshness of the committed
-# browser package, the crypto scenario suite compiled to wasm, and the JavaScript API tests.
+# Runs every test of the project: formatting, lints, the browser client's JSDoc types, the Rust
+# tests, the freshness of the committed browser package, the crypto scenario suite compiled to
+# wasm, and the JavaScript API tests.
 # Installs what it needs when missing (see scripts/ensure-tools.sh); quick when already present.
 set -euo pipefail
 
@@ -14,10 +15,11 @@ step "tools"
 bindgen_version="$(sed -nE 's/^wasm-bindgen = "=([0-9.]+)".*/\1/p' crates/sotto-wasm/Cargo.toml)"
 scripts/ensure-tools.sh wasm "$bindgen_version"
 scripts/ensure-tools.sh nextest
-# Debian's packages, installed only when missing: Node for the wasm tests, Chromium and its
-# WebDriver for the browser tests.
+# Debian's packages, installed only when missing: Node for the wasm tests, npm for the pinned
+# TypeScript of the JSDoc check, Chromium and its WebDriver for the browser tests.
 missing=()
 command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -37,6 +39,9 @@ if cargo tree --locked -p sotto-server -e normal --prefix none | grep -Eq '^(vod
     exit 1
 fi
 echo "no vodozemac or sotto-crypto in sotto-server's dependency tree"
+
+step "the browser client's JSDoc types (tsc --checkJs)"
+scripts/check-web.sh
 
 step "Rust tests"
 cargo nextest run --workspace --locked --no-fail-fast

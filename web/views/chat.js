@@ -4,8 +4,10 @@
 
 import * as api from '../api.js';
 import * as e2e from '../e2e.js';
+import { createAdminPage } from './admin.js';
 import { h, replace } from './dom.js';
 import { showE2ePanel } from './e2e.js';
+import { closeOnEscape, focusFirst, menuButton as roomMenuKeys, replaceKeepingFocus } from './keyboard.js';
 import { invitation, otrMessage, otrPanel } from './otr.js';
 
 /** @typedef {import('../state.js').ChatState} ChatState */
@@ -40,19 +42,27 @@ export function showChat(root, state, otr, actions) {
     void showE2ePanel(e2ePanel, state.me.id, () => {
       actions.unlocked();
       state.changed();
-    });
+    }).then(() => focusFirst(e2ePanel));
   });
   const invitations = h('div', { id: 'invitations', class: 'invitations' });
   /** Whether the OTR panel of the open room is shown. */
   let otrOpen = false;
   const menuButton = h('button', { type: 'button', id: 'room-menu', 'aria-haspopup': 'true', 'aria-expanded': 'false', 'aria-label': 'Room menu', text: '⋯' });
   const menu = h('ul', { id: 'room-menu-list', class: 'menu', role: 'menu', hidden: true });
-  menuButton.addEventListener('click', () => {
-    menu.hidden = !menu.hidden;
-    menuButton.setAttribute('aria-expanded', String(!menu.hidden));
-    renderMenu();
+  const roomMenu = roomMenuKeys(menuButton, menu, () => renderMenu());
+  closeOnEscape(e2ePanel, () => {
+    e2ePanel.hidden = true;
+    e2eButton.focus();
+  });
+  closeOnEscape(directory, () => {
+    directory.hidden = true;
+    newDm.focus();
   });
   const panelSlot = h('div', { id: 'otr-slot' });
+  // Admins only; the server refuses the admin API to everyone else anyway.
+  const admin = state.me.is_admin ? createAdminPage(state.me, () => toggleAdmin(false)) : null;
+  const adminButton = admin ? h('button', { type: 'button', id: 'admin-button', 'aria-pressed': 'false', 'aria-controls': 'admin', text: 'Admin' }) : null;
+  adminButton?.addEventListener('click', () => toggleAdmin(admin?.page.hidden === true));
   const logout = h('button', { type: 'button', id: 'logout', text: 'Log out' });
   logout.addEventListener('click', () => actions.logout());
 
@@ -87,13 +97,32 @@ export function showChat(root, state, otr, actions) {
         h('span', { id: 'me', class: 'me', text: state.me.username }),
         status,
         e2eButton,
+        adminButton,
         logout,
       ),
       h('div', { class: 'notices' }, e2ePanel, invitations),
       h('nav', { class: 'sidebar', 'aria-label': 'Sidebar' }, newDm, directory, roomList),
       roomView,
+      admin?.page,
     ),
   );
+  const chat = /** @type {HTMLElement} */ (root.querySelector('#chat'));
+
+  /**
+   * Opens or closes the admin page in place of the sidebar and the room.
+   * @param {boolean} open
+   */
+  function toggleAdmin(open) {
+    if (!admin || !adminButton) return;
+    chat.classList.toggle('admin-open', open);
+    adminButton.setAttribute('aria-pressed', String(open));
+    if (open) {
+      admin.show();
+    } else {
+      admin.hide();
+      adminButton.focus();
+    }
+  }
 
   async function send() {
     const roomId = state.openRoomId;
@@ -125,7 +154,7 @@ export function showChat(root, state, otr, actions) {
   /** @param {number} roomId */
   async function openRoom(roomId) {
     if (state.openRoomId !== roomId) otrOpen = false;
-    menu.hidden = true;
+    roomMenu.close(false);
     state.openRoomId = roomId;
     const room = state.rooms.get(roomId);
     if (room) room.unread_count = 0;
@@ -150,7 +179,7 @@ export function showChat(root, state, otr, actions) {
   function renderDirectory() {
     if (directory.hidden) return;
     const people = [...state.users.values()].filter((u) => u.id !== state.me.id && !u.deactivated);
-    replace(
+    replaceKeepingFocus(
       directory,
       h('h2', { text: 'Start a direct message' }),
       h(
@@ -171,7 +200,7 @@ export function showChat(root, state, otr, actions) {
   }
 
   function renderRooms() {
-    replace(
+    replaceKeepingFocus(
       roomList,
       ...state.sortedRooms().map((room) => {
         const peer = state.dmPeer(room);
@@ -254,13 +283,15 @@ export function showChat(root, state, otr, actions) {
       const item = h('button', { type: 'button', role: 'menuitem', id: 'menu-otr', text: 'OTR' });
       item.addEventListener('click', () => {
         otrOpen = true;
-        menu.hidden = true;
+        roomMenu.close(false);
         state.changed();
+        // After the render: the keyboard continues in the panel (else on the menu button).
+        queueMicrotask(() => (panelSlot.querySelector('button') ?? menuButton).focus());
       });
       items.push(h('li', {}, item));
     }
     if (!items.length) items.push(h('li', { class: 'empty', text: 'No actions' }));
-    replace(menu, ...items);
+    replaceKeepingFocus(menu, ...items);
   }
 
   function renderInvitations() {

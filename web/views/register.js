@@ -111,9 +111,11 @@ function showRegister(root, policy, inviteToken, done) {
       { class: 'card', id: 'register-form' },
       h('h1', { text: 'Create an account' }),
       inviteToken ? h('p', { id: 'register-invite', text: 'You were invited to this Sotto server.' }) : null,
-      field('Username', { name: 'username', autocomplete: 'username', required: true, minlength: 3, maxlength: 32, 'aria-describedby': 'username-hint' }),
+      // The rules are the server's (it counts characters as Rust does, not as the browser's
+      // minlength would): the hints say them, the server's answer enforces them.
+      field('Username', { name: 'username', autocomplete: 'username', required: true, 'aria-describedby': 'username-hint' }),
       h('p', { class: 'hint', id: 'username-hint', text: '3-32 characters: lowercase letters, digits, "_", "." or "-".' }),
-      field('Password', { name: 'password', type: 'password', autocomplete: 'new-password', required: true, minlength: 8, 'aria-describedby': 'password-hint' }),
+      field('Password', { name: 'password', type: 'password', autocomplete: 'new-password', required: true, 'aria-describedby': 'password-hint' }),
       h('p', { class: 'hint', id: 'password-hint', text: 'At least 8 characters.' }),
       field('Repeat the password', { name: 'password2', type: 'password', autocomplete: 'new-password', required: true }),
       error,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting, lints, the Rust tests, the freshness of the committed
-# browser package, the crypto scenario suite compiled to wasm, and the JavaScript API tests.
+# Runs every test of the project: formatting, lints, the browser client's JSDoc types, the Rust
+# tests, the freshness of the committed browser package, the crypto scenario suite compiled to
+# wasm, and the JavaScript API tests.
 # Installs what it needs when missing (see scripts/ensure-tools.sh); quick when already present.
 set -euo pipefail
 
@@ -37,6 +38,9 @@ if cargo tree --locked -p sotto-server -e normal --prefix none | grep -Eq '^(vod
     exit 1
 fi
 echo "no vodozemac or sotto-crypto in sotto-server's dependency tree"
+
+step "the browser client's JSDoc types (tsc --checkJs)"
+scripts/check-web.sh
 
 step "Rust tests"
 cargo nextest run --workspace --locked --no-fail-fast

@@ -285,3 +285,42 @@ export function search(query, offset = 0) {
   if (offset) params.set('offset', String(offset));
   return request('GET', `/api/v1/search?${params}`);
 }
+
+// Administration (admins only; the server answers everyone else `forbidden`).
+
+/** @typedef {Record<string, boolean | number | string>} SettingsValues */
+/** @typedef {{token: string, url: string, expires_at: number}} Invite */
+
+/**
+ * Every setting with its current value.
+ * @returns {Promise<SettingsValues>}
+ */
+export function adminSettings() {
+  return request('GET', '/api/v1/admin/settings');
+}
+
+/**
+ * Changes some settings, all or nothing; answers every setting as it now is.
+ * @param {Record<string, unknown>} changes
+ * @returns {Promise<SettingsValues>}
+ */
+export function updateSettings(changes) {
+  return request('PUT', '/api/v1/admin/settings', changes);
+}
+
+/**
+ * Deactivates a user: their sessions end and they can no longer log in.
+ * @param {number} userId
+ * @returns {Promise<unknown>}
+ */
+export function deactivateUser(userId) {
+  return request('POST', `/api/v1/admin/users/${encodeURIComponent(userId)}/deactivate`);
+}
+
+/**
+ * A single-use registration link (`expires_at` in milliseconds since the epoch).
+ * @returns {Promise<Invite>}
+ */
+export function createInvite() {
+  return request('POST', '/api/v1/admin/invites');
+}

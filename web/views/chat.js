@@ -4,6 +4,7 @@
 
 import * as api from '../api.js';
 import * as e2e from '../e2e.js';
+import { createAdminPage } from './admin.js';
 import { h, replace } from './dom.js';
 import { showE2ePanel } from './e2e.js';
 import { invitation, otrMessage, otrPanel } from './otr.js';
@@ -70,6 +71,10 @@ export function showChat(root, state, otr, actions) {
     renderMenu();
   });
   const panelSlot = h('div', { id: 'otr-slot' });
+  // Admins only; the server refuses the admin API to everyone else anyway.
+  const admin = state.me.is_admin ? createAdminPage(state.me, () => toggleAdmin(false)) : null;
+  const adminButton = admin ? h('button', { type: 'button', id: 'admin-button', 'aria-pressed': 'false', 'aria-controls': 'admin', text: 'Admin' }) : null;
+  adminButton?.addEventListener('click', () => toggleAdmin(admin?.page.hidden === true));
   const logout = h('button', { type: 'button', id: 'logout', text: 'Log out' });
   logout.addEventListener('click', () => actions.logout());
 
@@ -105,13 +110,32 @@ export function showChat(root, state, otr, actions) {
         status,
         e2eButton,
         sessionsButton,
+        adminButton,
         logout,
       ),
       h('div', { class: 'notices' }, e2ePanel, sessionsPanel, invitations),
       h('nav', { class: 'sidebar', 'aria-label': 'Sidebar' }, search.element, newDm, directory, roomList),
       roomView,
+      admin?.page,
     ),
   );
+  const chat = /** @type {HTMLElement} */ (root.querySelector('#chat'));
+
+  /**
+   * Opens or closes the admin page in place of the sidebar and the room.
+   * @param {boolean} open
+   */
+  function toggleAdmin(open) {
+    if (!admin || !adminButton) return;
+    chat.classList.toggle('admin-open', open);
+    adminButton.setAttribute('aria-pressed', String(open));
+    if (open) {
+      admin.show();
+    } else {
+      admin.hide();
+      adminButton.focus();
+    }
+  }
 
   async function send() {
     const roomId = state.openRoomId;

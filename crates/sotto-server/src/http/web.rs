@@ -65,6 +65,8 @@ const ASSETS: &[Asset] = &[
     asset!("views/people.js"),
     asset!("views/search.js"),
     asset!("views/account.js"),
+    asset!("views/admin.js"),
+    asset!("views/settings-form.js"),
     asset!("e2e.js"),
     asset!("otr.js"),
     asset!("pkg/sotto.js"),

@@ -282,6 +282,57 @@ impl Browser {
         .await;
     }
 
+    /// Empties the input or textarea matching `css` (waiting for it).
+    pub async fn clear(&self, css: &str) {
+        let id = self.element(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            json!({}),
+        )
+        .await;
+    }
+
+    /// Presses and releases each key of `keys` in turn, as a keyboard would, into whatever
+    /// has the focus (WebDriver Actions). Special keys are the [`keys`] constants.
+    pub async fn press_keys(&self, keys: &str) {
+        let mut actions = Vec::new();
+        for key in keys.chars() {
+            actions.push(json!({"type": "keyDown", "value": key.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": key.to_string()}));
+        }
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await;
+        self.call(reqwest::Method::DELETE, "/actions", json!({}))
+            .await;
+    }
+
+    /// Resizes the window (headless: the viewport) to `width` x `height` CSS pixels.
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .await;
+    }
+
+    /// The id of the focused element ("" when it has none, or the body has the focus).
+    pub async fn focused_id(&self) -> String {
+        self.exec(
+            "const e = document.activeElement; return e && e !== document.body ? e.id : ''",
+            json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
     /// The text of the element matching `css`, once it exists.
     pub async fn text(&self, css: &str) -> String {
         self.element(css).await;
@@ -374,4 +425,13 @@ impl Drop for Browser {
             let _ = std::io::Read::read(&mut s, &mut buf);
         }
     }
+}
+
+/// WebDriver's codes for the special keys, for [`Browser::press_keys`].
+pub mod keys {
+    pub const TAB: &str = "\u{E004}";
+    pub const ENTER: &str = "\u{E007}";
+    pub const ESCAPE: &str = "\u{E00C}";
+    pub const SPACE: &str = " ";
+    pub const ARROW_DOWN: &str = "\u{E015}";
 }

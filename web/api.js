@@ -35,12 +35,19 @@ let csrfToken = null;
 let sessionLostListener = null;
 
 /**
+ * Counts the sessions this page has held: a 401 for a call made under an earlier one (still
+ * in flight when the user logged in again) must not end the new one.
+ */
+let sessionGeneration = 0;
+
+/**
  * @param {string} method
  * @param {string} path
  * @param {unknown} [body]
  * @returns {Promise<any>}
  */
 async function request(method, path, body) {
+  const generation = sessionGeneration;
   /** @type {Record<string, string>} */
   const headers = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -63,7 +70,7 @@ async function request(method, path, body) {
     const error = new ApiError(res.status, err.code || 'http_error', err.message || res.statusText);
     // A 401 other than a wrong password means this page's session is gone (revoked, logged
     // out elsewhere, expired): the page must stop acting as the user.
-    if (res.status === 401 && error.code !== 'invalid_credentials') {
+    if (res.status === 401 && error.code !== 'invalid_credentials' && generation === sessionGeneration) {
       csrfToken = null;
       sessionLostListener?.(error);
     }
@@ -78,6 +85,7 @@ async function request(method, path, body) {
  * @returns {Session}
  */
 function adopt(session) {
+  if (session.csrf_token !== csrfToken) sessionGeneration += 1;
   csrfToken = session.csrf_token;
   return session;
 }
@@ -218,6 +226,7 @@ export function onSessionLost(listener) {
 /** Forgets the CSRF token, so nothing more is written as this session from this page. */
 export function forgetSession() {
   csrfToken = null;
+  sessionGeneration += 1;
 }
 
 /**

@@ -115,7 +115,15 @@ async function startChat(session) {
       // Stopped first, so the server's close of this very socket is not taken for a
       // revocation from elsewhere.
       realtime.stop();
-      api.logout().finally(() => endSession(null));
+      api.logout().then(
+        () => endSession(null),
+        (err) =>
+          endSession(
+            err instanceof api.ApiError && err.status === 401
+              ? null
+              : 'Logging out could not reach the server, so the session may still be valid: revoke it under Sessions from another browser.',
+          ),
+      );
     },
   });
   realtime.start();
@@ -161,7 +169,15 @@ async function boot() {
     // history) at once and lives only in this page.
     const inviteToken = decodeURIComponent(location.hash.slice(1)) || null;
     if (location.hash) history.replaceState(null, '', '/register');
-    void showEntry(root, (session) => void startChat(session), { register: true, inviteToken });
+    // Registering logs in as the new account, and the cookie is shared by every tab: tabs
+    // still showing the current account would then act as the new one. So the current
+    // session is ended first, which sends those tabs to the log-in page.
+    const current = await api.currentSession().catch(() => null);
+    void showEntry(root, (session) => void startChat(session), {
+      register: true,
+      inviteToken,
+      signedInAs: current?.user.username ?? null,
+    });
     return;
   }
   try {

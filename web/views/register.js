@@ -11,9 +11,11 @@ import { showLogin } from './login.js';
 
 /**
  * What to show. `register`: the register form (from `/register`); `inviteToken`: the token of
- * the invite link, already taken out of the address bar; `notice`: why the user sees the log-in
- * page again (a session that ended).
- * @typedef {{register?: boolean, inviteToken?: string | null, notice?: string | null}} EntryOptions
+ * the invite link, already taken out of the address bar; `signedInAs`: the account this browser
+ * is logged in as, if any (it must log out before registering another); `notice`: why the user
+ * sees the log-in page again (a session that ended).
+ * @typedef {{register?: boolean, inviteToken?: string | null, signedInAs?: string | null,
+ *   notice?: string | null}} EntryOptions
  */
 
 /** Friendlier words for the errors a registration can meet, by the server's stable code. */
@@ -32,7 +34,9 @@ const REGISTER_ERRORS = /** @type {Record<string, string>} */ ({
  */
 export async function showEntry(root, done, options = {}) {
   const policy = await registrationPolicy();
-  if (options.register) {
+  if (options.register && options.signedInAs) {
+    showLogOutFirst(root, options.signedInAs, () => showRegister(root, policy, options.inviteToken ?? null, done));
+  } else if (options.register) {
     showRegister(root, policy, options.inviteToken ?? null, done);
   } else {
     showLogin(root, done, { notice: options.notice, footer: registrationFooter(root, policy, done) });
@@ -77,6 +81,42 @@ function registrationFooter(root, policy, done) {
     return h('p', { class: 'registration', id: 'registration-info', 'data-policy': policy, text: 'Registration is closed. Ask an administrator for an account.' });
   }
   return null;
+}
+
+/**
+ * Registering logs the browser in as the new account, and every tab shares the cookie: the
+ * account logged in now is logged out first, at the user's word.
+ * @param {HTMLElement} root
+ * @param {string} username
+ * @param {() => void} next
+ */
+function showLogOutFirst(root, username, next) {
+  const error = h('p', { class: 'error', role: 'alert', id: 'logout-first-error' });
+  const logOut = h('button', { type: 'button', id: 'logout-and-register', text: 'Log out and create an account' });
+  logOut.addEventListener('click', async () => {
+    error.textContent = '';
+    try {
+      await api.logout();
+      api.forgetSession();
+      next();
+    } catch (err) {
+      error.textContent = err instanceof Error ? err.message : String(err);
+    }
+  });
+  const stay = h('button', { type: 'button', id: 'back-to-chat', class: 'secondary', text: `Stay logged in as ${username}` });
+  stay.addEventListener('click', () => location.assign('/'));
+  replace(
+    root,
+    h(
+      'section',
+      { class: 'card', id: 'logout-first' },
+      h('h1', { text: 'Create an account' }),
+      h('p', { text: `This browser is logged in as ${username}. To create a new account, log out first (every tab of ${username} here is logged out).` }),
+      error,
+      logOut,
+      stay,
+    ),
+  );
 }
 
 /**

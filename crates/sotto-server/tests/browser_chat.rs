@@ -193,6 +193,7 @@ async fn registration_follows_the_policy_open_invite_only_and_closed() {
         register_error(&a, "username_taken").await,
         "This username is taken. Pick another one."
     );
+    shot(&a, "register").await;
     submit_register(&a, "Dora!", PW, PW).await;
     register_error(&a, "invalid_username").await;
     submit_register(&a, "dora", PW, PW).await;
@@ -237,13 +238,22 @@ async fn registration_follows_the_policy_open_invite_only_and_closed() {
     send(&b, "hi dora, erin here").await;
     wait_room(&a, "erin", Some("1")).await;
 
-    // The same link again: refused, and the page says why.
-    b.click("#logout").await;
-    b.element("#login-form").await;
+    // The same link again, in a new tab while Erin is logged in: she must log out first,
+    // which sends her other tab to the log-in page; then the used link is refused, and the
+    // page says why.
+    let erin_tab = b.window().await;
+    b.new_tab().await;
     b.goto(&invite.url).await;
+    let first = b.text("#logout-first").await;
+    assert!(first.contains("logged in as erin"), "{first}");
+    b.click("#logout-and-register").await;
     submit_register(&b, "frank", PW, PW).await;
     let used = register_error(&b, "invalid_invite").await;
     assert!(used.contains("used already"), "{used}");
+    let register_tab = b.window().await;
+    b.switch_to(&erin_tab).await;
+    wait_bounced(&b).await;
+    b.switch_to(&register_tab).await;
     // Without a link there is no form, only the reason.
     b.goto(&format!("{}/register", ts.url)).await;
     let refusal = b.text("#register-refusal").await;
@@ -324,6 +334,7 @@ async fn multi_user_dms_and_named_groups_appear_live_for_every_member() {
     tick(&a, &[bob, carol]).await;
     assert_eq!(a.text("#selection-summary").await, "Selected: bob, carol");
     assert_eq!(a.text("#start-conversation").await, "Start group message");
+    shot(&a, "new-conversation").await;
     a.click("#start-conversation").await;
     a.wait_for(
         "the multi-user DM open",
@@ -449,6 +460,7 @@ async fn search_lists_hits_as_text_and_opens_the_room() {
         assert_eq!(h["marked"], json!(["pineapple"]), "{h}");
     }
     assert_eq!(a.text("#search-status").await, "2 results");
+    shot(&a, "search").await;
 
     // Choosing a result opens its room.
     a.click_text(
@@ -537,6 +549,7 @@ async fn a_revoked_session_bounces_its_browser_to_log_in_at_once() {
     assert_eq!(listed[0]["revoke"], false, "no Revoke for this browser");
     assert_eq!(listed[1]["current"], false);
     assert_eq!(listed[1]["revoke"], true);
+    shot(&one, "sessions").await;
     assert!(
         listed[1]["agent"]
             .as_str()

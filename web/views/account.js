@@ -7,21 +7,29 @@ import { h, replace } from './dom.js';
 /** @typedef {import('../api.js').SessionInfo} SessionInfo */
 
 /**
- * Fills `panel` with the caller's sessions and shows it.
+ * Fills `panel` with the caller's sessions and shows it. Close and Escape hide it and call
+ * `closed` (which puts the focus back where the panel was opened from).
  * @param {HTMLElement} panel
+ * @param {() => void} closed
  */
-export async function showSessionsPanel(panel) {
+export async function showSessionsPanel(panel, closed) {
   const list = h('ul', { class: 'sessions', id: 'sessions', 'aria-label': 'Sessions' });
   const error = h('p', { class: 'error', role: 'alert', id: 'sessions-error' });
   const refresh = h('button', { type: 'button', id: 'sessions-refresh', class: 'secondary', text: 'Refresh' });
   const close = h('button', { type: 'button', id: 'sessions-close', class: 'secondary', text: 'Close' });
   refresh.addEventListener('click', () => void load());
-  close.addEventListener('click', () => {
+  const hide = () => {
     panel.hidden = true;
-  });
+    closed();
+  };
+  close.addEventListener('click', hide);
+  panel.onkeydown = (e) => {
+    if (e.key === 'Escape') hide();
+  };
+  const heading = h('h2', { id: 'sessions-title', tabindex: -1, text: 'Your sessions' });
   replace(
     panel,
-    h('h2', { text: 'Your sessions' }),
+    heading,
     h('p', { class: 'hint', text: 'Every browser and app logged in as you. Revoke one you do not recognise or no longer use: it is logged out at once.' }),
     list,
     error,
@@ -55,6 +63,8 @@ export async function showSessionsPanel(panel) {
           error.textContent = err instanceof Error ? err.message : String(err);
         }
         await load();
+        // The button pressed is gone with its row: keep the focus in the panel.
+        heading.focus();
       });
     }
     return h(
@@ -67,8 +77,9 @@ export async function showSessionsPanel(panel) {
     );
   }
 
+  // The heading takes the focus, not a Revoke button that a stray Enter would press.
+  heading.focus();
   await load();
-  list.querySelector('button')?.focus();
 }
 
 /**

@@ -45,7 +45,7 @@ export function showChat(root, state, otr, actions) {
   const sessionsPanel = h('section', { id: 'sessions-panel', class: 'sessions-panel', hidden: true, 'aria-label': 'Your sessions' });
   const sessionsButton = h('button', { type: 'button', id: 'sessions-button', text: 'Sessions' });
   sessionsButton.addEventListener('click', () => {
-    if (sessionsPanel.hidden) void showSessionsPanel(sessionsPanel);
+    if (sessionsPanel.hidden) void showSessionsPanel(sessionsPanel, () => sessionsButton.focus());
     else sessionsPanel.hidden = true;
   });
   const e2ePanel = h('section', { id: 'e2e-panel', class: 'e2e-panel', hidden: true, 'aria-label': 'E2E key' });

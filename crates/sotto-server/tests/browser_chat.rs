@@ -506,6 +506,21 @@ async fn search_lists_hits_as_text_and_opens_the_room() {
         json!([]),
     )
     .await;
+
+    // At 360 px the results and the directory fit the width.
+    a.set_window_size(360, 800).await;
+    a.click("#search-clear").await;
+    a.type_into("#search-input", "pineapple").await;
+    a.click("#search-submit").await;
+    a.click("#new-dm").await;
+    a.wait_for(
+        "results and directory without sideways scrolling",
+        "return document.querySelectorAll('#search-results .search-hit').length === 2 \
+           && document.querySelector('#directory .person') !== null \
+           && document.documentElement.scrollWidth <= window.innerWidth",
+        json!([]),
+    )
+    .await;
     assert_clean(&a).await;
     a.quit().await;
 }
@@ -514,7 +529,7 @@ async fn search_lists_hits_as_text_and_opens_the_room() {
 async fn a_revoked_session_bounces_its_browser_to_log_in_at_once() {
     let ts = TestServer::start().await;
     let admin = ts.admin().await;
-    admin
+    let alice = admin
         .admin_create_user("alice", PW, false)
         .await
         .expect("create alice");
@@ -532,6 +547,12 @@ async fn a_revoked_session_bounces_its_browser_to_log_in_at_once() {
 
     // Browser one lists both sessions, itself marked, and revokes the other.
     one.click("#sessions-button").await;
+    one.wait_for(
+        "the focus on the panel's heading",
+        "return document.activeElement?.id === 'sessions-title'",
+        json!([]),
+    )
+    .await;
     let listed = one
         .wait_for(
             "two sessions",
@@ -565,6 +586,14 @@ async fn a_revoked_session_bounces_its_browser_to_log_in_at_once() {
         json!([]),
     )
     .await;
+    // Escape closes the panel and gives the focus back to its button.
+    one.press_keys(webdriver::keys::ESCAPE).await;
+    one.wait_for(
+        "the panel closed",
+        "return document.getElementById('sessions-panel').hidden            && document.activeElement?.id === 'sessions-button'",
+        json!([]),
+    )
+    .await;
 
     // Browser two goes to the log-in page by itself; its chat, typed text and all are gone.
     let notice = wait_bounced(&two).await;
@@ -593,7 +622,12 @@ async fn a_revoked_session_bounces_its_browser_to_log_in_at_once() {
         stored_texts(&admin, dm).await,
         vec!["one still works", "two is back"]
     );
+
+    // Deactivated: every browser of alice goes to the log-in page, saying so.
+    admin.deactivate(alice.id).await.expect("deactivate");
     for br in [&one, &two] {
+        let notice = wait_bounced(br).await;
+        assert_eq!(notice, "Your account has been deactivated.");
         assert_clean(br).await;
     }
     one.quit().await;

@@ -7,6 +7,7 @@ import * as e2e from '../e2e.js';
 import { createAdminPage } from './admin.js';
 import { h, replace } from './dom.js';
 import { showE2ePanel } from './e2e.js';
+import { closeOnEscape, menuButton as roomMenuKeys, replaceKeepingFocus } from './keyboard.js';
 import { invitation, otrMessage, otrPanel } from './otr.js';
 import { showSessionsPanel } from './account.js';
 import { peoplePicker } from './people.js';
@@ -65,10 +66,15 @@ export function showChat(root, state, otr, actions) {
   let otrOpen = false;
   const menuButton = h('button', { type: 'button', id: 'room-menu', 'aria-haspopup': 'true', 'aria-expanded': 'false', 'aria-label': 'Room menu', text: '⋯' });
   const menu = h('ul', { id: 'room-menu-list', class: 'menu', role: 'menu', hidden: true });
-  menuButton.addEventListener('click', () => {
-    menu.hidden = !menu.hidden;
-    menuButton.setAttribute('aria-expanded', String(!menu.hidden));
-    renderMenu();
+  const roomMenu = roomMenuKeys(menuButton, menu, () => renderMenu());
+  closeOnEscape(e2ePanel, () => {
+    e2ePanel.hidden = true;
+    e2eButton.focus();
+  });
+  closeOnEscape(directory, () => {
+    directory.hidden = true;
+    newDm.setAttribute('aria-expanded', 'false');
+    newDm.focus();
   });
   const panelSlot = h('div', { id: 'otr-slot' });
   // Admins only; the server refuses the admin API to everyone else anyway.
@@ -167,7 +173,7 @@ export function showChat(root, state, otr, actions) {
   /** @param {number} roomId */
   async function openRoom(roomId) {
     if (state.openRoomId !== roomId) otrOpen = false;
-    menu.hidden = true;
+    roomMenu.close(false);
     state.openRoomId = roomId;
     const room = state.rooms.get(roomId);
     if (room) room.unread_count = 0;
@@ -194,7 +200,7 @@ export function showChat(root, state, otr, actions) {
   }
 
   function renderRooms() {
-    replace(
+    replaceKeepingFocus(
       roomList,
       ...state.sortedRooms().map((room) => {
         const peer = state.dmPeer(room);
@@ -277,13 +283,15 @@ export function showChat(root, state, otr, actions) {
       const item = h('button', { type: 'button', role: 'menuitem', id: 'menu-otr', text: 'OTR' });
       item.addEventListener('click', () => {
         otrOpen = true;
-        menu.hidden = true;
+        roomMenu.close(false);
         state.changed();
+        // After the render: the keyboard continues in the panel (else on the menu button).
+        queueMicrotask(() => (panelSlot.querySelector('button') ?? menuButton).focus());
       });
       items.push(h('li', {}, item));
     }
     if (!items.length) items.push(h('li', { class: 'empty', text: 'No actions' }));
-    replace(menu, ...items);
+    replaceKeepingFocus(menu, ...items);
   }
 
   function renderInvitations() {

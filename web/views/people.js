@@ -132,7 +132,8 @@ export function peoplePicker(state, opened) {
     const name = h('span', { class: 'person-name' });
     const button = h('button', { type: 'button', class: 'person', 'data-user-id': u.id }, dot, name);
     button.addEventListener('click', () => void run(() => api.openDm(u.id)));
-    const row = h('li', { class: 'person-row' }, h('label', { class: 'pick-label' }, tick, label), button);
+    // The name comes first: Tab from "New conversation" reaches the quickest path, a DM.
+    const row = h('li', { class: 'person-row' }, button, h('label', { class: 'pick-label' }, tick, label));
     return { row, dot, name, tick, label };
   }
 

@@ -170,8 +170,8 @@ async function boot() {
     const inviteToken = decodeURIComponent(location.hash.slice(1)) || null;
     if (location.hash) history.replaceState(null, '', '/register');
     // Registering logs in as the new account, and the cookie is shared by every tab: tabs
-    // still showing the current account would then act as the new one. So the current
-    // session is ended first, which sends those tabs to the log-in page.
+    // still showing the current account would then act as the new one. So a logged-in
+    // browser is asked to log out first, which sends those tabs to the log-in page.
     const current = await api.currentSession().catch(() => null);
     void showEntry(root, (session) => void startChat(session), {
       register: true,

@@ -63,7 +63,7 @@ async function startChat(session) {
       endSession(
         code === 4003
           ? 'Your account has been deactivated.'
-          : 'Your session has ended (logged out or revoked from another browser). Log in again.',
+          : 'Your session has ended (logged out, revoked or the password changed in another browser). Log in again.',
       );
     },
     onRefused() {

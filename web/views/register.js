@@ -97,11 +97,15 @@ function showLogOutFirst(root, username, next) {
     error.textContent = '';
     try {
       await api.logout();
-      api.forgetSession();
-      next();
     } catch (err) {
-      error.textContent = err instanceof Error ? err.message : String(err);
+      // A session that is already gone is as good as logged out.
+      if (!(err instanceof api.ApiError && err.status === 401)) {
+        error.textContent = err instanceof Error ? err.message : String(err);
+        return;
+      }
     }
+    api.forgetSession();
+    next();
   });
   const stay = h('button', { type: 'button', id: 'back-to-chat', class: 'secondary', text: `Stay logged in as ${username}` });
   stay.addEventListener('click', () => location.assign('/'));

@@ -346,6 +346,46 @@ impl Browser {
         .to_string()
     }
 
+    /// The handle of the current window (tab).
+    pub async fn window(&self) -> String {
+        let v = self
+            .call(reqwest::Method::GET, "/window", Value::Null)
+            .await;
+        v.as_str().expect("window handle").to_string()
+    }
+
+    /// Opens a new tab in the same browser (same profile, so the same cookies), switches to
+    /// it and returns its handle.
+    pub async fn new_tab(&self) -> String {
+        let v = self
+            .call(reqwest::Method::POST, "/window/new", json!({"type": "tab"}))
+            .await;
+        let handle = v["handle"].as_str().expect("new window handle").to_string();
+        self.switch_to(&handle).await;
+        handle
+    }
+
+    /// Makes the window (tab) `handle` the one later commands act on.
+    pub async fn switch_to(&self, handle: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/window",
+            json!({ "handle": handle }),
+        )
+        .await;
+    }
+
+    /// Deletes the cookie `name` of the current page's site (HttpOnly ones too), as its
+    /// expiry would.
+    pub async fn delete_cookie(&self, name: &str) {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/cookie/{name}"),
+            json!({}),
+        )
+        .await;
+    }
+
     /// A PNG screenshot of the viewport.
     pub async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine as _;

@@ -498,8 +498,25 @@ async fn files_sent_by_button_and_by_drop_show_progress_previews_and_download_in
     let (len, hash, _) = download(&b, "notes.txt").await;
     assert_eq!(len, text.len() as u64);
     assert_eq!(hash, sha256_hex(text.as_bytes()));
+    // Dropped anywhere else, a file is neither sent nor opened by the browser.
+    let elsewhere = a
+        .exec(
+            "const dt = new DataTransfer(); \
+             dt.items.add(new File(['stray'], 'stray.txt', { type: 'text/plain' })); \
+             return document.querySelector('nav.sidebar').dispatchEvent(new DragEvent('drop', \
+               { dataTransfer: dt, bubbles: true, cancelable: true }))",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        elsewhere, false,
+        "the browser's default (opening the file) is prevented"
+    );
     let requests = a.exec("return window.__uploadRequests", json!([])).await;
-    assert_eq!(requests, 2, "one upload request per file");
+    assert_eq!(
+        requests, 2,
+        "one upload request per file dropped on the room"
+    );
 
     for br in [&a, &b] {
         assert_clean(br).await;

@@ -680,3 +680,53 @@ async fn while_off_the_record_a_file_never_goes_to_the_upload_endpoint() {
     a.quit().await;
     b.quit().await;
 }
+
+#[tokio::test]
+async fn file_names_made_of_markup_stay_text() {
+    // The page shows a file's own name (before the server sanitises it) in its messages about
+    // the file: here, the size refusal of files dropped with markup payloads as their names.
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let mut limit = sotto_api::rest::SettingsMap::new();
+    limit.insert("uploads.max_bytes".into(), Value::from(10));
+    admin.update_settings(&limit).await.expect("set the limit");
+    let alice = ts.user(&admin, "alice").await;
+    alice.dm(admin.user_id()).await.expect("dm");
+    let a = Browser::launch().await;
+    log_in(&a, &ts.url, "alice").await;
+    open_room(&a, "admin").await;
+    record_uploads(&a).await;
+    a.exec(
+        "window.__pwned = () => { window.__pwnedCalled = true; }",
+        json!([]),
+    )
+    .await;
+    for payload in PAYLOADS {
+        a.exec(
+            "const dt = new DataTransfer(); \
+             dt.items.add(new File(['twenty bytes of text'], arguments[0])); \
+             document.getElementById('room').dispatchEvent(new DragEvent('drop', \
+               { dataTransfer: dt, bubbles: true, cancelable: true }));",
+            json!([payload]),
+        )
+        .await;
+        let expected = format!(
+            "“{payload}” is too large to send: it is 20 bytes, and files can be at most 10 bytes."
+        );
+        a.wait_for(
+            &format!("the refusal naming {payload:?}"),
+            "return document.getElementById('upload-error').textContent === arguments[0]",
+            json!([expected]),
+        )
+        .await;
+    }
+    let v = a
+        .exec(
+            "return [window.__pwnedCalled === true, window.__uploadRequests]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(v, json!([false, 0]), "nothing ran, nothing was sent");
+    assert_clean(&a).await;
+    a.quit().await;
+}

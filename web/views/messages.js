@@ -38,20 +38,13 @@ export function formatBytes(bytes) {
  * An attachment: the image itself for raster images (which the server serves inline), and
  * for every file a download link named after it.
  * @param {UploadInfo} file
- * @param {() => void} onImageLoad
  */
-function attachmentView(file, onImageLoad) {
+function attachmentView(file) {
   const url = api.uploadUrl(file.id);
-  /** @type {HTMLElement | null} */
-  let preview = null;
-  if (file.inline) {
-    preview = h('img', { class: 'preview', src: url, alt: file.filename });
-    preview.addEventListener('load', onImageLoad);
-  }
   return h(
     'div',
     { class: 'attachment', 'data-upload-id': file.id },
-    preview,
+    file.inline ? h('img', { class: 'preview', src: url, alt: file.filename }) : null,
     h('a', { class: 'download', href: url, download: file.filename, text: file.filename }),
     h('span', { class: 'size', text: formatBytes(file.size) }),
   );
@@ -70,6 +63,12 @@ export class MessageList {
     this.roomId = null;
     /** @type {Map<number, {message: Message, author: string, node: HTMLElement}>} */
     this.nodes = new Map();
+    /**
+     * OTR messages' nodes by id. Their objects change in place (delivered, a file's bytes
+     * released), so a node is reused only while the message serialises the same.
+     * @type {Map<string, {signature: string, node: HTMLElement}>}
+     */
+    this.otrNodes = new Map();
     /** Ids of messages with an edit or a delete confirmation open: their node is kept as is. */
     this.busy = new Set();
     this.loadingOlder = false;
@@ -81,6 +80,8 @@ export class MessageList {
     /** @type {OtrMessage[]} */
     this.otrMessages = [];
     this.peerName = '';
+    // An image that finishes loading grows the list ('load' does not bubble, so capture it).
+    this.element.addEventListener('load', () => this.imageLoaded(), true);
     this.element.addEventListener('scroll', () => {
       this.atBottom = this.isAtBottom();
       this.maybeLoadOlder();
@@ -102,6 +103,7 @@ export class MessageList {
     if (this.roomId !== roomId) {
       this.roomId = roomId;
       this.nodes.clear();
+      this.otrNodes.clear();
       this.busy.clear();
       this.loadingOlder = false;
       this.olderError = '';
@@ -122,10 +124,17 @@ export class MessageList {
         this.busy.delete(id);
       }
     }
+    /** @type {Map<string, {signature: string, node: HTMLElement}>} */
+    const otrNodes = new Map();
     for (const m of otrMessages) {
       const author = m.mine ? this.state.me.username : peerName;
-      items.push({ at: m.at, node: otrMessage(m, author) });
+      const signature = JSON.stringify([author, m]);
+      const cached = this.otrNodes.get(m.id);
+      const node = cached && cached.signature === signature ? cached.node : /** @type {HTMLElement} */ (otrMessage(m, author));
+      otrNodes.set(m.id, { signature, node });
+      items.push({ at: m.at, node });
     }
+    this.otrNodes = otrNodes;
     items.sort((a, b) => a.at - b.at);
     this.renderHead();
     this.reconcile([this.head, ...items.map((i) => i.node)]);
@@ -264,7 +273,7 @@ export class MessageList {
       h('time', { datetime: at.toISOString(), text: at.toLocaleTimeString() }),
       msg.edited_at ? h('span', { class: 'edited', text: '(edited)' }) : null,
       h('p', { class: 'text', text }),
-      msg.attachment ? attachmentView(msg.attachment, () => this.imageLoaded()) : null,
+      msg.attachment ? attachmentView(msg.attachment) : null,
     );
     if (msg.author_id === this.state.me.id) node.append(this.actions(msg, node, error));
     node.append(error);

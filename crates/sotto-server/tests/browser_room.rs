@@ -730,3 +730,62 @@ async fn file_names_made_of_markup_stay_text() {
     assert_clean(&a).await;
     a.quit().await;
 }
+
+#[tokio::test]
+async fn an_upload_in_progress_can_be_cancelled_and_leaves_nothing() {
+    let ts = TestServer::start().await;
+    let a = Browser::launch().await;
+    let _dm = admin_and_bob_in_a_dm(&a, &ts).await;
+    open_room(&a, "bob").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("slow.bin");
+    std::fs::write(&path, vec![42u8; 2_000_000]).expect("write");
+    // About 40 s at this rate: long enough to see it move and to cancel it.
+    a.throttle_uploads(50_000).await;
+    record_uploads(&a).await;
+    a.type_into("#attach-input", path.to_str().expect("utf-8 path"))
+        .await;
+    let under_way = a
+        .wait_for(
+            "the upload under way",
+            "const p = document.querySelector('#uploads .upload progress'); \
+             return p && p.value > 0 && p.value < p.max ? \
+               document.querySelector('#uploads .upload .upload-name').textContent : null",
+            json!([]),
+        )
+        .await;
+    assert_eq!(under_way, "slow.bin", "the bar names the file and moves");
+    a.click("#uploads .upload .upload-cancel").await;
+    a.wait_for(
+        "the cancelled upload to leave the list",
+        "return document.querySelectorAll('#uploads .upload').length === 0",
+        json!([]),
+    )
+    .await;
+    let v = a
+        .exec(
+            "return [document.getElementById('upload-error').textContent, \
+                     document.querySelectorAll('#messages .attachment').length]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(v, json!(["", 0]), "no error, no message");
+    // The server drops the half-received file once the request is gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let partial = std::fs::read_dir(ts.dir.path().join("uploads/tmp"))
+            .expect("tmp dir")
+            .count();
+        if partial == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the partial upload was not removed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored_uploads(&ts), 0);
+    assert_clean(&a).await;
+    a.quit().await;
+}

@@ -154,6 +154,7 @@ export function showChat(root, state, otr, actions) {
     try {
       const msg = await api.sendText(roomId, text);
       input.value = '';
+      messages.showNewest();
       state.addMessage(msg);
     } catch (err) {
       sendError.textContent = err instanceof Error ? err.message : String(err);

@@ -88,6 +88,11 @@ export class MessageList {
     });
   }
 
+  /** The next render shows the newest message (after sending one, wherever the reader was). */
+  showNewest() {
+    this.atBottom = true;
+  }
+
   isAtBottom() {
     const el = this.element;
     return el.scrollTop + el.clientHeight >= el.scrollHeight - BOTTOM_MARGIN;

@@ -180,6 +180,15 @@ async fn scrolling_up_loads_the_whole_history_once_and_keeps_the_reading_positio
         )
         .await;
     assert_eq!(no_more_button, true);
+    // Sending from up there brings the reader to the newest message, their own.
+    send(&a, "my reply").await;
+    a.wait_for(
+        "the list at its newest message",
+        "const l = document.getElementById('messages'); \
+         return l.scrollTop + l.clientHeight >= l.scrollHeight - 4",
+        json!([]),
+    )
+    .await;
     assert_clean(&a).await;
     a.quit().await;
 }

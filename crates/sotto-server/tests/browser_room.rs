@@ -328,6 +328,26 @@ async fn own_messages_are_edited_and_deleted_and_others_see_it_live() {
         );
         assert_clean(br).await;
     }
+
+    // An edit is not news: with the room closed (a reload), an edit and then a new message
+    // make an unread count of one, and the room opens with the edited text.
+    b.goto(&format!("{}/", ts.url)).await;
+    wait_connected(&b).await;
+    b.element("#rooms .room-link").await;
+    click_in_message(&a, &edited, ".edit-message").await;
+    retype(&a, &edited, "edited while bob was away\u{E007}").await;
+    wait_message(&a, "edited while bob was away").await;
+    send(&a, "something new").await;
+    let badge = b
+        .wait_for(
+            "an unread badge",
+            "return document.querySelector('#rooms .badge')?.textContent",
+            json!([]),
+        )
+        .await;
+    assert_eq!(badge, "1", "the edit did not count as unread");
+    open_room(&b, "admin").await;
+    wait_message(&b, "edited while bob was away").await;
     a.quit().await;
     b.quit().await;
 }

@@ -59,6 +59,13 @@ export class MessageList {
     this.element = h('ol', { id: 'messages', class: 'messages', 'aria-label': 'Messages', tabindex: 0 });
     /** The first item: "Load earlier messages", or the beginning-of-the-conversation marker. */
     this.head = h('li', { class: 'history-head', id: 'history-head' });
+    // The head's parts are made once and only swapped or relabelled, so a focused button
+    // keeps the focus across renders.
+    this.loadingFirst = h('span', { class: 'history-loading', text: 'Loading messages…' });
+    this.historyStart = h('span', { id: 'history-start', class: 'history-start', text: 'This is the beginning of the conversation.' });
+    this.loadEarlier = h('button', { type: 'button', id: 'load-earlier', class: 'load-earlier' });
+    this.loadEarlier.addEventListener('click', () => void this.loadOlder());
+    this.loadEarlierError = h('span', { class: 'error', role: 'alert' });
     /** @type {number | null} */
     this.roomId = null;
     /** @type {Map<number, {message: Message, author: string, node: HTMLElement}>} */
@@ -69,7 +76,7 @@ export class MessageList {
      * @type {Map<string, {signature: string, node: HTMLElement}>}
      */
     this.otrNodes = new Map();
-    /** Ids of messages with an edit or a delete confirmation open: their node is kept as is. */
+    /** @type {Set<number>} messages with an edit or a delete confirmation open: their node is kept as is */
     this.busy = new Set();
     this.loadingOlder = false;
     this.olderError = '';
@@ -146,7 +153,7 @@ export class MessageList {
 
     if (stick) {
       this.element.scrollTop = this.element.scrollHeight;
-    } else if (anchor) {
+    } else if (anchor && anchor.node.isConnected) {
       // Keep what the reader was looking at where it was (older pages land above it).
       this.element.scrollTop += this.offsetOf(anchor.node) - anchor.offset;
     }
@@ -199,17 +206,20 @@ export class MessageList {
   renderHead() {
     if (this.roomId === null) return;
     const cursor = this.state.olderCursor.get(this.roomId);
+    /** @type {HTMLElement[]} */
+    let parts;
     if (cursor === undefined) {
-      replace(this.head, h('span', { class: 'history-loading', text: 'Loading messages…' }));
+      parts = [this.loadingFirst];
     } else if (cursor === null) {
-      replace(this.head, h('span', { id: 'history-start', class: 'history-start', text: 'This is the beginning of the conversation.' }));
+      parts = [this.historyStart];
     } else {
-      const button = h('button', { type: 'button', id: 'load-earlier', class: 'load-earlier', text: this.loadingOlder ? 'Loading earlier messages…' : 'Load earlier messages' });
-      if (this.loadingOlder) button.setAttribute('aria-busy', 'true');
-      button.addEventListener('click', () => void this.loadOlder());
-      if (this.olderError) replace(this.head, button, h('span', { class: 'error', role: 'alert', text: this.olderError }));
-      else replace(this.head, button);
+      this.loadEarlier.textContent = this.loadingOlder ? 'Loading earlier messages…' : 'Load earlier messages';
+      this.loadEarlier.setAttribute('aria-busy', String(this.loadingOlder));
+      this.loadEarlierError.textContent = this.olderError;
+      parts = this.olderError ? [this.loadEarlier, this.loadEarlierError] : [this.loadEarlier];
     }
+    const current = [...this.head.children];
+    if (current.length !== parts.length || parts.some((p, i) => current[i] !== p)) replace(this.head, ...parts);
   }
 
   /** Loads the next older page when the top of the list is (nearly) in view. */
@@ -232,7 +242,8 @@ export class MessageList {
     try {
       const page = await api.historyBefore(roomId, cursor);
       this.loadingOlder = false;
-      // The reader may have left the room meanwhile; the page is still good for later.
+      // Unless the room was opened afresh meanwhile (its newest page reset the cursor), the
+      // page belongs to the room's history, even if the reader has moved to another room.
       if (this.state.olderCursor.get(roomId) === cursor) this.state.addOlderPage(roomId, page);
       else this.refresh();
     } catch (err) {

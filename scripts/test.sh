@@ -15,10 +15,11 @@ step "tools"
 bindgen_version="$(sed -nE 's/^wasm-bindgen = "=([0-9.]+)".*/\1/p' crates/sotto-wasm/Cargo.toml)"
 scripts/ensure-tools.sh wasm "$bindgen_version"
 scripts/ensure-tools.sh nextest
-# Debian's packages, installed only when missing: Node for the wasm tests, Chromium and its
-# WebDriver for the browser tests.
+# Debian's packages, installed only when missing: Node for the wasm tests, npm for the pinned
+# TypeScript of the JSDoc check, Chromium and its WebDriver for the browser tests.
 missing=()
 command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -8,6 +8,7 @@ import { createAdminPage } from './admin.js';
 import { h, replace } from './dom.js';
 import { showE2ePanel } from './e2e.js';
 import { FileSender } from './files.js';
+import { closeOnEscape, focusFirst, menuButton as roomMenuKeys, replaceKeepingFocus } from './keyboard.js';
 import { MessageList } from './messages.js';
 import { invitation, otrPanel } from './otr.js';
 
@@ -42,17 +43,21 @@ export function showChat(root, state, otr, actions) {
     void showE2ePanel(e2ePanel, state.me.id, () => {
       actions.unlocked();
       state.changed();
-    });
+    }).then(() => focusFirst(e2ePanel));
   });
   const invitations = h('div', { id: 'invitations', class: 'invitations' });
   /** Whether the OTR panel of the open room is shown. */
   let otrOpen = false;
   const menuButton = h('button', { type: 'button', id: 'room-menu', 'aria-haspopup': 'true', 'aria-expanded': 'false', 'aria-label': 'Room menu', text: '⋯' });
   const menu = h('ul', { id: 'room-menu-list', class: 'menu', role: 'menu', hidden: true });
-  menuButton.addEventListener('click', () => {
-    menu.hidden = !menu.hidden;
-    menuButton.setAttribute('aria-expanded', String(!menu.hidden));
-    renderMenu();
+  const roomMenu = roomMenuKeys(menuButton, menu, () => renderMenu());
+  closeOnEscape(e2ePanel, () => {
+    e2ePanel.hidden = true;
+    e2eButton.focus();
+  });
+  closeOnEscape(directory, () => {
+    directory.hidden = true;
+    newDm.focus();
   });
   const panelSlot = h('div', { id: 'otr-slot' });
   // Admins only; the server refuses the admin API to everyone else anyway.
@@ -164,7 +169,7 @@ export function showChat(root, state, otr, actions) {
   /** @param {number} roomId */
   async function openRoom(roomId) {
     if (state.openRoomId !== roomId) otrOpen = false;
-    menu.hidden = true;
+    roomMenu.close(false);
     state.openRoomId = roomId;
     const room = state.rooms.get(roomId);
     if (room) room.unread_count = 0;
@@ -189,7 +194,7 @@ export function showChat(root, state, otr, actions) {
   function renderDirectory() {
     if (directory.hidden) return;
     const people = [...state.users.values()].filter((u) => u.id !== state.me.id && !u.deactivated);
-    replace(
+    replaceKeepingFocus(
       directory,
       h('h2', { text: 'Start a direct message' }),
       h(
@@ -210,7 +215,7 @@ export function showChat(root, state, otr, actions) {
   }
 
   function renderRooms() {
-    replace(
+    replaceKeepingFocus(
       roomList,
       ...state.sortedRooms().map((room) => {
         const peer = state.dmPeer(room);
@@ -270,13 +275,15 @@ export function showChat(root, state, otr, actions) {
       const item = h('button', { type: 'button', role: 'menuitem', id: 'menu-otr', text: 'OTR' });
       item.addEventListener('click', () => {
         otrOpen = true;
-        menu.hidden = true;
+        roomMenu.close(false);
         state.changed();
+        // After the render: the keyboard continues in the panel (else on the menu button).
+        queueMicrotask(() => (panelSlot.querySelector('button') ?? menuButton).focus());
       });
       items.push(h('li', {}, item));
     }
     if (!items.length) items.push(h('li', { class: 'empty', text: 'No actions' }));
-    replace(menu, ...items);
+    replaceKeepingFocus(menu, ...items);
   }
 
   function renderInvitations() {

@@ -10,7 +10,8 @@ import { h, replace } from './dom.js';
 /**
  * @typedef {{kind: 'bool'}
  *   | {kind: 'int', min: number, max: number, unit: 'bytes' | 'seconds' | 'count'}
- *   | {kind: 'choice', options: [string, string][]}} SettingInput
+ *   | {kind: 'choice', options: [string, string][]}
+ *   | {kind: 'text'}} SettingInput
  */
 /** @typedef {{key: string, group: string, label: string, help: string, input: SettingInput}} SettingDescription */
 
@@ -125,7 +126,7 @@ function describe(key, value) {
       ? { kind: 'bool' }
       : typeof value === 'number'
         ? { kind: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, unit: 'count' }
-        : { kind: 'choice', options: [[String(value), String(value)]] };
+        : { kind: 'text' };
   return { key, group: 'Other', label: key, help: '', input };
 }
 
@@ -152,11 +153,13 @@ function inputId(key) {
   return `setting-${key.replaceAll('.', '-')}`;
 }
 
+/** @typedef {{row: HTMLElement, input: HTMLInputElement | HTMLSelectElement, read: () => unknown, write: (value: unknown) => void}} SettingRow */
+
 /**
- * One setting's input, and how to read it back.
+ * One setting's input, and how to read it back and show a new value.
  * @param {SettingDescription} d
  * @param {unknown} value
- * @returns {{row: HTMLElement, input: HTMLInputElement | HTMLSelectElement, read: () => unknown}}
+ * @returns {SettingRow}
  */
 function settingRow(d, value) {
   const id = inputId(d.key);
@@ -172,7 +175,7 @@ function settingRow(d, value) {
       h('label', { class: 'check', for: id }, input, h('span', { text: d.label })),
       h('p', { class: 'help', id: helpId, text: d.help }),
     );
-    return { row, input, read: () => input.checked };
+    return { row, input, read: () => input.checked, write: (v) => (input.checked = v === true) };
   }
   if (spec.kind === 'choice') {
     const options = spec.options.some(([v]) => v === value) ? spec.options : [...spec.options, [String(value), String(value)]];
@@ -180,7 +183,12 @@ function settingRow(d, value) {
       h('select', { id, name: d.key, 'aria-describedby': helpId }, ...options.map(([v, label]) => h('option', { value: v, text: label, selected: v === value })))
     );
     const row = h('div', { class: 'setting' }, h('label', { for: id, text: d.label }), input, h('p', { class: 'help', id: helpId, text: d.help }));
-    return { row, input, read: () => input.value };
+    return { row, input, read: () => input.value, write: (v) => (input.value = String(v)) };
+  }
+  if (spec.kind === 'text') {
+    const input = /** @type {HTMLInputElement} */ (h('input', { type: 'text', id, name: d.key, value: String(value), 'aria-describedby': helpId }));
+    const row = h('div', { class: 'setting' }, h('label', { for: id, text: d.label }), input, h('p', { class: 'help', id: helpId, text: d.help }));
+    return { row, input, read: () => input.value, write: (v) => (input.value = String(v)) };
   }
   const range = `${spec.min}–${spec.max}${spec.unit === 'count' ? '' : ` ${spec.unit}`}`;
   const input = /** @type {HTMLInputElement} */ (
@@ -212,7 +220,12 @@ function settingRow(d, value) {
   // The server decides what is valid: a whole number goes as a number, anything else as
   // typed, and its answer names what is wrong.
   const read = () => (/^\d+$/.test(input.value.trim()) ? Number(input.value.trim()) : input.value);
-  return { row, input, read };
+  /** @param {unknown} v */
+  const write = (v) => {
+    input.value = String(v);
+    showReadable();
+  };
+  return { row, input, read, write };
 }
 
 /**
@@ -231,7 +244,7 @@ export async function showSettingsForm(section) {
     replace(section, h('h2', { text: 'Settings' }), error);
     return;
   }
-  /** @type {Map<string, ReturnType<typeof settingRow>>} */
+  /** @type {Map<string, SettingRow>} */
   const rows = new Map();
   /** @type {Map<string, HTMLElement>} */
   const groups = new Map();
@@ -276,6 +289,11 @@ export async function showSettingsForm(section) {
       // Only the changed settings are sent, so two admins editing different settings do not
       // undo each other. The inputs keep what was typed, whatever the answer.
       saved = await api.updateSettings(changes);
+      // The answer holds every setting as it now is: show what others changed meanwhile, so
+      // the next save does not send their old values back as if they were edits.
+      for (const [key, row] of rows) {
+        if (!(key in changes) && key in saved) row.write(saved[key]);
+      }
       status.textContent = `Saved (${Object.keys(changes).length} changed).`;
     } catch (err) {
       error.textContent = describeError(err);

@@ -96,6 +96,75 @@ async fn the_client_is_served_with_types_cache_headers_and_csp() {
 }
 
 #[tokio::test]
+async fn text_and_wasm_assets_are_gzipped_when_the_request_accepts_it() {
+    let ts = TestServer::start().await;
+    let html = get(&format!("{}/", ts.url))
+        .await
+        .text()
+        .await
+        .expect("page");
+    let version = html
+        .split("/assets/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .expect("versioned asset URL")
+        .to_string();
+    let web = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/");
+    let http = reqwest::Client::new();
+    for file in [
+        "main.js",
+        "views/admin.js",
+        "style.css",
+        "pkg/sotto.js",
+        "pkg/sotto_bg.wasm",
+    ] {
+        let url = format!("{}/assets/{version}/{file}", ts.url);
+        let on_disk = std::fs::read(format!("{web}{file}")).expect("file");
+
+        // Accepted: gzip, smaller, and it decompresses to the committed file.
+        let r = http
+            .get(&url)
+            .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+            .send()
+            .await
+            .expect("GET gzip");
+        assert_eq!(r.status(), 200, "{file}");
+        assert_eq!(header(&r, "content-encoding"), "gzip", "{file}");
+        assert_eq!(header(&r, "vary"), "accept-encoding", "{file}");
+        assert_eq!(header(&r, "content-security-policy"), CSP, "{file}");
+        assert_eq!(
+            header(&r, "cache-control"),
+            "public, max-age=31536000, immutable",
+            "{file}"
+        );
+        let gzipped = r.bytes().await.expect("body");
+        assert!(gzipped.len() < on_disk.len(), "{file} is smaller gzipped");
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzipped[..]), &mut plain)
+            .expect("gunzip");
+        assert!(plain == on_disk, "{file}: gunzipped bytes equal the file");
+
+        // Not accepted (no header, or gzip refused): the file as it is.
+        for accept in [None, Some("identity"), Some("gzip;q=0, br")] {
+            let req = http.get(&url);
+            let req = match accept {
+                Some(a) => req.header("accept-encoding", a),
+                None => req,
+            };
+            let r = req.send().await.expect("GET identity");
+            assert_eq!(r.status(), 200, "{file} {accept:?}");
+            assert_eq!(header(&r, "content-encoding"), "", "{file} {accept:?}");
+            assert_eq!(header(&r, "vary"), "accept-encoding", "{file} {accept:?}");
+            let body = r.bytes().await.expect("body");
+            assert!(
+                body[..] == on_disk[..],
+                "{file} {accept:?}: the file itself"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn two_browsers_chat_live_and_reconnect_after_a_restart() {
     let mut ts = TestServer::start().await;
     let a = Browser::launch().await;

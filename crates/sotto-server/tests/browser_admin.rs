@@ -104,7 +104,15 @@ async fn the_admin_changes_settings_live_deactivates_a_user_and_creates_an_invit
     open_room(&b, "admin").await;
     assert!(menu_offers_otr(&b).await, "OTR is on by default");
 
-    // The admin page shows every setting with its current value.
+    // The admin page shows every setting with its current value (and until opened, is not
+    // displayed at all: it would cover the chat).
+    let shown = a
+        .exec(
+            "return document.getElementById('admin').checkVisibility()",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, false, "the admin page starts closed");
     a.click("#admin-button").await;
     a.element("#settings-form").await;
     for key in SETTINGS {
@@ -195,6 +203,21 @@ async fn the_admin_changes_settings_live_deactivates_a_user_and_creates_an_invit
     assert_eq!(stored["otr.enabled"], false);
     assert_eq!(stored["otr.invite_timeout_secs"], 30);
     assert_eq!(stored["registration.policy"], "open");
+    // Another admin changes a setting meanwhile: the next save here shows it and does not
+    // send the old value back.
+    sdk.update_settings(&[("messages.max_bytes".to_string(), json!(2048))].into())
+        .await
+        .expect("another admin's change");
+    a.click(&input("e2e.enabled")).await;
+    a.click("#settings-save").await;
+    wait_text(&a, "#settings-status", "Saved (1 changed).").await;
+    assert_eq!(form_value(&a, &input("messages.max_bytes")).await, "2048");
+    let stored = sdk.admin_settings().await.expect("settings");
+    assert_eq!(
+        stored["messages.max_bytes"], 2048,
+        "the other admin's change stands"
+    );
+    assert_eq!(stored["e2e.enabled"], false);
     a.click("#settings-save").await;
     wait_text(&a, "#settings-status", "Nothing changed.").await;
     a.exec(
@@ -317,6 +340,15 @@ async fn the_admin_changes_settings_live_deactivates_a_user_and_creates_an_invit
     )
     .await;
     assert_eq!(a.focused_id().await, "admin-button");
+    let shown = a
+        .exec(
+            "return [document.getElementById('admin').checkVisibility(), \
+             document.getElementById('composer-input') !== null || \
+             document.querySelector('#room .empty').checkVisibility()]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, json!([false, true]), "the chat is back");
     let left = a
         .exec(
             "return document.getElementById('invite-url') === null \
@@ -330,4 +362,179 @@ async fn the_admin_changes_settings_live_deactivates_a_user_and_creates_an_invit
     }
     a.quit().await;
     b.quit().await;
+}
+
+/// `document.documentElement.scrollWidth`: more than the window is a horizontal scroll bar.
+async fn page_width(browser: &Browser) -> u64 {
+    browser
+        .exec("return document.documentElement.scrollWidth", json!([]))
+        .await
+        .as_u64()
+        .expect("scrollWidth")
+}
+
+#[tokio::test]
+async fn at_360_px_wide_nothing_scrolls_sideways_and_the_keyboard_does_everything() {
+    use webdriver::keys::{ENTER, ESCAPE, SPACE, TAB};
+    let ts = TestServer::start().await;
+    let sdk = ts.admin().await;
+    let bob = ts.user(&sdk, "bob").await;
+    // A long unbroken name (the longest allowed) and message must wrap, not widen the page.
+    let long = "x".repeat(120);
+    ts.user(&sdk, &format!("carol{}", "x".repeat(27))).await;
+
+    let a = Browser::launch().await;
+    a.set_window_size(360, 740).await;
+    a.goto(&format!("{}/", ts.url)).await;
+    let inner = a.exec("return window.innerWidth", json!([])).await;
+    assert_eq!(inner, 360, "the viewport is 360 px wide");
+
+    // Log in with the keyboard: Enter in the password field submits.
+    a.type_into("#login-form input[name=username]", "admin")
+        .await;
+    a.type_into("#login-form input[name=password]", &format!("{PW}{ENTER}"))
+        .await;
+    wait_connected(&a).await;
+    assert!(page_width(&a).await <= 360, "the chat screen fits");
+
+    // New message → Tab to bob → Space: the DM opens with the focus in the composer.
+    a.type_into("#new-dm", ENTER).await;
+    a.element("#directory .person").await;
+    assert!(page_width(&a).await <= 360, "the directory fits");
+    a.press_keys(TAB).await;
+    let focused = a
+        .exec("return document.activeElement.textContent", json!([]))
+        .await;
+    assert_eq!(
+        focused, "bob",
+        "Tab goes from New message to the first person"
+    );
+    a.press_keys(SPACE).await;
+    a.wait_for(
+        "the DM with bob open",
+        "return document.getElementById('room-title')?.textContent === 'bob'",
+        json!([]),
+    )
+    .await;
+    a.wait_for(
+        "the focus in the composer",
+        "return document.activeElement?.id === 'composer-input'",
+        json!([]),
+    )
+    .await;
+    a.press_keys(&format!("from the keyboard {long}{ENTER}"))
+        .await;
+    wait_message(&a, &format!("from the keyboard {long}")).await;
+    let room = bob.rooms().await.expect("rooms")[0].id;
+    bob.send_text(room, &format!("an answer {long}"))
+        .await
+        .expect("send");
+    wait_message(&a, &format!("an answer {long}")).await;
+    shot(&a, "narrow-360px").await;
+    assert!(page_width(&a).await <= 360, "the room view fits");
+
+    // The room menu: Enter opens it with the focus on its first entry, Escape closes it and
+    // gives the focus back to the button.
+    a.type_into("#room-menu", ENTER).await;
+    a.wait_for(
+        "the focus on the menu's first entry",
+        "return document.activeElement?.id === 'menu-otr'",
+        json!([]),
+    )
+    .await;
+    assert_eq!(
+        a.exec(
+            "return document.getElementById('room-menu').getAttribute('aria-expanded')",
+            json!([])
+        )
+        .await,
+        "true"
+    );
+    a.press_keys(ESCAPE).await;
+    a.wait_for(
+        "the menu closed",
+        "return document.getElementById('room-menu-list').hidden",
+        json!([]),
+    )
+    .await;
+    assert_eq!(a.focused_id().await, "room-menu");
+    assert_eq!(
+        a.exec(
+            "return document.getElementById('room-menu').getAttribute('aria-expanded')",
+            json!([])
+        )
+        .await,
+        "false"
+    );
+    // Enter on the entry opens the OTR panel.
+    a.press_keys(ENTER).await;
+    a.wait_for(
+        "the focus on the menu's first entry",
+        "return document.activeElement?.id === 'menu-otr'",
+        json!([]),
+    )
+    .await;
+    a.press_keys(ENTER).await;
+    a.element("#otr-panel").await;
+    assert!(page_width(&a).await <= 360, "the OTR panel fits");
+
+    // The E2E key panel: Enter opens it with the focus inside, Escape closes it and gives the
+    // focus back to its button.
+    a.type_into("#e2e-button", ENTER).await;
+    a.wait_for(
+        "the focus in the E2E panel",
+        "return document.getElementById('e2e-panel').contains(document.activeElement)",
+        json!([]),
+    )
+    .await;
+    assert!(page_width(&a).await <= 360, "the E2E panel fits");
+    a.press_keys(ESCAPE).await;
+    a.wait_for(
+        "the E2E panel closed",
+        "return document.getElementById('e2e-panel').hidden",
+        json!([]),
+    )
+    .await;
+    assert_eq!(a.focused_id().await, "e2e-button");
+
+    // The admin page by keyboard: Space on a checkbox, Enter in a number field saves, Escape
+    // closes and the focus returns to the Admin button.
+    a.type_into("#admin-button", ENTER).await;
+    a.element("#settings-form").await;
+    assert_eq!(a.focused_id().await, "admin-title");
+    a.element("#admin-user-list .username").await;
+    assert!(page_width(&a).await <= 360, "the admin page fits");
+    a.type_into("#setting-e2e-enabled", SPACE).await;
+    a.clear("#setting-otr-invite_timeout_secs").await;
+    a.type_into("#setting-otr-invite_timeout_secs", &format!("45{ENTER}"))
+        .await;
+    a.wait_for(
+        "saved",
+        "return document.getElementById('settings-status').textContent === 'Saved (2 changed).'",
+        json!([]),
+    )
+    .await;
+    let stored = sdk.admin_settings().await.expect("settings");
+    assert_eq!(stored["e2e.enabled"], false);
+    assert_eq!(stored["otr.invite_timeout_secs"], 45);
+    a.press_keys(ESCAPE).await;
+    a.wait_for(
+        "the admin page closed",
+        "return document.getElementById('admin').hidden",
+        json!([]),
+    )
+    .await;
+    assert_eq!(a.focused_id().await, "admin-button");
+    assert!(page_width(&a).await <= 360, "the chat fits again");
+
+    // The focus is always visible: the focused button draws an outline.
+    let outline = a
+        .exec(
+            "return getComputedStyle(document.activeElement).outlineStyle",
+            json!([]),
+        )
+        .await;
+    assert_eq!(outline, "solid", "keyboard focus is visible");
+    assert_clean(&a).await;
+    a.quit().await;
 }

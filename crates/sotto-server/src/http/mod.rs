@@ -228,6 +228,7 @@ async fn wrong_method() -> Response {
 
 /// The application router, built from the route table and nothing else.
 pub fn router(app: App) -> Router {
+    web::precompress();
     let mut router = Router::new();
     for r in table() {
         let endpoint = match r.body {

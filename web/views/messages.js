@@ -411,7 +411,9 @@ export class MessageList {
     };
     no.addEventListener('click', close);
     question.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') close();
+      if (e.key !== 'Escape') return;
+      e.preventDefault();
+      close();
     });
     yes.addEventListener('click', async () => {
       yes.setAttribute('disabled', '');

@@ -767,7 +767,12 @@ async fn an_upload_in_progress_can_be_cancelled_and_leaves_nothing() {
     let _dm = admin_and_bob_in_a_dm(&a, &ts).await;
     open_room(&a, "bob").await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("slow.bin");
+    // At 360 px wide, with a long unbroken name, nothing may scroll sideways.
+    a.set_window_size(360, 740).await;
+    let inner = a.exec("return window.innerWidth", json!([])).await;
+    assert_eq!(inner, 360, "the viewport is 360 px wide");
+    let name = format!("slow-{}.bin", "x".repeat(80));
+    let path = dir.path().join(&name);
     std::fs::write(&path, vec![42u8; 2_000_000]).expect("write");
     // About 40 s at this rate: long enough to see it move and to cancel it.
     a.throttle_uploads(50_000).await;
@@ -783,7 +788,14 @@ async fn an_upload_in_progress_can_be_cancelled_and_leaves_nothing() {
             json!([]),
         )
         .await;
-    assert_eq!(under_way, "slow.bin", "the bar names the file and moves");
+    assert_eq!(under_way, name.as_str(), "the bar names the file and moves");
+    let wide = a
+        .exec("return document.documentElement.scrollWidth", json!([]))
+        .await;
+    assert!(
+        wide.as_u64().is_some_and(|w| w <= 360),
+        "the page is {wide} px wide at 360"
+    );
     a.click("#uploads .upload .upload-cancel").await;
     a.wait_for(
         "the cancelled upload to leave the list",
@@ -815,6 +827,24 @@ async fn an_upload_in_progress_can_be_cancelled_and_leaves_nothing() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(stored_uploads(&ts), 0);
+
+    // Sent in full, the long name as a download link still fits the 360 px.
+    let small = dir.path().join(format!("done-{}.txt", "y".repeat(80)));
+    std::fs::write(&small, "small").expect("write");
+    a.type_into("#attach-input", small.to_str().expect("utf-8 path"))
+        .await;
+    wait_attachment(&a, &format!("done-{}.txt", "y".repeat(80))).await;
+    let wide = a
+        .exec(
+            "const l = document.getElementById('messages'); \
+             return [document.documentElement.scrollWidth, l.scrollWidth - l.clientWidth]",
+            json!([]),
+        )
+        .await;
+    assert!(
+        wide[0].as_u64().is_some_and(|w| w <= 360) && wide[1] == 0,
+        "neither the page nor the message list scrolls sideways: {wide}"
+    );
     assert_clean(&a).await;
     a.quit().await;
 }

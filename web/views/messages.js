@@ -128,7 +128,8 @@ export class MessageList {
 
     const messages = this.state.messages.get(roomId) ?? [];
     /** @type {{at: number, node: HTMLElement}[]} */
-    const items = messages.map((m) => ({ at: m.created_at * 1000, node: this.nodeFor(m) }));
+    // Both in milliseconds since the epoch: the server's created_at and the OTR side's Date.now().
+    const items = messages.map((m) => ({ at: m.created_at, node: this.nodeFor(m) }));
     const stored = new Set(messages.map((m) => m.id));
     for (const id of [...this.nodes.keys()]) {
       if (!stored.has(id)) {
@@ -279,7 +280,7 @@ export class MessageList {
    * @param {string} author
    */
   messageNode(msg, author) {
-    const at = new Date(msg.created_at * 1000);
+    const at = new Date(msg.created_at); // the server's milliseconds
     const text = msg.body.type === 'text' ? msg.body.text : '(encrypted message)';
     const error = h('p', { class: 'error message-error', role: 'alert' });
     const node = h(

@@ -246,6 +246,19 @@ async fn own_messages_are_edited_and_deleted_and_others_see_it_live() {
     let doomed = message_id(&a, "a message to delete").await;
     let bobs = message_id(&a, "bob's own words").await;
 
+    // The time shown is the server's (milliseconds), not some date in another millennium.
+    let skew = a
+        .exec(
+            "const t = document.querySelector(`#messages .message[data-message-id=\"${arguments[0]}\"] time`); \
+             return Math.abs(Date.parse(t.getAttribute('datetime')) - Date.now())",
+            json!([edited]),
+        )
+        .await;
+    assert!(
+        skew.as_f64().is_some_and(|ms| ms < 120_000.0),
+        "the message's time is {skew} ms away from now"
+    );
+
     // Only your own messages can be changed.
     assert!(message_has(&a, &edited, ".edit-message").await);
     assert!(message_has(&a, &edited, ".delete-message").await);
@@ -653,10 +666,17 @@ async fn while_off_the_record_a_file_never_goes_to_the_upload_endpoint() {
     set_up_e2e(&b).await;
     open_room(&a, "bob").await;
     open_room(&b, "admin").await;
+    send(&a, "on the record first").await;
     open_otr_panel(&a).await;
     a.click("#otr-start").await;
     b.click(".otr-invitation .otr-invite-accept").await;
     wait_otr_state(&a, "established").await;
+    // OTR messages take their place in time after the stored ones.
+    send(&a, "then off the record").await;
+    assert_eq!(
+        texts(&a).await,
+        ["on the record first", "then off the record"]
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = dir.path().join("secret plan.txt");

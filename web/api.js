@@ -6,7 +6,7 @@
 /** @typedef {{type: 'text', text: string} | {type: 'encrypted', envelope: string}} MessageBody */
 /**
  * @typedef {{id: number, room_id: number, author_id: number, body: MessageBody,
- *   created_at: number, edited_at?: number | null}} Message
+ *   created_at: number, edited_at?: number | null, attachment?: UploadInfo | null}} Message
  */
 /**
  * @typedef {{id: number, kind: 'dm' | 'multi_dm' | 'group', name?: string | null,
@@ -293,6 +293,110 @@ export function search(query, offset = 0) {
   const params = new URLSearchParams({ q: query, limit: '20' });
   if (offset) params.set('offset', String(offset));
   return request('GET', `/api/v1/search?${params}`);
+}
+
+// ---------------------------------------------------------------- room view: history, edits, files
+
+/** @typedef {{id: number, room_id: number, filename: string, content_type: string, size: number, inline: boolean}} UploadInfo */
+/** @typedef {{messages: Message[], before: string | null, after: string | null}} HistoryPage */
+
+/**
+ * The page of a room's history just older than the cursor `before` (from an earlier page),
+ * oldest first; its own `before` is null when it reaches the first message.
+ * @param {number} roomId
+ * @param {string} before
+ * @returns {Promise<HistoryPage>}
+ */
+export function historyBefore(roomId, before) {
+  const query = new URLSearchParams({ before, limit: '50' });
+  return request('GET', `/api/v1/rooms/${encodeURIComponent(roomId)}/messages?${query}`);
+}
+
+/**
+ * Replaces the text of the caller's own message.
+ * @param {number} messageId
+ * @param {string} text
+ * @returns {Promise<Message>}
+ */
+export function editMessage(messageId, text) {
+  return request('PATCH', `/api/v1/messages/${encodeURIComponent(messageId)}`, { body: { type: 'text', text } });
+}
+
+/**
+ * Deletes the caller's own message (and its attachment).
+ * @param {number} messageId
+ * @returns {Promise<unknown>}
+ */
+export function deleteMessage(messageId) {
+  return request('DELETE', `/api/v1/messages/${encodeURIComponent(messageId)}`);
+}
+
+/**
+ * Sends a message carrying an upload made into the same room.
+ * @param {number} roomId
+ * @param {number} uploadId
+ * @param {string} text may be empty: the attachment is the message
+ * @returns {Promise<Message>}
+ */
+export function sendAttachment(roomId, uploadId, text) {
+  return request('POST', `/api/v1/rooms/${encodeURIComponent(roomId)}/messages`, {
+    body: { type: 'text', text },
+    attachment_id: uploadId,
+  });
+}
+
+/** The address an upload is downloaded (or, for a raster image, shown) from. @param {number} uploadId */
+export function uploadUrl(uploadId) {
+  return `/api/v1/uploads/${encodeURIComponent(uploadId)}`;
+}
+
+/** Rejection of an upload the caller cancelled. */
+export class UploadCancelled extends Error {
+  constructor() {
+    super('The upload was cancelled.');
+  }
+}
+
+/**
+ * Uploads a file into a room as multipart/form-data (part `file`). XMLHttpRequest rather
+ * than fetch, because only it reports upload progress. The upload is the uploader's draft
+ * until a message attaches it (`sendAttachment`).
+ * @param {number} roomId
+ * @param {File} file
+ * @param {(sent: number, total: number) => void} onProgress
+ * @returns {{done: Promise<UploadInfo>, cancel: () => void}}
+ */
+export function uploadFile(roomId, file, onProgress) {
+  const xhr = new XMLHttpRequest();
+  const done = new Promise((resolve, reject) => {
+    xhr.open('POST', `/api/v1/rooms/${encodeURIComponent(roomId)}/uploads`);
+    if (csrfToken !== null) xhr.setRequestHeader('x-csrf-token', csrfToken);
+    xhr.responseType = 'text';
+    xhr.upload.addEventListener('progress', (e) => {
+      if (e.lengthComputable) onProgress(e.loaded, e.total);
+    });
+    xhr.addEventListener('load', () => {
+      /** @type {any} */
+      let data = null;
+      try {
+        data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        data = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300 && data) {
+        resolve(/** @type {UploadInfo} */ (data));
+      } else {
+        const err = data && data.error ? data.error : {};
+        reject(new ApiError(xhr.status, err.code || 'http_error', err.message || xhr.statusText || 'the upload failed'));
+      }
+    });
+    xhr.addEventListener('error', () => reject(new ApiError(0, 'network_error', 'The upload failed: the server could not be reached.')));
+    xhr.addEventListener('abort', () => reject(new UploadCancelled()));
+    const form = new FormData();
+    form.append('file', file, file.name);
+    xhr.send(form);
+  });
+  return { done: /** @type {Promise<UploadInfo>} */ (done), cancel: () => xhr.abort() };
 }
 
 // Administration (admins only; the server answers everyone else `forbidden`).

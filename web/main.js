@@ -138,8 +138,10 @@ async function startChat(session) {
 function applyEvent(state, event, reload) {
   switch (event.type) {
     case 'message_created':
-    case 'message_edited':
       state.addMessage(event.message);
+      break;
+    case 'message_edited':
+      state.editMessage(event.message);
       break;
     case 'message_deleted':
       state.removeMessage(event.room_id, event.message_id);

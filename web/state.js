@@ -24,6 +24,14 @@ export class ChatState {
     this.settings = {};
     /** @type {Set<() => void>} */
     this.listeners = new Set();
+    /**
+     * Per room whose history was loaded: the cursor of the next older page, or null once the
+     * first message of the room is loaded. A room missing here has no history loaded yet.
+     * @type {Map<number, string | null>}
+     */
+    this.olderCursor = new Map();
+    /** @type {Set<number>} ids of messages deleted while this page was open (a page fetched before the deletion must not bring them back) */
+    this.deletedIds = new Set();
   }
 
   /** @param {() => void} fn */
@@ -102,9 +110,68 @@ export class ChatState {
    * @param {Message[]} list oldest first
    */
   setHistory(roomId, list) {
-    const known = this.messages.get(roomId) ?? [];
-    const byId = new Map([...list, ...known].map((m) => [m.id, m]));
-    this.messages.set(roomId, [...byId.values()].sort((a, b) => a.id - b.id));
+    this.messages.set(roomId, this.merged(list, this.messages.get(roomId) ?? []));
+    this.changed();
+  }
+
+  /**
+   * The union of two lists of a room's messages by id, oldest first, without the deleted
+   * ones; of two versions of a message the later edit wins (a page fetched before an edit
+   * event arrived must not bring the old text back).
+   * @param {Message[]} a
+   * @param {Message[]} b
+   * @returns {Message[]}
+   */
+  merged(a, b) {
+    /** @type {Map<number, Message>} */
+    const byId = new Map();
+    for (const m of [...a, ...b]) {
+      if (this.deletedIds.has(m.id)) continue;
+      const other = byId.get(m.id);
+      if (!other || (m.edited_at ?? 0) > (other.edited_at ?? 0)) byId.set(m.id, m);
+    }
+    return [...byId.values()].sort((x, y) => x.id - y.id);
+  }
+
+  /**
+   * The newest page of a room, fetched on opening it: it replaces what was loaded before
+   * (older pages load again on scrolling), keeping only messages newer than the page that
+   * arrived live while it was being fetched.
+   * @param {number} roomId
+   * @param {import('./api.js').HistoryPage} page
+   */
+  setNewestPage(roomId, page) {
+    const newest = page.messages.length ? page.messages[page.messages.length - 1].id : 0;
+    const live = (this.messages.get(roomId) ?? []).filter((m) => m.id > newest);
+    this.messages.set(roomId, this.merged(page.messages, live));
+    this.olderCursor.set(roomId, page.before);
+    this.changed();
+  }
+
+  /**
+   * An older page of a room, fetched on scrolling up.
+   * @param {number} roomId
+   * @param {import('./api.js').HistoryPage} page
+   */
+  addOlderPage(roomId, page) {
+    this.messages.set(roomId, this.merged(page.messages, this.messages.get(roomId) ?? []));
+    this.olderCursor.set(roomId, page.before);
+    this.changed();
+  }
+
+  /**
+   * A message was edited: the loaded copy (and the sidebar's last message) take the new
+   * version, unless they already hold a later edit (the answer to one's own edit can arrive
+   * after the event of a next one). An edit of a message not loaded is ignored; it loads
+   * edited with its page.
+   * @param {Message} msg
+   */
+  editMessage(msg) {
+    const list = this.messages.get(msg.room_id);
+    const i = list ? list.findIndex((m) => m.id === msg.id) : -1;
+    if (list && i >= 0 && (msg.edited_at ?? 0) >= (list[i].edited_at ?? 0)) list[i] = msg;
+    const room = this.rooms.get(msg.room_id);
+    if (room && room.last_message?.id === msg.id) room.last_message = msg;
     this.changed();
   }
 
@@ -139,6 +206,7 @@ export class ChatState {
    * @param {number} messageId
    */
   removeMessage(roomId, messageId) {
+    this.deletedIds.add(messageId);
     const list = this.messages.get(roomId);
     if (list) this.messages.set(roomId, list.filter((m) => m.id !== messageId));
     this.changed();

@@ -7,15 +7,16 @@ import * as e2e from '../e2e.js';
 import { createAdminPage } from './admin.js';
 import { h, replace } from './dom.js';
 import { showE2ePanel } from './e2e.js';
+import { FileSender } from './files.js';
 import { closeOnEscape, focusFirst, menuButton as roomMenuKeys, replaceKeepingFocus } from './keyboard.js';
-import { invitation, otrMessage, otrPanel } from './otr.js';
+import { MessageList } from './messages.js';
+import { invitation, otrPanel } from './otr.js';
 import { showSessionsPanel } from './account.js';
 import { peoplePicker } from './people.js';
 import { searchBox } from './search.js';
 
 /** @typedef {import('../state.js').ChatState} ChatState */
 /** @typedef {import('../api.js').Room} Room */
-/** @typedef {import('../api.js').Message} Message */
 /** @typedef {import('../otr.js').OtrConversations} OtrConversations */
 
 /**
@@ -84,14 +85,25 @@ export function showChat(root, state, otr, actions) {
   const logout = h('button', { type: 'button', id: 'logout', text: 'Log out' });
   logout.addEventListener('click', () => actions.logout());
 
-  const messageList = h('ol', { id: 'messages', class: 'messages', 'aria-label': 'Messages' });
+  const messages = new MessageList(state);
+  const files = new FileSender(state, otr);
   const roomTitle = h('h2', { id: 'room-title' });
   const input = /** @type {HTMLTextAreaElement} */ (
     h('textarea', { id: 'composer-input', name: 'text', rows: 2, 'aria-label': 'Message', placeholder: 'Write a message' })
   );
   const sendError = h('p', { class: 'error', role: 'alert', id: 'send-error' });
   const composer = /** @type {HTMLFormElement} */ (
-    h('form', { id: 'composer', class: 'composer' }, input, h('button', { type: 'submit', id: 'send', text: 'Send' }), sendError)
+    h(
+      'form',
+      { id: 'composer', class: 'composer' },
+      files.button,
+      files.input,
+      input,
+      h('button', { type: 'submit', id: 'send', text: 'Send' }),
+      sendError,
+      files.list,
+      files.error,
+    )
   );
   composer.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -103,6 +115,8 @@ export function showChat(root, state, otr, actions) {
       void send();
     }
   });
+
+  files.acceptDrops(roomView);
 
   replace(
     root,
@@ -164,6 +178,7 @@ export function showChat(root, state, otr, actions) {
     try {
       const msg = await api.sendText(roomId, text);
       input.value = '';
+      messages.showNewest();
       state.addMessage(msg);
     } catch (err) {
       sendError.textContent = err instanceof Error ? err.message : String(err);
@@ -180,7 +195,7 @@ export function showChat(root, state, otr, actions) {
     state.changed();
     try {
       const page = await api.history(roomId);
-      state.setHistory(roomId, page.messages);
+      state.setNewestPage(roomId, page);
       markRead(roomId);
     } catch (err) {
       sendError.textContent = err instanceof Error ? err.message : String(err);
@@ -234,7 +249,7 @@ export function showChat(root, state, otr, actions) {
     }
     if (renderedRoom !== room.id) {
       renderedRoom = room.id;
-      replace(roomView, h('header', { class: 'room-header' }, roomTitle, menuButton, menu), panelSlot, messageList, composer);
+      replace(roomView, h('header', { class: 'room-header' }, roomTitle, menuButton, menu), panelSlot, messages.element, composer, files.dropHint);
     }
     roomTitle.textContent = state.roomTitle(room);
     renderMenu();
@@ -246,30 +261,7 @@ export function showChat(root, state, otr, actions) {
     } else {
       replace(panelSlot);
     }
-    const stick = messageList.scrollTop + messageList.clientHeight >= messageList.scrollHeight - 4;
-    /** @type {{at: number, node: Node}[]} */
-    const items = (state.messages.get(room.id) ?? []).map((m) => ({ at: m.created_at * 1000, node: renderMessage(m) }));
-    for (const m of otr.rooms.get(room.id)?.messages ?? []) {
-      const author = m.mine ? state.me.username : (peer?.username ?? '');
-      items.push({ at: m.at, node: otrMessage(m, author) });
-    }
-    items.sort((a, b) => a.at - b.at);
-    replace(messageList, ...items.map((i) => i.node));
-    if (stick) messageList.scrollTop = messageList.scrollHeight;
-  }
-
-  /** @param {Message} msg */
-  function renderMessage(msg) {
-    const author = msg.author_id === state.me.id ? state.me.username : state.users.get(msg.author_id)?.username ?? `user ${msg.author_id}`;
-    const text = msg.body.type === 'text' ? msg.body.text : '(encrypted message)';
-    return h(
-      'li',
-      { class: 'message', 'data-message-id': msg.id },
-      h('span', { class: 'author', text: author }),
-      h('time', { datetime: new Date(msg.created_at * 1000).toISOString(), text: new Date(msg.created_at * 1000).toLocaleTimeString() }),
-      h('p', { class: 'text', text }),
-      msg.edited_at ? h('span', { class: 'edited', text: '(edited)' }) : null,
-    );
+    messages.render(room.id, otr.rooms.get(room.id)?.messages ?? [], peer?.username ?? '');
   }
 
   function otrAllowed() {

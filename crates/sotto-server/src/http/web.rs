@@ -73,6 +73,8 @@ const ASSETS: &[Asset] = &[
     asset!("views/people.js"),
     asset!("views/search.js"),
     asset!("views/account.js"),
+    asset!("views/messages.js"),
+    asset!("views/files.js"),
     asset!("views/admin.js"),
     asset!("views/settings-form.js"),
     asset!("views/keyboard.js"),

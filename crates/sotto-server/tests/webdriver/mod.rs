@@ -386,6 +386,23 @@ impl Browser {
         .await;
     }
 
+    /// Throttles the page's uploads to `bytes_per_sec` (Chromium's network emulation;
+    /// downloads and latency stay as they are), so that an upload lasts long enough to be
+    /// watched and cancelled.
+    pub async fn throttle_uploads(&self, bytes_per_sec: u64) {
+        self.call(
+            reqwest::Method::POST,
+            "/chromium/network_conditions",
+            json!({ "network_conditions": {
+                "offline": false,
+                "latency": 0,
+                "download_throughput": -1,
+                "upload_throughput": bytes_per_sec,
+            }}),
+        )
+        .await;
+    }
+
     /// A PNG screenshot of the viewport.
     pub async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine as _;

@@ -31,6 +31,15 @@ export class ApiError extends Error {
 /** @type {string | null} */
 let csrfToken = null;
 
+/** @type {((err: ApiError) => void) | null} told when a call answers 401: the session is gone */
+let sessionLostListener = null;
+
+/**
+ * Counts the sessions this page has held: a 401 for a call made under an earlier one (still
+ * in flight when the user logged in again) must not end the new one.
+ */
+let sessionGeneration = 0;
+
 /**
  * @param {string} method
  * @param {string} path
@@ -38,6 +47,7 @@ let csrfToken = null;
  * @returns {Promise<any>}
  */
 async function request(method, path, body) {
+  const generation = sessionGeneration;
   /** @type {Record<string, string>} */
   const headers = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -57,7 +67,14 @@ async function request(method, path, body) {
   }
   if (!res.ok) {
     const err = data && data.error ? data.error : {};
-    throw new ApiError(res.status, err.code || 'http_error', err.message || res.statusText);
+    const error = new ApiError(res.status, err.code || 'http_error', err.message || res.statusText);
+    // A 401 other than a wrong password means this page's session is gone (revoked, logged
+    // out elsewhere, expired): the page must stop acting as the user.
+    if (res.status === 401 && error.code !== 'invalid_credentials' && generation === sessionGeneration) {
+      csrfToken = null;
+      sessionLostListener?.(error);
+    }
+    throw error;
   }
   return data;
 }
@@ -68,6 +85,7 @@ async function request(method, path, body) {
  * @returns {Session}
  */
 function adopt(session) {
+  if (session.csrf_token !== csrfToken) sessionGeneration += 1;
   csrfToken = session.csrf_token;
   return session;
 }
@@ -187,6 +205,94 @@ export function publishKeys(keys) {
  */
 export function publicKeys(userId) {
   return request('GET', `/api/v1/e2e/keys/${encodeURIComponent(userId)}`);
+}
+
+// ---------------------------------------------------------------- accounts and sessions
+
+/**
+ * @typedef {{id: number, created_at: number, last_seen_at: number, kind: string,
+ *   user_agent?: string | null, current: boolean}} SessionInfo
+ */
+
+/**
+ * Registers `listener` to be told when any call answers 401 (other than a wrong password at
+ * log-in): the page's session no longer exists. `null` stops telling.
+ * @param {((err: ApiError) => void) | null} listener
+ */
+export function onSessionLost(listener) {
+  sessionLostListener = listener;
+}
+
+/** Forgets the CSRF token, so nothing more is written as this session from this page. */
+export function forgetSession() {
+  csrfToken = null;
+  sessionGeneration += 1;
+}
+
+/**
+ * Creates an account (with an invite token when the policy asks for one), then logs in
+ * with a cookie session.
+ * @param {string} username
+ * @param {string} password
+ * @param {string | null} inviteToken
+ * @returns {Promise<Session>}
+ */
+export async function register(username, password, inviteToken) {
+  await request('POST', '/api/v1/accounts/register', {
+    username,
+    password,
+    ...(inviteToken ? { invite_token: inviteToken } : {}),
+  });
+  return login(username, password);
+}
+
+/** The caller's sessions. @returns {Promise<SessionInfo[]>} */
+export function sessions() {
+  return request('GET', '/api/v1/sessions');
+}
+
+/**
+ * Ends one of the caller's sessions; its sockets close at once.
+ * @param {number} sessionId
+ * @returns {Promise<unknown>}
+ */
+export function revokeSession(sessionId) {
+  return request('DELETE', `/api/v1/sessions/${encodeURIComponent(sessionId)}`);
+}
+
+// ---------------------------------------------------------------- conversations and search
+
+/**
+ * A multi-user DM with these people (at least two besides the caller).
+ * @param {number[]} userIds
+ * @returns {Promise<Room>}
+ */
+export function openMultiDm(userIds) {
+  return request('POST', '/api/v1/rooms/multi-dm', { user_ids: userIds });
+}
+
+/**
+ * A named private group owned by the caller, with these first members.
+ * @param {string} name
+ * @param {number[]} memberIds
+ * @returns {Promise<Room>}
+ */
+export function createGroup(name, memberIds) {
+  return request('POST', '/api/v1/rooms/groups', { name, member_ids: memberIds });
+}
+
+/** @typedef {{hits: Message[], next_offset: number | null}} SearchResults */
+
+/**
+ * Full-text search over the caller's rooms, best first (encrypted messages are never found).
+ * @param {string} query
+ * @param {number} [offset]
+ * @returns {Promise<SearchResults>}
+ */
+export function search(query, offset = 0) {
+  const params = new URLSearchParams({ q: query, limit: '20' });
+  if (offset) params.set('offset', String(offset));
+  return request('GET', `/api/v1/search?${params}`);
 }
 
 // ---------------------------------------------------------------- room view: history, edits, files

@@ -150,18 +150,23 @@ export function isUnlocked() {
  * @typedef {'none' | 'unlocked' | 'stale'} RememberedOutcome
  */
 
-/** @type {Promise<RememberedOutcome> | null} */
+/**
+ * The silent unlock of this page's session (one per log-in: a page can end a session and
+ * log in again, possibly as someone else).
+ * @type {{userId: number, outcome: Promise<RememberedOutcome>} | null}
+ */
 let rememberedUnlock = null;
 
 /**
- * Unlocks silently with this device's remembered key, once per page. A record that no longer
- * opens the key backup (the passphrase was changed or the key reset elsewhere) is deleted.
+ * Unlocks silently with this device's remembered key, once per log-in. A record that no
+ * longer opens the key backup (the passphrase was changed or the key reset elsewhere) is
+ * deleted.
  * @param {number} userId
  * @returns {Promise<RememberedOutcome>}
  */
 export function unlockRemembered(userId) {
-  if (!rememberedUnlock) rememberedUnlock = tryRemembered(userId);
-  return rememberedUnlock;
+  if (rememberedUnlock?.userId !== userId) rememberedUnlock = { userId, outcome: tryRemembered(userId) };
+  return rememberedUnlock.outcome;
 }
 
 /**
@@ -171,7 +176,7 @@ export function unlockRemembered(userId) {
 export async function rememberedUnlockSettled() {
   if (!rememberedUnlock) return 'none';
   try {
-    return await rememberedUnlock;
+    return await rememberedUnlock.outcome;
   } catch {
     return 'none';
   }
@@ -366,9 +371,10 @@ export function isVerified(peerId) {
   }
 }
 
-/** Forgets the identity and every OTR session in this tab (log out). */
+/** Forgets the identity and every OTR session in this tab (the session ended). */
 export function lock() {
   backupInUse = null;
+  rememberedUnlock = null;
   if (isUnlocked()) sotto.lock();
 }
 

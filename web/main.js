@@ -6,7 +6,7 @@ import { OtrConversations } from './otr.js';
 import { RealtimeConnection } from './realtime.js';
 import { ChatState } from './state.js';
 import { showChat } from './views/chat.js';
-import { showLogin } from './views/login.js';
+import { showEntry } from './views/register.js';
 import { showSetup } from './views/setup.js';
 
 /** CSP violations seen by this page (the browser tests assert there are none). */
@@ -24,6 +24,26 @@ async function startChat(session) {
   /** @type {ReturnType<typeof showChat> | null} */
   let view = null;
   let loaded = false;
+  let over = false;
+
+  /**
+   * The session is over (revoked, logged out here or elsewhere, expired, user deactivated):
+   * this page stops acting as the user at once. The socket stops for good, the CSRF token and
+   * the unlocked E2E identity (with its OTR sessions) are dropped, and the chat's state goes
+   * with its view; only the log-in page remains.
+   * @param {string | null} notice why, for the log-in page
+   */
+  function endSession(notice) {
+    if (over) return;
+    over = true;
+    api.onSessionLost(null);
+    api.forgetSession();
+    realtime.stop();
+    e2e.lock();
+    document.title = 'Sotto';
+    void showEntry(root, (next) => void startChat(next), { notice });
+  }
+  api.onSessionLost(() => endSession('Your session has ended (logged out, revoked or expired). Log in again.'));
 
   async function reload() {
     const [users, rooms, settings] = await Promise.all([api.users(), api.rooms(), api.settings()]);
@@ -39,6 +59,18 @@ async function startChat(session) {
   }
 
   const realtime = new RealtimeConnection({
+    onAuthClosed(code) {
+      endSession(
+        code === 4003
+          ? 'Your account has been deactivated.'
+          : 'Your session has ended (logged out, revoked or the password changed in another browser). Log in again.',
+      );
+    },
+    onRefused() {
+      // The server is down, or no longer knows this session: a 401 here ends it (through
+      // onSessionLost); a network error means "down", and the connection keeps retrying.
+      api.currentSession().catch(() => {});
+    },
     onStatus(status) {
       state.connection = status;
       state.changed();
@@ -85,14 +117,23 @@ async function startChat(session) {
   view = showChat(root, state, otr, {
     unlocked: announceE2e,
     logout() {
+      // Stopped first, so the server's close of this very socket is not taken for a
+      // revocation from elsewhere.
       realtime.stop();
-      // Log out forgets this device's remembered E2E key and the unlocked identity.
+      // Log out forgets this device's remembered E2E key (endSession locks the identity).
       e2e
         .forgetDevice(session.user.id)
         .catch(() => {})
-        .then(() => e2e.lock())
         .then(() => api.logout())
-        .finally(() => location.assign('/'));
+        .then(
+          () => endSession(null),
+          (err) =>
+            endSession(
+              err instanceof api.ApiError && err.status === 401
+                ? null
+                : 'Logging out could not reach the server, so the session may still be valid: revoke it under Sessions from another browser.',
+            ),
+        );
     },
   });
   realtime.start();
@@ -150,11 +191,27 @@ async function boot() {
     showSetup(root, (session) => void startChat(session));
     return;
   }
+  if (location.pathname === '/register') {
+    // An invite link carries its token after '#': it leaves the address bar (and the
+    // history) at once and lives only in this page.
+    const inviteToken = decodeURIComponent(location.hash.slice(1)) || null;
+    if (location.hash) history.replaceState(null, '', '/register');
+    // Registering logs in as the new account, and the cookie is shared by every tab: tabs
+    // still showing the current account would then act as the new one. So a logged-in
+    // browser is asked to log out first, which sends those tabs to the log-in page.
+    const current = await api.currentSession().catch(() => null);
+    void showEntry(root, (session) => void startChat(session), {
+      register: true,
+      inviteToken,
+      signedInAs: current?.user.username ?? null,
+    });
+    return;
+  }
   try {
     await startChat(await api.currentSession());
   } catch (err) {
     if (err instanceof api.ApiError && err.status === 401) {
-      showLogin(root, (session) => void startChat(session));
+      void showEntry(root, (session) => void startChat(session));
     } else {
       root.textContent = `Sotto could not start: ${err instanceof Error ? err.message : String(err)}`;
     }

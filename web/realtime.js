@@ -5,6 +5,9 @@
  * @typedef {'connecting' | 'online' | 'reconnecting' | 'closed'} ConnectionStatus
  */
 
+/** Close codes by which the server says this session is over (revoked or logged out, user deactivated). */
+const AUTH_CLOSE_CODES = [4001, 4003];
+
 const MIN_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 5000;
 
@@ -17,7 +20,11 @@ export class RealtimeConnection {
   /**
    * @param {{onEvent: (event: any) => void, onStatus: (status: ConnectionStatus) => void,
    *   onCaughtUp: (info: {complete: boolean, reconnect: boolean}) => void,
-   *   onBinary: (frame: Uint8Array) => void, onHello: (hello: any) => void}} handlers
+   *   onBinary: (frame: Uint8Array) => void, onHello: (hello: any) => void,
+   *   onAuthClosed?: (code: number) => void, onRefused?: () => void}} handlers
+   *   `onAuthClosed`: the server closed the socket because the session is over (the connection
+   *   stops for good); `onRefused`: a connection attempt failed before it opened (the server is
+   *   down, or refused the session: the caller can ask the API which).
    */
   constructor(handlers) {
     this.handlers = handlers;
@@ -52,6 +59,10 @@ export class RealtimeConnection {
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     this.handlers.onStatus(this.connectedOnce ? 'reconnecting' : 'connecting');
+    let opened = false;
+    socket.onopen = () => {
+      opened = true;
+    };
     socket.onmessage = (msg) => {
       if (typeof msg.data !== 'string') {
         this.handlers.onBinary(new Uint8Array(msg.data));
@@ -65,10 +76,18 @@ export class RealtimeConnection {
       }
       this.receive(event);
     };
-    socket.onclose = () => {
+    socket.onclose = (ev) => {
       if (this.socket !== socket) return;
       this.socket = null;
       if (this.stopped) return;
+      if (AUTH_CLOSE_CODES.includes(ev.code)) {
+        // Reconnecting would only be refused: the session is over.
+        this.stopped = true;
+        this.handlers.onStatus('closed');
+        this.handlers.onAuthClosed?.(ev.code);
+        return;
+      }
+      if (!opened) this.handlers.onRefused?.();
       this.handlers.onStatus('reconnecting');
       this.retryTimer = setTimeout(() => this.open(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);

@@ -161,13 +161,15 @@ export class ChatState {
 
   /**
    * A message was edited: the loaded copy (and the sidebar's last message) take the new
-   * version. An edit of a message not loaded is ignored; it loads edited with its page.
+   * version, unless they already hold a later edit (the answer to one's own edit can arrive
+   * after the event of a next one). An edit of a message not loaded is ignored; it loads
+   * edited with its page.
    * @param {Message} msg
    */
   editMessage(msg) {
     const list = this.messages.get(msg.room_id);
     const i = list ? list.findIndex((m) => m.id === msg.id) : -1;
-    if (list && i >= 0) list[i] = msg;
+    if (list && i >= 0 && (msg.edited_at ?? 0) >= (list[i].edited_at ?? 0)) list[i] = msg;
     const room = this.rooms.get(msg.room_id);
     if (room && room.last_message?.id === msg.id) room.last_message = msg;
     this.changed();

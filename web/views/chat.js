@@ -11,6 +11,9 @@ import { FileSender } from './files.js';
 import { closeOnEscape, focusFirst, menuButton as roomMenuKeys, replaceKeepingFocus } from './keyboard.js';
 import { MessageList } from './messages.js';
 import { invitation, notifyInvitation, otrPanel } from './otr.js';
+import { showSessionsPanel } from './account.js';
+import { peoplePicker } from './people.js';
+import { searchBox } from './search.js';
 
 /** @typedef {import('../state.js').ChatState} ChatState */
 /** @typedef {import('../api.js').Room} Room */
@@ -25,13 +28,27 @@ import { invitation, notifyInvitation, otrPanel } from './otr.js';
 export function showChat(root, state, otr, actions) {
   const status = h('span', { id: 'connection', class: 'connection' });
   const roomList = h('ul', { id: 'rooms', class: 'rooms', 'aria-label': 'Rooms' });
-  const directory = h('section', { id: 'directory', class: 'directory', hidden: true, 'aria-label': 'People' });
+  const people = peoplePicker(state, async (room) => {
+    state.upsertRoom(room);
+    directory.hidden = true;
+    newDm.setAttribute('aria-expanded', 'false');
+    await openRoom(room.id);
+  });
+  const directory = h('section', { id: 'directory', class: 'directory', hidden: true, 'aria-label': 'People' }, people.element);
   const roomView = h('section', { id: 'room', class: 'room', 'aria-label': 'Conversation' });
-  const newDm = h('button', { type: 'button', id: 'new-dm', text: 'New message' });
+  const newDm = h('button', { type: 'button', id: 'new-dm', 'aria-expanded': 'false', 'aria-controls': 'directory', text: 'New conversation' });
   newDm.addEventListener('click', async () => {
     directory.hidden = !directory.hidden;
+    newDm.setAttribute('aria-expanded', String(!directory.hidden));
     renderDirectory();
     if (!directory.hidden) state.setUsers(await api.users());
+  });
+  const search = searchBox(state, (roomId) => void openRoom(roomId));
+  const sessionsPanel = h('section', { id: 'sessions-panel', class: 'sessions-panel', hidden: true, 'aria-label': 'Your sessions' });
+  const sessionsButton = h('button', { type: 'button', id: 'sessions-button', text: 'Sessions' });
+  sessionsButton.addEventListener('click', () => {
+    if (sessionsPanel.hidden) void showSessionsPanel(sessionsPanel, () => sessionsButton.focus());
+    else sessionsPanel.hidden = true;
   });
   const e2ePanel = h('section', { id: 'e2e-panel', class: 'e2e-panel', hidden: true, 'aria-label': 'E2E key' });
   const e2eButton = h('button', { type: 'button', id: 'e2e-button', text: 'E2E key' });
@@ -65,6 +82,7 @@ export function showChat(root, state, otr, actions) {
   });
   closeOnEscape(directory, () => {
     directory.hidden = true;
+    newDm.setAttribute('aria-expanded', 'false');
     newDm.focus();
   });
   const panelSlot = h('div', { id: 'otr-slot' });
@@ -119,11 +137,12 @@ export function showChat(root, state, otr, actions) {
         h('span', { id: 'me', class: 'me', text: state.me.username }),
         status,
         e2eButton,
+        sessionsButton,
         adminButton,
         logout,
       ),
-      h('div', { class: 'notices' }, e2ePanel, invitations),
-      h('nav', { class: 'sidebar', 'aria-label': 'Sidebar' }, newDm, directory, roomList),
+      h('div', { class: 'notices' }, e2ePanel, sessionsPanel, invitations),
+      h('nav', { class: 'sidebar', 'aria-label': 'Sidebar' }, search.element, newDm, directory, roomList),
       roomView,
       admin?.page,
     ),
@@ -167,6 +186,7 @@ export function showChat(root, state, otr, actions) {
     try {
       const msg = await api.sendText(roomId, text);
       input.value = '';
+      messages.showNewest();
       state.addMessage(msg);
     } catch (err) {
       sendError.textContent = err instanceof Error ? err.message : String(err);
@@ -199,26 +219,7 @@ export function showChat(root, state, otr, actions) {
   }
 
   function renderDirectory() {
-    if (directory.hidden) return;
-    const people = [...state.users.values()].filter((u) => u.id !== state.me.id && !u.deactivated);
-    replaceKeepingFocus(
-      directory,
-      h('h2', { text: 'Start a direct message' }),
-      h(
-        'ul',
-        { class: 'people' },
-        ...people.map((u) => {
-          const b = h('button', { type: 'button', class: 'person', 'data-user-id': u.id }, presenceDot(u.presence), u.username);
-          b.addEventListener('click', async () => {
-            const room = await api.openDm(u.id);
-            state.upsertRoom(room);
-            directory.hidden = true;
-            await openRoom(room.id);
-          });
-          return h('li', {}, b);
-        }),
-      ),
-    );
+    if (!directory.hidden) people.render();
   }
 
   function renderRooms() {

@@ -69,6 +69,14 @@ export class FileSender {
       depth = Math.max(0, depth - 1);
       if (depth === 0) show(false);
     });
+    // A file dropped anywhere else must not make the browser leave the chat to open it.
+    for (const type of ['dragover', 'drop']) {
+      window.addEventListener(type, (e) => {
+        if (!(e instanceof DragEvent) || !carriesFiles(e) || e.defaultPrevented) return;
+        e.preventDefault();
+        if (e.dataTransfer) e.dataTransfer.dropEffect = 'none';
+      });
+    }
     target.addEventListener('drop', (e) => {
       if (!carriesFiles(e)) return;
       e.preventDefault();

@@ -38,20 +38,13 @@ export function formatBytes(bytes) {
  * An attachment: the image itself for raster images (which the server serves inline), and
  * for every file a download link named after it.
  * @param {UploadInfo} file
- * @param {() => void} onImageLoad
  */
-function attachmentView(file, onImageLoad) {
+function attachmentView(file) {
   const url = api.uploadUrl(file.id);
-  /** @type {HTMLElement | null} */
-  let preview = null;
-  if (file.inline) {
-    preview = h('img', { class: 'preview', src: url, alt: file.filename });
-    preview.addEventListener('load', onImageLoad);
-  }
   return h(
     'div',
     { class: 'attachment', 'data-upload-id': file.id },
-    preview,
+    file.inline ? h('img', { class: 'preview', src: url, alt: file.filename }) : null,
     h('a', { class: 'download', href: url, download: file.filename, text: file.filename }),
     h('span', { class: 'size', text: formatBytes(file.size) }),
   );
@@ -66,11 +59,24 @@ export class MessageList {
     this.element = h('ol', { id: 'messages', class: 'messages', 'aria-label': 'Messages', tabindex: 0 });
     /** The first item: "Load earlier messages", or the beginning-of-the-conversation marker. */
     this.head = h('li', { class: 'history-head', id: 'history-head' });
+    // The head's parts are made once and only swapped or relabelled, so a focused button
+    // keeps the focus across renders.
+    this.loadingFirst = h('span', { class: 'history-loading', text: 'Loading messages…' });
+    this.historyStart = h('span', { id: 'history-start', class: 'history-start', text: 'This is the beginning of the conversation.' });
+    this.loadEarlier = h('button', { type: 'button', id: 'load-earlier', class: 'load-earlier' });
+    this.loadEarlier.addEventListener('click', () => void this.loadOlder());
+    this.loadEarlierError = h('span', { class: 'error', role: 'alert' });
     /** @type {number | null} */
     this.roomId = null;
     /** @type {Map<number, {message: Message, author: string, node: HTMLElement}>} */
     this.nodes = new Map();
-    /** Ids of messages with an edit or a delete confirmation open: their node is kept as is. */
+    /**
+     * OTR messages' nodes by id. Their objects change in place (delivered, a file's bytes
+     * released), so a node is reused only while the message serialises the same.
+     * @type {Map<string, {signature: string, node: HTMLElement}>}
+     */
+    this.otrNodes = new Map();
+    /** @type {Set<number>} messages with an edit or a delete confirmation open: their node is kept as is */
     this.busy = new Set();
     this.loadingOlder = false;
     this.olderError = '';
@@ -81,10 +87,17 @@ export class MessageList {
     /** @type {OtrMessage[]} */
     this.otrMessages = [];
     this.peerName = '';
+    // An image that finishes loading grows the list ('load' does not bubble, so capture it).
+    this.element.addEventListener('load', () => this.imageLoaded(), true);
     this.element.addEventListener('scroll', () => {
       this.atBottom = this.isAtBottom();
       this.maybeLoadOlder();
     });
+  }
+
+  /** The next render shows the newest message (after sending one, wherever the reader was). */
+  showNewest() {
+    this.atBottom = true;
   }
 
   isAtBottom() {
@@ -102,6 +115,7 @@ export class MessageList {
     if (this.roomId !== roomId) {
       this.roomId = roomId;
       this.nodes.clear();
+      this.otrNodes.clear();
       this.busy.clear();
       this.loadingOlder = false;
       this.olderError = '';
@@ -114,7 +128,8 @@ export class MessageList {
 
     const messages = this.state.messages.get(roomId) ?? [];
     /** @type {{at: number, node: HTMLElement}[]} */
-    const items = messages.map((m) => ({ at: m.created_at * 1000, node: this.nodeFor(m) }));
+    // Both in milliseconds since the epoch: the server's created_at and the OTR side's Date.now().
+    const items = messages.map((m) => ({ at: m.created_at, node: this.nodeFor(m) }));
     const stored = new Set(messages.map((m) => m.id));
     for (const id of [...this.nodes.keys()]) {
       if (!stored.has(id)) {
@@ -122,17 +137,24 @@ export class MessageList {
         this.busy.delete(id);
       }
     }
+    /** @type {Map<string, {signature: string, node: HTMLElement}>} */
+    const otrNodes = new Map();
     for (const m of otrMessages) {
       const author = m.mine ? this.state.me.username : peerName;
-      items.push({ at: m.at, node: otrMessage(m, author) });
+      const signature = JSON.stringify([author, m]);
+      const cached = this.otrNodes.get(m.id);
+      const node = cached && cached.signature === signature ? cached.node : /** @type {HTMLElement} */ (otrMessage(m, author));
+      otrNodes.set(m.id, { signature, node });
+      items.push({ at: m.at, node });
     }
+    this.otrNodes = otrNodes;
     items.sort((a, b) => a.at - b.at);
     this.renderHead();
     this.reconcile([this.head, ...items.map((i) => i.node)]);
 
     if (stick) {
       this.element.scrollTop = this.element.scrollHeight;
-    } else if (anchor) {
+    } else if (anchor && anchor.node.isConnected) {
       // Keep what the reader was looking at where it was (older pages land above it).
       this.element.scrollTop += this.offsetOf(anchor.node) - anchor.offset;
     }
@@ -185,17 +207,20 @@ export class MessageList {
   renderHead() {
     if (this.roomId === null) return;
     const cursor = this.state.olderCursor.get(this.roomId);
+    /** @type {HTMLElement[]} */
+    let parts;
     if (cursor === undefined) {
-      replace(this.head, h('span', { class: 'history-loading', text: 'Loading messages…' }));
+      parts = [this.loadingFirst];
     } else if (cursor === null) {
-      replace(this.head, h('span', { id: 'history-start', class: 'history-start', text: 'This is the beginning of the conversation.' }));
+      parts = [this.historyStart];
     } else {
-      const button = h('button', { type: 'button', id: 'load-earlier', class: 'load-earlier', text: this.loadingOlder ? 'Loading earlier messages…' : 'Load earlier messages' });
-      if (this.loadingOlder) button.setAttribute('aria-busy', 'true');
-      button.addEventListener('click', () => void this.loadOlder());
-      if (this.olderError) replace(this.head, button, h('span', { class: 'error', role: 'alert', text: this.olderError }));
-      else replace(this.head, button);
+      this.loadEarlier.textContent = this.loadingOlder ? 'Loading earlier messages…' : 'Load earlier messages';
+      this.loadEarlier.setAttribute('aria-busy', String(this.loadingOlder));
+      this.loadEarlierError.textContent = this.olderError;
+      parts = this.olderError ? [this.loadEarlier, this.loadEarlierError] : [this.loadEarlier];
     }
+    const current = [...this.head.children];
+    if (current.length !== parts.length || parts.some((p, i) => current[i] !== p)) replace(this.head, ...parts);
   }
 
   /** Loads the next older page when the top of the list is (nearly) in view. */
@@ -218,7 +243,8 @@ export class MessageList {
     try {
       const page = await api.historyBefore(roomId, cursor);
       this.loadingOlder = false;
-      // The reader may have left the room meanwhile; the page is still good for later.
+      // Unless the room was opened afresh meanwhile (its newest page reset the cursor), the
+      // page belongs to the room's history, even if the reader has moved to another room.
       if (this.state.olderCursor.get(roomId) === cursor) this.state.addOlderPage(roomId, page);
       else this.refresh();
     } catch (err) {
@@ -254,7 +280,7 @@ export class MessageList {
    * @param {string} author
    */
   messageNode(msg, author) {
-    const at = new Date(msg.created_at * 1000);
+    const at = new Date(msg.created_at); // the server's milliseconds
     const text = msg.body.type === 'text' ? msg.body.text : '(encrypted message)';
     const error = h('p', { class: 'error message-error', role: 'alert' });
     const node = h(
@@ -264,7 +290,7 @@ export class MessageList {
       h('time', { datetime: at.toISOString(), text: at.toLocaleTimeString() }),
       msg.edited_at ? h('span', { class: 'edited', text: '(edited)' }) : null,
       h('p', { class: 'text', text }),
-      msg.attachment ? attachmentView(msg.attachment, () => this.imageLoaded()) : null,
+      msg.attachment ? attachmentView(msg.attachment) : null,
     );
     if (msg.author_id === this.state.me.id) node.append(this.actions(msg, node, error));
     node.append(error);
@@ -386,7 +412,9 @@ export class MessageList {
     };
     no.addEventListener('click', close);
     question.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') close();
+      if (e.key !== 'Escape') return;
+      e.preventDefault();
+      close();
     });
     yes.addEventListener('click', async () => {
       yes.setAttribute('disabled', '');

@@ -116,7 +116,7 @@ impl Server {
         );
         let relay = tokio::spawn(otr.clone().run());
         let hub = Hub::new();
-        let dispatcher = tokio::spawn(hub.clone().run(bus.clone(), rooms.clone()));
+        let dispatcher = tokio::spawn(hub.clone().run(bus.clone()));
 
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;

@@ -40,13 +40,14 @@ pub enum DisconnectTarget {
 /// Something published on the bus.
 #[derive(Debug, Clone)]
 pub enum BusMessage {
-    /// A committed stored event for the members of a room (and `extra_user`, e.g. someone
-    /// who was just removed and must learn it).
+    /// A committed stored event of a room. `recipients` are the members as of the event's own
+    /// transaction (plus whoever must learn of it besides them, e.g. someone just removed), so
+    /// delivery needs no lookup and sees exactly the membership the event was written under.
     Room {
         /// Room.
         room_id: RoomId,
-        /// Someone to deliver to besides the current members.
-        extra_user: Option<UserId>,
+        /// Who receives it.
+        recipients: Arc<[UserId]>,
         /// The event.
         frame: Frame,
     },

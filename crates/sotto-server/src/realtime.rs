@@ -22,7 +22,6 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::bus::{Bus, BusMessage, DisconnectTarget, Frame};
 use crate::metrics::METRICS;
-use crate::services::rooms::Rooms;
 
 /// Why a connection is being closed by the server.
 pub type CloseOrder = (u16, &'static str);
@@ -229,7 +228,7 @@ impl Hub {
 
     /// Runs the dispatcher until the bus closes. Messages are handled one at a time, in bus
     /// order, so stored events reach each connection in `seq` order.
-    pub async fn run(self, bus: Arc<dyn Bus>, rooms: Rooms) {
+    pub async fn run(self, bus: Arc<dyn Bus>) {
         let mut rx = bus.subscribe();
         loop {
             let msg = match rx.recv().await {
@@ -249,22 +248,12 @@ impl Hub {
             };
             match &*msg {
                 BusMessage::Room {
-                    room_id,
-                    extra_user,
-                    frame,
-                } => match rooms.members(*room_id).await {
-                    Ok(mut users) => {
-                        if let Some(x) = extra_user
-                            && !users.contains(x)
-                        {
-                            users.push(*x);
-                        }
-                        for u in users {
-                            self.deliver_user(u, frame);
-                        }
+                    recipients, frame, ..
+                } => {
+                    for user in recipients.iter() {
+                        self.deliver_user(*user, frame);
                     }
-                    Err(e) => tracing::error!(error = %e, "room fan-out failed"),
-                },
+                }
                 BusMessage::User { user_id, frame } => self.deliver_user(*user_id, frame),
                 BusMessage::Connection {
                     connection_id,

@@ -597,7 +597,7 @@ async fn an_invitation_in_a_background_tab_shows_a_notification_that_brings_it_b
         json!([]),
     )
     .await;
-    let page = b.window_handle().await;
+    let page = b.window().await;
     b.new_tab().await;
     b.goto(&format!("{}/api/v1/settings", ts.url)).await;
     b.exec(
@@ -627,7 +627,7 @@ async fn an_invitation_in_a_background_tab_shows_a_notification_that_brings_it_b
         }])
     );
     b.close_tab().await;
-    b.switch_to_window(&page).await;
+    b.switch_to(&page).await;
     let title = b.exec("return document.title", json!([])).await;
     assert_eq!(title, "(OTR invitation) Sotto");
     let no_room = b

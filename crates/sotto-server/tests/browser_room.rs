@@ -180,6 +180,15 @@ async fn scrolling_up_loads_the_whole_history_once_and_keeps_the_reading_positio
         )
         .await;
     assert_eq!(no_more_button, true);
+    // Sending from up there brings the reader to the newest message, their own.
+    send(&a, "my reply").await;
+    a.wait_for(
+        "the list at its newest message",
+        "const l = document.getElementById('messages'); \
+         return l.scrollTop + l.clientHeight >= l.scrollHeight - 4",
+        json!([]),
+    )
+    .await;
     assert_clean(&a).await;
     a.quit().await;
 }
@@ -236,6 +245,19 @@ async fn own_messages_are_edited_and_deleted_and_others_see_it_live() {
     let edited = message_id(&a, "the original wording").await;
     let doomed = message_id(&a, "a message to delete").await;
     let bobs = message_id(&a, "bob's own words").await;
+
+    // The time shown is the server's (milliseconds), not some date in another millennium.
+    let skew = a
+        .exec(
+            "const t = document.querySelector(`#messages .message[data-message-id=\"${arguments[0]}\"] time`); \
+             return Math.abs(Date.parse(t.getAttribute('datetime')) - Date.now())",
+            json!([edited]),
+        )
+        .await;
+    assert!(
+        skew.as_f64().is_some_and(|ms| ms < 120_000.0),
+        "the message's time is {skew} ms away from now"
+    );
 
     // Only your own messages can be changed.
     assert!(message_has(&a, &edited, ".edit-message").await);
@@ -319,6 +341,26 @@ async fn own_messages_are_edited_and_deleted_and_others_see_it_live() {
         );
         assert_clean(br).await;
     }
+
+    // An edit is not news: with the room closed (a reload), an edit and then a new message
+    // make an unread count of one, and the room opens with the edited text.
+    b.goto(&format!("{}/", ts.url)).await;
+    wait_connected(&b).await;
+    b.element("#rooms .room-link").await;
+    click_in_message(&a, &edited, ".edit-message").await;
+    retype(&a, &edited, "edited while bob was away\u{E007}").await;
+    wait_message(&a, "edited while bob was away").await;
+    send(&a, "something new").await;
+    let badge = b
+        .wait_for(
+            "an unread badge",
+            "return document.querySelector('#rooms .badge')?.textContent",
+            json!([]),
+        )
+        .await;
+    assert_eq!(badge, "1", "the edit did not count as unread");
+    open_room(&b, "admin").await;
+    wait_message(&b, "edited while bob was away").await;
     a.quit().await;
     b.quit().await;
 }
@@ -498,8 +540,25 @@ async fn files_sent_by_button_and_by_drop_show_progress_previews_and_download_in
     let (len, hash, _) = download(&b, "notes.txt").await;
     assert_eq!(len, text.len() as u64);
     assert_eq!(hash, sha256_hex(text.as_bytes()));
+    // Dropped anywhere else, a file is neither sent nor opened by the browser.
+    let elsewhere = a
+        .exec(
+            "const dt = new DataTransfer(); \
+             dt.items.add(new File(['stray'], 'stray.txt', { type: 'text/plain' })); \
+             return document.querySelector('nav.sidebar').dispatchEvent(new DragEvent('drop', \
+               { dataTransfer: dt, bubbles: true, cancelable: true }))",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        elsewhere, false,
+        "the browser's default (opening the file) is prevented"
+    );
     let requests = a.exec("return window.__uploadRequests", json!([])).await;
-    assert_eq!(requests, 2, "one upload request per file");
+    assert_eq!(
+        requests, 2,
+        "one upload request per file dropped on the room"
+    );
 
     for br in [&a, &b] {
         assert_clean(br).await;
@@ -607,10 +666,17 @@ async fn while_off_the_record_a_file_never_goes_to_the_upload_endpoint() {
     set_up_e2e(&b).await;
     open_room(&a, "bob").await;
     open_room(&b, "admin").await;
+    send(&a, "on the record first").await;
     open_otr_panel(&a).await;
     a.click("#otr-start").await;
     b.click(".otr-invitation .otr-invite-accept").await;
     wait_otr_state(&a, "established").await;
+    // OTR messages take their place in time after the stored ones.
+    send(&a, "then off the record").await;
+    assert_eq!(
+        texts(&a).await,
+        ["on the record first", "then off the record"]
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = dir.path().join("secret plan.txt");
@@ -662,4 +728,143 @@ async fn while_off_the_record_a_file_never_goes_to_the_upload_endpoint() {
     }
     a.quit().await;
     b.quit().await;
+}
+
+#[tokio::test]
+async fn file_names_made_of_markup_stay_text() {
+    // The page shows a file's own name (before the server sanitises it) in its messages about
+    // the file: here, the size refusal of files dropped with markup payloads as their names.
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let mut limit = sotto_api::rest::SettingsMap::new();
+    limit.insert("uploads.max_bytes".into(), Value::from(10));
+    admin.update_settings(&limit).await.expect("set the limit");
+    let alice = ts.user(&admin, "alice").await;
+    alice.dm(admin.user_id()).await.expect("dm");
+    let a = Browser::launch().await;
+    log_in(&a, &ts.url, "alice").await;
+    open_room(&a, "admin").await;
+    record_uploads(&a).await;
+    a.exec(
+        "window.__pwned = () => { window.__pwnedCalled = true; }",
+        json!([]),
+    )
+    .await;
+    for payload in PAYLOADS {
+        a.exec(
+            "const dt = new DataTransfer(); \
+             dt.items.add(new File(['twenty bytes of text'], arguments[0])); \
+             document.getElementById('room').dispatchEvent(new DragEvent('drop', \
+               { dataTransfer: dt, bubbles: true, cancelable: true }));",
+            json!([payload]),
+        )
+        .await;
+        let expected = format!(
+            "“{payload}” is too large to send: it is 20 bytes, and files can be at most 10 bytes."
+        );
+        a.wait_for(
+            &format!("the refusal naming {payload:?}"),
+            "return document.getElementById('upload-error').textContent === arguments[0]",
+            json!([expected]),
+        )
+        .await;
+    }
+    let v = a
+        .exec(
+            "return [window.__pwnedCalled === true, window.__uploadRequests]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(v, json!([false, 0]), "nothing ran, nothing was sent");
+    assert_clean(&a).await;
+    a.quit().await;
+}
+
+#[tokio::test]
+async fn an_upload_in_progress_can_be_cancelled_and_leaves_nothing() {
+    let ts = TestServer::start().await;
+    let a = Browser::launch().await;
+    let _dm = admin_and_bob_in_a_dm(&a, &ts).await;
+    open_room(&a, "bob").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // At 360 px wide, with a long unbroken name, nothing may scroll sideways.
+    a.set_window_size(360, 740).await;
+    let inner = a.exec("return window.innerWidth", json!([])).await;
+    assert_eq!(inner, 360, "the viewport is 360 px wide");
+    let name = format!("slow-{}.bin", "x".repeat(80));
+    let path = dir.path().join(&name);
+    std::fs::write(&path, vec![42u8; 2_000_000]).expect("write");
+    // About 40 s at this rate: long enough to see it move and to cancel it.
+    a.throttle_uploads(50_000).await;
+    record_uploads(&a).await;
+    a.type_into("#attach-input", path.to_str().expect("utf-8 path"))
+        .await;
+    let under_way = a
+        .wait_for(
+            "the upload under way",
+            "const p = document.querySelector('#uploads .upload progress'); \
+             return p && p.value > 0 && p.value < p.max ? \
+               document.querySelector('#uploads .upload .upload-name').textContent : null",
+            json!([]),
+        )
+        .await;
+    assert_eq!(under_way, name.as_str(), "the bar names the file and moves");
+    let wide = a
+        .exec("return document.documentElement.scrollWidth", json!([]))
+        .await;
+    assert!(
+        wide.as_u64().is_some_and(|w| w <= 360),
+        "the page is {wide} px wide at 360"
+    );
+    a.click("#uploads .upload .upload-cancel").await;
+    a.wait_for(
+        "the cancelled upload to leave the list",
+        "return document.querySelectorAll('#uploads .upload').length === 0",
+        json!([]),
+    )
+    .await;
+    let v = a
+        .exec(
+            "return [document.getElementById('upload-error').textContent, \
+                     document.querySelectorAll('#messages .attachment').length]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(v, json!(["", 0]), "no error, no message");
+    // The server drops the half-received file once the request is gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let partial = std::fs::read_dir(ts.dir.path().join("uploads/tmp"))
+            .expect("tmp dir")
+            .count();
+        if partial == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the partial upload was not removed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored_uploads(&ts), 0);
+
+    // Sent in full, the long name as a download link still fits the 360 px.
+    let small = dir.path().join(format!("done-{}.txt", "y".repeat(80)));
+    std::fs::write(&small, "small").expect("write");
+    a.type_into("#attach-input", small.to_str().expect("utf-8 path"))
+        .await;
+    wait_attachment(&a, &format!("done-{}.txt", "y".repeat(80))).await;
+    let wide = a
+        .exec(
+            "const l = document.getElementById('messages'); \
+             return [document.documentElement.scrollWidth, l.scrollWidth - l.clientWidth]",
+            json!([]),
+        )
+        .await;
+    assert!(
+        wide[0].as_u64().is_some_and(|w| w <= 360) && wide[1] == 0,
+        "neither the page nor the message list scrolls sideways: {wide}"
+    );
+    assert_clean(&a).await;
+    a.quit().await;
 }

@@ -4,8 +4,9 @@
 //! table below, so running the server needs no Node and no files beside the binary. The
 //! assets are served under `/assets/<version>/…`, where the version is a hash of all of them:
 //! a given URL always names the same bytes, so it may be cached for a year, and a new build
-//! gets new URLs. `index.html` (at `/` and at `/setup`, the first-run page the server prints)
-//! is rewritten at start-up to point at the current version and is never cached.
+//! gets new URLs. `index.html` (at `/`, at `/setup`, the first-run page the server prints, and
+//! at `/register`, where invite links point) is rewritten at start-up to point at the current
+//! version and is never cached.
 //!
 //! These paths are not API routes: they are answered by the router's fallback, outside the
 //! route table and `openapi.json`. Anything under `/api/` that no route matched still gets the
@@ -68,6 +69,10 @@ const ASSETS: &[Asset] = &[
     asset!("views/chat.js"),
     asset!("views/e2e.js"),
     asset!("views/otr.js"),
+    asset!("views/register.js"),
+    asset!("views/people.js"),
+    asset!("views/search.js"),
+    asset!("views/account.js"),
     asset!("views/messages.js"),
     asset!("views/files.js"),
     asset!("views/admin.js"),
@@ -234,7 +239,7 @@ fn serve(method: &Method, uri: &Uri, gzip_ok: bool) -> Option<Response> {
         return None;
     }
     let path = uri.path();
-    if path == "/" || path == "/setup" {
+    if path == "/" || path == "/setup" || path == "/register" {
         return Some(page(
             "text/html; charset=utf-8",
             "no-cache",
@@ -324,6 +329,7 @@ mod tests {
         assert!(INDEX.contains(&format!("/assets/{}/main.js", VERSION.as_str())));
         assert!(!INDEX.contains("{{version}}"));
         assert_eq!(status("/"), StatusCode::OK);
+        assert_eq!(status("/register"), StatusCode::OK);
         assert_eq!(
             status(&format!("/assets/{}/main.js", VERSION.as_str())),
             StatusCode::OK

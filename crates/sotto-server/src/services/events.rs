@@ -29,9 +29,15 @@ pub async fn append(
     let json: Arc<str> = serde_json::to_string(&event)
         .map_err(ApiError::internal)?
         .into();
+    let mut recipients = tx.room_members(room_id).await?;
+    if let Some(extra) = extra_user
+        && !recipients.contains(&extra)
+    {
+        recipients.push(extra);
+    }
     outbox.push(BusMessage::Room {
         room_id,
-        extra_user,
+        recipients: recipients.into(),
         frame: Frame::Text {
             json,
             seq: Some(seq),

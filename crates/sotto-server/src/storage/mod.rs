@@ -307,6 +307,8 @@ pub trait Tx: Send {
     ) -> Fut<'a, RoomId>;
     /// Adds a member.
     fn insert_member(&mut self, room: RoomId, user: UserId, now: i64) -> Fut<'_, ()>;
+    /// The members of a room, read in this transaction: who an event appended in it goes to.
+    fn room_members(&mut self, room: RoomId) -> Fut<'_, Vec<UserId>>;
     /// Whether `user` is in `room`.
     fn member_exists(&mut self, room: RoomId, user: UserId) -> Fut<'_, bool>;
     /// Removes a member.

@@ -801,6 +801,17 @@ impl Tx for SqliteConnection {
         })
     }
 
+    fn room_members(&mut self, room: RoomId) -> Fut<'_, Vec<UserId>> {
+        Box::pin(async move {
+            let rows: Vec<(i64,)> =
+                sqlx::query_as("SELECT user_id FROM members WHERE room_id = $1")
+                    .bind(room)
+                    .fetch_all(&mut *self)
+                    .await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        })
+    }
+
     fn member_exists(&mut self, room: RoomId, user: UserId) -> Fut<'_, bool> {
         Box::pin(async move {
             let row: Option<(i64,)> =

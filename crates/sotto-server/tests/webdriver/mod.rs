@@ -363,32 +363,27 @@ impl Browser {
         .await;
     }
 
-    /// The handle of the current tab.
-    pub async fn window_handle(&self) -> String {
-        self.call(reqwest::Method::GET, "/window", Value::Null)
-            .await
-            .as_str()
-            .expect("window handle")
-            .to_string()
+    /// The handle of the current window (tab).
+    pub async fn window(&self) -> String {
+        let v = self
+            .call(reqwest::Method::GET, "/window", Value::Null)
+            .await;
+        v.as_str().expect("window handle").to_string()
     }
 
-    /// Opens a new tab (which puts the current one in the background) and switches to it;
-    /// returns its handle.
+    /// Opens a new tab in the same browser (same profile, so the same cookies), switches to
+    /// it and returns its handle.
     pub async fn new_tab(&self) -> String {
         let v = self
-            .call(
-                reqwest::Method::POST,
-                "/window/new",
-                json!({ "type": "tab" }),
-            )
+            .call(reqwest::Method::POST, "/window/new", json!({"type": "tab"}))
             .await;
-        let handle = v["handle"].as_str().expect("new tab handle").to_string();
-        self.switch_to_window(&handle).await;
+        let handle = v["handle"].as_str().expect("new window handle").to_string();
+        self.switch_to(&handle).await;
         handle
     }
 
-    /// Switches to the tab `handle`.
-    pub async fn switch_to_window(&self, handle: &str) {
+    /// Makes the window (tab) `handle` the one later commands act on.
+    pub async fn switch_to(&self, handle: &str) {
         self.call(
             reqwest::Method::POST,
             "/window",
@@ -401,6 +396,34 @@ impl Browser {
     pub async fn close_tab(&self) {
         self.call(reqwest::Method::DELETE, "/window", json!({}))
             .await;
+    }
+
+    /// Deletes the cookie `name` of the current page's site (HttpOnly ones too), as its
+    /// expiry would.
+    pub async fn delete_cookie(&self, name: &str) {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/cookie/{name}"),
+            json!({}),
+        )
+        .await;
+    }
+
+    /// Throttles the page's uploads to `bytes_per_sec` (Chromium's network emulation;
+    /// downloads and latency stay as they are), so that an upload lasts long enough to be
+    /// watched and cancelled.
+    pub async fn throttle_uploads(&self, bytes_per_sec: u64) {
+        self.call(
+            reqwest::Method::POST,
+            "/chromium/network_conditions",
+            json!({ "network_conditions": {
+                "offline": false,
+                "latency": 0,
+                "download_throughput": -1,
+                "upload_throughput": bytes_per_sec,
+            }}),
+        )
+        .await;
     }
 
     /// A PNG screenshot of the viewport.

@@ -11,6 +11,7 @@ use browser_steps::*;
 
 use common::TestServer;
 use serde_json::json;
+use sotto_client::sotto_crypto::backup::{KdfParams, Passphrase};
 use webdriver::Browser;
 
 /// Reloads the page and waits for the realtime connection.
@@ -25,6 +26,15 @@ async fn remember_on_this_device_survives_a_reload_until_the_key_changes_elsewhe
     let admin = ts.admin().await;
     let bob = ts.user(&admin, "bob").await;
     let bob_id = bob.me().await.expect("me").id;
+    // The admin (through the SDK) has E2E keys and a DM with bob, for a pin to save.
+    admin
+        .e2e_setup(
+            &Passphrase::generate().expect("passphrase"),
+            KdfParams::INSECURE_FOR_TESTS,
+        )
+        .await
+        .expect("admin's E2E keys");
+    admin.dm(bob_id).await.expect("dm");
 
     // Browser 1 sets up the E2E key, remembered on this device: only the wrapped record is
     // stored, and a reload unlocks without the passphrase.
@@ -114,10 +124,23 @@ async fn remember_on_this_device_survives_a_reload_until_the_key_changes_elsewhe
         "Your E2E key was changed. Use the new passphrase from now on."
     );
     assert_eq!(storage_inventory(&b1).await, remembered_storage(bob_id));
+
+    // Browser 2, still open with the old storage key, pins the admin's key: the pin holds in
+    // the tab, but it refuses to save a trust store sealed under the old key over the new one
+    // (which the reload of browser 1 below could then not open).
+    open_room(&b2, "admin").await;
+    open_otr_panel(&b2).await;
+    assert_eq!(
+        b2.text("#otr-error").await,
+        "Could not save the pinned key: Your E2E key was changed or reset on another device. \
+         Reload the page and enter the new one."
+    );
+    b2.element("#otr-safety-number").await;
+
     reload(&b1, &ts).await;
     assert!(
         e2e_panel_unlocked(&b1).await,
-        "the changing browser's record was renewed"
+        "the changing browser's record was renewed, and the trust store still opens"
     );
 
     // Browser 2's record no longer opens the backup: it is deleted, and the page asks for

@@ -504,8 +504,20 @@ async fn payloads_stay_text_and_otr_is_offered_only_in_one_to_one_dms() {
     let dm = admin.dm(bob_id).await.expect("dm");
     admin.multi_dm(&[bob_id, carol_id]).await.expect("multi-dm");
     admin.create_group("plain group", &[]).await.expect("group");
-    for name in &PAYLOADS[..8] {
+    for name in PAYLOADS {
         admin.create_group(name, &[bob_id]).await.expect("group");
+    }
+    // Usernames cannot carry markup: the server refuses every payload as a name.
+    for name in PAYLOADS {
+        let refused = admin
+            .admin_create_user(name, PW, false)
+            .await
+            .expect_err("a markup username is refused");
+        assert_eq!(
+            refused.code(),
+            Some(sotto_api::ErrorCode::InvalidUsername),
+            "{name}"
+        );
     }
     for p in PAYLOADS {
         bob.send_text(dm.id, p).await.expect("send");
@@ -525,7 +537,15 @@ async fn payloads_stay_text_and_otr_is_offered_only_in_one_to_one_dms() {
     )
     .await;
 
-    // Group names are shown as text in the sidebar.
+    // Group names are shown as text in the sidebar and as the room's title.
+    a.wait_for(
+        "every group name in the sidebar, as text",
+        "const shown = new Set([...document.querySelectorAll('#rooms .room-name')] \
+         .map(e => e.textContent)); \
+         return arguments[0].every(name => shown.has(name))",
+        json!([PAYLOADS]),
+    )
+    .await;
     for name in &PAYLOADS[..8] {
         open_room(&a, name).await;
         assert!(!menu_offers_otr(&a).await, "a group has no OTR entry");
@@ -570,6 +590,31 @@ async fn payloads_stay_text_and_otr_is_offered_only_in_one_to_one_dms() {
     assert_eq!(calls, 0, "no payload ran");
     assert_clean(&a).await;
     a.quit().await;
+
+    // The register form shows the refusal of a markup username as text.
+    set_policy(&admin, "open").await;
+    let b = Browser::launch().await;
+    b.goto(&format!("{}/register", ts.url)).await;
+    b.exec(
+        "window.__pwnedCalls = 0; window.__pwned = () => { window.__pwnedCalls++; }",
+        json!([]),
+    )
+    .await;
+    for name in &PAYLOADS[..4] {
+        submit_register(&b, name, PW, PW).await;
+        let shown = register_error(&b, "invalid_username").await;
+        assert!(shown.contains("usernames are"), "{shown}");
+        let typed = b
+            .exec(
+                "return document.querySelector('#register-form input[name=username]').value",
+                json!([]),
+            )
+            .await;
+        assert_eq!(typed, json!(name), "the typed name is kept");
+    }
+    assert_eq!(b.exec("return window.__pwnedCalls", json!([])).await, 0);
+    assert_clean(&b).await;
+    b.quit().await;
     ts.stop().await;
 }
 

@@ -3,6 +3,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 use serde_json::json;
+use sotto_api::rest::SettingsMap;
+use sotto_client::Client;
 
 use crate::common::{PW, TestServer};
 use crate::webdriver::Browser;
@@ -367,4 +369,42 @@ pub async fn start_dm(browser: &Browser, name: &str) {
             json!([name]),
         )
         .await;
+}
+
+/// Sets the registration policy as the admin.
+pub async fn set_policy(admin: &Client, policy: &str) {
+    let mut change = SettingsMap::new();
+    change.insert("registration.policy".into(), json!(policy));
+    admin.update_settings(&change).await.expect("settings");
+}
+
+/// Empties the register form and fills it in, then submits it.
+pub async fn submit_register(b: &Browser, username: &str, password: &str, again: &str) {
+    b.element("#register-form").await;
+    b.exec(
+        "for (const i of document.querySelectorAll('#register-form input')) i.value = ''",
+        json!([]),
+    )
+    .await;
+    b.type_into("#register-form input[name=username]", username)
+        .await;
+    b.type_into("#register-form input[name=password]", password)
+        .await;
+    b.type_into("#register-form input[name=password2]", again)
+        .await;
+    b.click("#register-form button[type=submit]").await;
+}
+
+/// Waits for the register form's error and returns its code and text.
+pub async fn register_error(b: &Browser, code: &str) -> String {
+    b.wait_for(
+        &format!("the register error {code}"),
+        "const e = document.getElementById('register-error'); \
+         return !!e && e.dataset.code === arguments[0] && e.textContent",
+        json!([code]),
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
 }

@@ -91,6 +91,8 @@ pub async fn serve(listener: TcpListener, config: ForwarderConfig) -> std::io::R
 }
 
 /// Upgrades one connection and either parks it or pairs it with its waiting partner.
+// The handshake callback's error type is tungstenite's `ErrorResponse`, not ours to shrink.
+#[allow(clippy::result_large_err)]
 async fn admit(
     stream: TcpStream,
     config: ForwarderConfig,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{Barrier, Semaphore};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -119,6 +119,7 @@ pub async fn run(pairs: Vec<PairLink>, config: LoadConfig) -> LoadOutcome {
     let give_up_at = send_until + config.drain_timeout;
     let mut lanes = Vec::with_capacity(pairs.len() * 2);
     let mut tasks = tokio::task::JoinSet::new();
+    let everyone_done = Arc::new(Barrier::new(pairs.len() * 2));
     for pair in pairs {
         let forward = Arc::new(Lane::new(window));
         let backward = Arc::new(Lane::new(window));
@@ -134,6 +135,7 @@ pub async fn run(pairs: Vec<PairLink>, config: LoadConfig) -> LoadOutcome {
             forward.clone(),
             backward.clone(),
             deadlines,
+            everyone_done.clone(),
         ));
         tasks.spawn(drive(
             pair.second,
@@ -141,6 +143,7 @@ pub async fn run(pairs: Vec<PairLink>, config: LoadConfig) -> LoadOutcome {
             backward,
             forward,
             deadlines,
+            everyone_done.clone(),
         ));
     }
     let progress = config.progress.then(|| {
@@ -172,7 +175,10 @@ pub async fn run(pairs: Vec<PairLink>, config: LoadConfig) -> LoadOutcome {
     }
     LoadOutcome {
         sent: lanes.iter().map(|l| l.sent.load(Ordering::Relaxed)).sum(),
-        delivered: lanes.iter().map(|l| l.delivered.load(Ordering::Relaxed)).sum(),
+        delivered: lanes
+            .iter()
+            .map(|l| l.delivered.load(Ordering::Relaxed))
+            .sum(),
         elapsed,
         latency_ns,
         text_events,
@@ -196,6 +202,7 @@ async fn drive(
     outbound: Arc<Lane>,
     inbound: Arc<Lane>,
     deadlines: Deadlines,
+    everyone_done: Arc<Barrier>,
 ) -> ConnectionTally {
     let mut tally = ConnectionTally {
         latency_ns: new_histogram(),
@@ -295,7 +302,10 @@ async fn drive(
         }
     }
     outbound.finished.store(true, Ordering::Release);
-    // Close cleanly, so a relay sees a departure rather than a network failure.
+    // Nobody closes before every connection has stopped reading: a relay tells the partner of
+    // a closed connection (Sotto's `peer_disconnected`), which is the end of the run, not part
+    // of it. Then close cleanly, so a relay sees a departure rather than a network failure.
+    everyone_done.wait().await;
     let _ = sink.close().await;
     tally
 }
@@ -350,10 +360,15 @@ mod tests {
     #[test]
     fn text_events_are_labelled_by_type_notice_and_code() {
         assert_eq!(
-            text_event_kind(r#"{"type":"otr","room_id":1,"notice":"refused","code":"rate_limited","message":"x"}"#),
+            text_event_kind(
+                r#"{"type":"otr","room_id":1,"notice":"refused","code":"rate_limited","message":"x"}"#
+            ),
             "otr/refused/rate_limited"
         );
-        assert_eq!(text_event_kind(r#"{"type":"presence","user_id":1,"status":"online"}"#), "presence");
+        assert_eq!(
+            text_event_kind(r#"{"type":"presence","user_id":1,"status":"online"}"#),
+            "presence"
+        );
         assert_eq!(text_event_kind("not json"), "unreadable text");
     }
 }

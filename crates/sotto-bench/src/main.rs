@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use sotto_bench::forwarder::{self, ForwarderConfig, READY_LINE};
+use sotto_bench::scenario::SottoSource;
 use sotto_bench::scenario::handshakes::{self, HandshakesSpec};
 use sotto_bench::scenario::otr_relay::{self, OtrRelaySpec};
-use sotto_bench::scenario::SottoSource;
 use sotto_bench::spawn::find_sotto_binary;
 
 /// Load tool for Sotto: OTR relay throughput and latency against the real server and a bare

@@ -39,7 +39,9 @@ pub fn cpu_time(pid: u32) -> Result<Duration, ProcessError> {
             .ok_or_else(|| ProcessError::Format(path.clone()))
     };
     let total = ticks(11)? + ticks(12)?;
-    Ok(Duration::from_secs_f64(total as f64 / clock_ticks_per_sec() as f64))
+    Ok(Duration::from_secs_f64(
+        total as f64 / clock_ticks_per_sec() as f64,
+    ))
 }
 
 /// The peak resident set size of a process so far (`VmHWM`), in KiB.
@@ -65,7 +67,12 @@ fn status_kib(pid: u32, key: &str) -> Result<u64, ProcessError> {
 /// The 1-, 5- and 15-minute load averages of the machine, as `/proc/loadavg` prints them.
 pub fn load_average() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    Some(text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// The number of CPUs this process may run on.

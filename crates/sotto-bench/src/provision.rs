@@ -137,8 +137,8 @@ async fn user(admin: &Client, name: &str) -> Result<Client, ProvisionError> {
 }
 
 async fn peer(client: Client) -> Result<OtrPeer, ProvisionError> {
-    let passphrase = Passphrase::generate()
-        .map_err(|e| sotto_client::Error::Crypto(e.to_string()))?;
+    let passphrase =
+        Passphrase::generate().map_err(|e| sotto_client::Error::Crypto(e.to_string()))?;
     // Cheap key-backup parameters: the backup is sealed once per user and never measured.
     let keys = client
         .e2e_setup(&passphrase, KdfParams::INSECURE_FOR_TESTS)
@@ -155,7 +155,10 @@ pub async fn establish(pair: &mut OtrPair, timeout: Duration) -> Result<Duration
     pair.first.endpoint.start(room)?;
     let deadline = started + timeout;
     loop {
-        let states = (pair.first.endpoint.state(room), pair.second.endpoint.state(room));
+        let states = (
+            pair.first.endpoint.state(room),
+            pair.second.endpoint.state(room),
+        );
         if states == (OtrState::Established, OtrState::Established) {
             return Ok(started.elapsed());
         }
@@ -235,8 +238,20 @@ pub async fn hand_over(
         mut first,
         mut second,
     } = pair;
-    let first_frames = encrypt_frames(&mut first, room, second.client.user_id(), payload_len, frames_per_side)?;
-    let second_frames = encrypt_frames(&mut second, room, first.client.user_id(), payload_len, frames_per_side)?;
+    let first_frames = encrypt_frames(
+        &mut first,
+        room,
+        second.client.user_id(),
+        payload_len,
+        frames_per_side,
+    )?;
+    let second_frames = encrypt_frames(
+        &mut second,
+        room,
+        first.client.user_id(),
+        payload_len,
+        frames_per_side,
+    )?;
     let first_id = first.endpoint.realtime().connection_id.clone();
     let second_id = second.endpoint.realtime().connection_id.clone();
     // A network failure, not a close: the relay keeps the sessions for the resume grace period.
@@ -331,7 +346,10 @@ async fn resume(client: &Client, connection_id: &str) -> Result<ClientSocket, Pr
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
-        while !matches!(next_event(&mut socket).await?, ServerEvent::CatchUpDone { .. }) {}
+        while !matches!(
+            next_event(&mut socket).await?,
+            ServerEvent::CatchUpDone { .. }
+        ) {}
         return Ok(socket);
     }
 }

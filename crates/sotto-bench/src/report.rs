@@ -182,7 +182,10 @@ impl OtrRelayReport {
         }
         for r in &self.results {
             if !r.text_events.is_empty() {
-                out.push_str(&format!("\n{} text events: {:?}\n", r.target, r.text_events));
+                out.push_str(&format!(
+                    "\n{} text events: {:?}\n",
+                    r.target, r.text_events
+                ));
             }
             if !r.failed_connections.is_empty() {
                 out.push_str(&format!(

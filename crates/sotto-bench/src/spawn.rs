@@ -90,7 +90,10 @@ impl SottoProcess {
             .and_then(|l| l.strip_prefix("Sotto is running at ").map(str::to_owned))
             .ok_or_else(|| not_ready("no URL line"))?;
         let setup_token = next_line(&mut lines)
-            .and_then(|l| l.split_once("/setup#").map(|(_, token)| token.trim().to_owned()))
+            .and_then(|l| {
+                l.split_once("/setup#")
+                    .map(|(_, token)| token.trim().to_owned())
+            })
             .ok_or_else(|| not_ready("no set-up link (the data directory is not fresh?)"))?;
         drain_in_background(lines);
         Ok(SottoProcess {

@@ -66,11 +66,16 @@ pub async fn run(spec: &OtrRelaySpec) -> Result<OtrRelayReport, ScenarioError> {
         } => (None, url.clone(), setup_token.clone(), *pid),
     };
     let measured_apart = spawned.is_some();
-    note(spec.progress, &format!("sotto at {url}: setting up {} pairs", spec.pairs));
+    note(
+        spec.progress,
+        &format!("sotto at {url}: setting up {} pairs", spec.pairs),
+    );
     let sotto_run = async {
         let (links, frames) = sotto_pairs(&url, &setup_token, spec).await?;
         note(spec.progress, "sotto: running");
-        measure("sotto", pid, measured_apart, links, config).await.map(|r| (r, frames))
+        measure("sotto", pid, measured_apart, links, config)
+            .await
+            .map(|r| (r, frames))
     }
     .await;
     if let Some(server) = spawned {
@@ -80,12 +85,17 @@ pub async fn run(spec: &OtrRelaySpec) -> Result<OtrRelayReport, ScenarioError> {
     let frame_bytes = frames
         .iter()
         .flat_map(|f| f.first.iter().chain(f.second.iter()))
-        .fold((usize::MAX, 0), |(min, max), f| (min.min(f.len()), max.max(f.len())));
+        .fold((usize::MAX, 0), |(min, max), f| {
+            (min.min(f.len()), max.max(f.len()))
+        });
 
     let mut results = vec![sotto];
     if let Some(exe) = &spec.forwarder {
         let forwarder = ForwarderProcess::spawn(exe)?;
-        note(spec.progress, &format!("forwarder at {}: running", forwarder.addr));
+        note(
+            spec.progress,
+            &format!("forwarder at {}: running", forwarder.addr),
+        );
         let forwarder_run = async {
             let links = forwarder_pairs(&forwarder.addr, &frames).await?;
             measure("forwarder", forwarder.pid(), true, links, config).await

@@ -6,6 +6,8 @@
 //! - frames are built before the run and sent as reference-counted `Bytes` (no copy, no
 //!   allocation per message on the sending side);
 //! - frames that fit the window are fed into the write buffer and flushed once;
+//! - with a rate, each connection sends open-loop at its share of it (the window still caps
+//!   what is in flight), so two targets can be compared at the same offered load;
 //! - latency is measured with a per-direction FIFO of send instants: the frame format has no
 //!   unencrypted place for a timestamp, and one connection delivers frames in order, so the
 //!   n-th frame received was the n-th frame sent. The FIFO holds at most `window` instants and is
@@ -52,6 +54,9 @@ pub struct PairLink {
 pub struct LoadConfig {
     /// Frames in flight per direction of a pair.
     pub window: usize,
+    /// Messages per second offered, all connections together; `None` sends as fast as the
+    /// window allows. With a rate the window still caps what is in flight.
+    pub rate: Option<f64>,
     /// How long the senders send.
     pub duration: Duration,
     /// How long to wait for frames still in flight after the senders stop.
@@ -120,6 +125,9 @@ pub async fn run(pairs: Vec<PairLink>, config: LoadConfig) -> LoadOutcome {
     let mut lanes = Vec::with_capacity(pairs.len() * 2);
     let mut tasks = tokio::task::JoinSet::new();
     let everyone_done = Arc::new(Barrier::new(pairs.len() * 2));
+    let per_connection_rate = config
+        .rate
+        .map_or(0.0, |rate| rate / (pairs.len().max(1) * 2) as f64);
     for pair in pairs {
         let forward = Arc::new(Lane::new(window));
         let backward = Arc::new(Lane::new(window));
@@ -135,6 +143,7 @@ pub async fn run(pairs: Vec<PairLink>, config: LoadConfig) -> LoadOutcome {
             forward.clone(),
             backward.clone(),
             deadlines,
+            per_connection_rate,
             everyone_done.clone(),
         ));
         tasks.spawn(drive(
@@ -143,6 +152,7 @@ pub async fn run(pairs: Vec<PairLink>, config: LoadConfig) -> LoadOutcome {
             backward,
             forward,
             deadlines,
+            per_connection_rate,
             everyone_done.clone(),
         ));
     }
@@ -202,6 +212,7 @@ async fn drive(
     outbound: Arc<Lane>,
     inbound: Arc<Lane>,
     deadlines: Deadlines,
+    per_connection_rate: f64,
     everyone_done: Arc<Barrier>,
 ) -> ConnectionTally {
     let mut tally = ConnectionTally {
@@ -218,6 +229,7 @@ async fn drive(
     let send_deadline = tokio::time::Instant::from_std(deadlines.send_until);
     // While draining, check every few milliseconds whether the partner's frames have all arrived.
     let mut drain_check = tokio::time::interval(Duration::from_millis(5));
+    let mut pace = (per_connection_rate > 0.0).then(|| Pace::new(per_connection_rate));
     loop {
         tokio::select! {
             biased;
@@ -258,36 +270,27 @@ async fn drive(
                     break;
                 }
             },
-            permit = outbound.window.acquire(), if sending => {
+            permit = outbound.window.acquire(), if sending && pace.is_none() => {
                 let Ok(permit) = permit else { break };
                 permit.forget();
-                let mut batch = 0u64;
-                loop {
-                    outbound.instants().push_back(Instant::now());
-                    let frame = frames[next_frame % frames.len()].clone();
-                    next_frame = next_frame.wrapping_add(1);
-                    if let Err(error) = sink.feed(Message::Binary(frame)).await {
-                        tally.error = Some(format!("write: {error}"));
-                        break;
-                    }
-                    batch += 1;
-                    if batch as usize >= MAX_BATCH {
-                        break;
-                    }
-                    match outbound.window.try_acquire() {
-                        Ok(permit) => permit.forget(),
-                        Err(_) => break,
-                    }
-                }
-                if tally.error.is_none()
-                    && let Err(error) = sink.flush().await
-                {
-                    tally.error = Some(format!("write: {error}"));
-                }
-                outbound.sent.fetch_add(batch, Ordering::Release);
-                if tally.error.is_some() {
-                    outbound.finished.store(true, Ordering::Release);
+                // Everything else the window allows goes into the same flush.
+                let permits = 1 + take_permits(&outbound, MAX_BATCH - 1);
+                if let Err(error) = send_batch(&mut sink, &frames, &mut next_frame, &outbound, permits).await {
+                    tally.error = Some(error);
                     break;
+                }
+            },
+            () = next_tick(&mut pace), if sending && pace.is_some() => {
+                let due = pace.as_ref().map_or(0, |p| p.due());
+                let permits = take_permits(&outbound, due.min(MAX_BATCH as u64) as usize);
+                if permits > 0 {
+                    if let Some(pace) = &mut pace {
+                        pace.scheduled += permits;
+                    }
+                    if let Err(error) = send_batch(&mut sink, &frames, &mut next_frame, &outbound, permits).await {
+                        tally.error = Some(error);
+                        break;
+                    }
                 }
             },
             () = tokio::time::sleep_until(send_deadline), if sending => {
@@ -308,6 +311,90 @@ async fn drive(
     everyone_done.wait().await;
     let _ = sink.close().await;
     tally
+}
+
+/// Takes up to `most` more window permits without waiting; returns how many.
+fn take_permits(lane: &Lane, most: usize) -> u64 {
+    let mut taken = 0;
+    while taken < most as u64 {
+        match lane.window.try_acquire() {
+            Ok(permit) => permit.forget(),
+            Err(_) => break,
+        }
+        taken += 1;
+    }
+    taken
+}
+
+/// Feeds `count` frames (their permits already taken) and flushes once.
+async fn send_batch(
+    sink: &mut futures_util::stream::SplitSink<ClientSocket, Message>,
+    frames: &[Bytes],
+    next_frame: &mut usize,
+    outbound: &Lane,
+    count: u64,
+) -> Result<(), String> {
+    let mut result = Ok(());
+    let mut fed = 0;
+    while fed < count {
+        outbound.instants().push_back(Instant::now());
+        let frame = frames[*next_frame % frames.len()].clone();
+        *next_frame = next_frame.wrapping_add(1);
+        fed += 1;
+        if let Err(error) = sink.feed(Message::Binary(frame)).await {
+            result = Err(format!("write: {error}"));
+            break;
+        }
+    }
+    if result.is_ok()
+        && let Err(error) = sink.flush().await
+    {
+        result = Err(format!("write: {error}"));
+    }
+    outbound.sent.fetch_add(fed, Ordering::Release);
+    if result.is_err() {
+        outbound.finished.store(true, Ordering::Release);
+    }
+    result
+}
+
+/// Open-loop pacing of one connection: frames are due at a steady rate from the start; a
+/// frame the window holds back stays due and goes out as soon as a permit returns.
+struct Pace {
+    start: Instant,
+    per_sec: f64,
+    scheduled: u64,
+    ticks: tokio::time::Interval,
+}
+
+impl Pace {
+    fn new(per_sec: f64) -> Pace {
+        // Tokio's timer has millisecond resolution: tick at most every millisecond and send
+        // whatever has come due since.
+        let period = Duration::from_secs_f64(1.0 / per_sec).max(Duration::from_millis(1));
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Pace {
+            start: Instant::now(),
+            per_sec,
+            scheduled: 0,
+            ticks,
+        }
+    }
+
+    fn due(&self) -> u64 {
+        let target = (self.start.elapsed().as_secs_f64() * self.per_sec) as u64;
+        target.saturating_sub(self.scheduled)
+    }
+}
+
+async fn next_tick(pace: &mut Option<Pace>) {
+    match pace {
+        Some(pace) => {
+            pace.ticks.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Whether the sender of a lane has stopped and everything it sent has arrived.

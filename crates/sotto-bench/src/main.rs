@@ -36,6 +36,10 @@ enum Command {
         /// Frames in flight per direction of a pair.
         #[arg(long, default_value_t = 16)]
         window: usize,
+        /// Messages per second offered, all pairs and directions together (open loop, the
+        /// window still caps what is in flight) [default: as fast as the window allows].
+        #[arg(long)]
+        rate: Option<f64>,
         /// Seconds of sending per target.
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
@@ -137,6 +141,7 @@ fn main() -> anyhow::Result<()> {
                 pairs,
                 payload,
                 window,
+                rate,
                 duration,
                 frames_per_side,
                 no_forwarder,
@@ -146,6 +151,7 @@ fn main() -> anyhow::Result<()> {
                     pairs,
                     payload_bytes: payload,
                     window,
+                    rate,
                     duration: Duration::from_secs_f64(duration),
                     frames_per_side: frames_per_side.max(1),
                     sotto: common.sotto()?,

@@ -130,8 +130,10 @@ pub struct OtrRelayReport {
     pub payload_bytes: usize,
     /// Size of the client→server WebSocket payload of each frame (min, max), bytes.
     pub frame_bytes: (usize, usize),
-    /// Frames in flight per direction of a pair.
+    /// Frames in flight per direction of a pair (at most, with a rate).
     pub window: usize,
+    /// Messages per second offered, when the run was paced; `None`: as fast as the window allows.
+    pub offered_per_sec: Option<f64>,
     /// Seconds of sending per target.
     pub duration_secs: f64,
     /// Settings the bench raised on the server.
@@ -147,8 +149,12 @@ pub struct OtrRelayReport {
 impl OtrRelayReport {
     /// The markdown summary.
     pub fn markdown(&self) -> String {
+        let offered = match self.offered_per_sec {
+            Some(rate) => format!(", {rate:.0} msg/s offered"),
+            None => String::new(),
+        };
         let mut out = format!(
-            "## otr-relay: {} pairs, {} B payloads ({}–{} B frames), window {}, {:.0} s per target\n\n",
+            "## otr-relay: {} pairs, {} B payloads ({}–{} B frames), window {}{offered}, {:.0} s per target\n\n",
             self.pairs,
             self.payload_bytes,
             self.frame_bytes.0,

@@ -47,6 +47,7 @@ async fn otr_relay_delivers_every_frame_through_sotto_and_the_forwarder() {
         pairs: 2,
         payload_bytes: 256,
         window: 4,
+        rate: None,
         duration: Duration::from_millis(1500),
         frames_per_side: 4,
         sotto,
@@ -89,6 +90,35 @@ async fn otr_relay_delivers_every_frame_through_sotto_and_the_forwarder() {
     // An OTR frame of a 256-byte text is larger than the text (header, ratchet key, MAC).
     assert!(report.frame_bytes.0 > 256);
     assert!(report.markdown().contains("| sotto |"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otr_relay_at_a_fixed_rate_sends_about_that_rate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, sotto) = in_process_server(&dir).await;
+    let spec = OtrRelaySpec {
+        pairs: 1,
+        payload_bytes: 64,
+        window: 8,
+        rate: Some(200.0),
+        duration: Duration::from_millis(1000),
+        frames_per_side: 2,
+        sotto,
+        forwarder: None,
+        progress: false,
+    };
+    let report = otr_relay::run(&spec).await.expect("otr-relay runs");
+    server.shutdown().await;
+
+    let sotto = &report.results[0];
+    assert_eq!(sotto.sent, sotto.delivered);
+    // 200/s for one second, give or take the timer and a slow debug build.
+    assert!(
+        (100..=210).contains(&sotto.sent),
+        "sent {} at 200/s",
+        sotto.sent
+    );
+    assert_ordered(&sotto.latency);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,9 @@ pub struct OtrRelaySpec {
     pub payload_bytes: usize,
     /// Frames in flight per direction of a pair.
     pub window: usize,
+    /// Messages per second offered (all pairs, both directions); `None`: as fast as the
+    /// window allows.
+    pub rate: Option<f64>,
     /// Seconds of sending per target.
     pub duration: Duration,
     /// Distinct pre-encrypted frames per side (sent in a cycle).
@@ -48,6 +51,7 @@ pub async fn run(spec: &OtrRelaySpec) -> Result<OtrRelayReport, ScenarioError> {
     let mut machine = Machine::now();
     let config = LoadConfig {
         window: spec.window,
+        rate: spec.rate,
         duration: spec.duration,
         drain_timeout: Duration::from_secs(10),
         progress: spec.progress,
@@ -119,6 +123,7 @@ pub async fn run(spec: &OtrRelaySpec) -> Result<OtrRelayReport, ScenarioError> {
         payload_bytes: spec.payload_bytes,
         frame_bytes,
         window: spec.window,
+        offered_per_sec: spec.rate,
         duration_secs: spec.duration.as_secs_f64(),
         settings: RAISED_LIMITS
             .iter()

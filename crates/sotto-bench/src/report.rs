@@ -102,6 +102,8 @@ pub struct RelayResult {
     pub cost: ProcessCost,
     /// Target CPU per delivered message, microseconds.
     pub cpu_us_per_message: f64,
+    /// CPU the bench process itself used meanwhile (the load generator), seconds.
+    pub load_generator_cpu_secs: f64,
     /// Text events seen on the sockets during the run, by kind.
     pub text_events: BTreeMap<String, u64>,
     /// Connections that failed, with their first error.
@@ -163,10 +165,10 @@ impl OtrRelayReport {
             self.duration_secs
         );
         out.push_str(&machine_line(&self.machine));
-        out.push_str("\n| target | delivered/s | sent | delivered | p50 µs | p99 µs | p99.9 µs | max µs | CPU s | CPU µs/msg | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        out.push_str("\n| target | delivered/s | sent | delivered | p50 µs | p99 µs | p99.9 µs | max µs | CPU s | CPU µs/msg | peak RSS MiB | load generator CPU s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for r in &self.results {
             out.push_str(&format!(
-                "| {} | {:.0} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} |\n",
+                "| {} | {:.0} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {:.2} |\n",
                 r.target,
                 r.delivered_per_sec,
                 r.sent,
@@ -178,6 +180,7 @@ impl OtrRelayReport {
                 r.cost.cpu_secs,
                 r.cpu_us_per_message,
                 r.cost.peak_rss_kib as f64 / 1024.0,
+                r.load_generator_cpu_secs,
             ));
         }
         if let Some(ratios) = self.ratios {

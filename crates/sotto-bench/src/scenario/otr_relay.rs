@@ -213,13 +213,17 @@ async fn measure(
     links: Vec<PairLink>,
     config: LoadConfig,
 ) -> Result<RelayResult, ScenarioError> {
+    let own_pid = std::process::id();
+    let own_before = process::cpu_time(own_pid)?;
     let cpu_before = process::cpu_time(pid)?;
     let outcome = load::run(links, config).await;
     let cpu = process::cpu_time(pid)?.saturating_sub(cpu_before);
+    let own = process::cpu_time(own_pid)?.saturating_sub(own_before);
     let peak_rss_kib = process::peak_rss_kib(pid)?;
     Ok(result(
         target,
         outcome,
+        own,
         ProcessCost {
             pid,
             measured_apart,
@@ -229,7 +233,12 @@ async fn measure(
     ))
 }
 
-fn result(target: &str, outcome: LoadOutcome, cost: ProcessCost) -> RelayResult {
+fn result(
+    target: &str,
+    outcome: LoadOutcome,
+    load_generator_cpu: Duration,
+    cost: ProcessCost,
+) -> RelayResult {
     let seconds = outcome.elapsed.as_secs_f64().max(1e-9);
     RelayResult {
         target: target.to_owned(),
@@ -239,6 +248,7 @@ fn result(target: &str, outcome: LoadOutcome, cost: ProcessCost) -> RelayResult 
         delivered_per_sec: outcome.delivered as f64 / seconds,
         latency: Percentiles::from_nanos(&outcome.latency_ns),
         cpu_us_per_message: cost.cpu_secs * 1e6 / (outcome.delivered.max(1) as f64),
+        load_generator_cpu_secs: load_generator_cpu.as_secs_f64(),
         cost,
         text_events: outcome.text_events.into_iter().collect::<BTreeMap<_, _>>(),
         failed_connections: outcome.failed_connections,

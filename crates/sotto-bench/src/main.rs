@@ -1,0 +1,190 @@
+//! The `sotto-bench` command line; see the library's documentation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use sotto_bench::forwarder::{self, ForwarderConfig, READY_LINE};
+use sotto_bench::scenario::SottoSource;
+use sotto_bench::scenario::handshakes::{self, HandshakesSpec};
+use sotto_bench::scenario::otr_relay::{self, OtrRelaySpec};
+use sotto_bench::spawn::find_sotto_binary;
+
+/// Load tool for Sotto: OTR relay throughput and latency against the real server and a bare
+/// WebSocket forwarder, and OTR handshake rate. Prints a markdown summary; `--json` writes all
+/// figures.
+#[derive(Parser)]
+#[command(name = "sotto-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// P pairs with established OTR sessions send pre-encrypted frames through Sotto, then the
+    /// same frames through the bare forwarder; reports both and the ratios.
+    OtrRelay {
+        /// Pairs of connections (two users, one DM, one OTR session each).
+        #[arg(long, default_value_t = 50)]
+        pairs: usize,
+        /// Plaintext bytes per message (inside the encryption).
+        #[arg(long, default_value_t = 256)]
+        payload: usize,
+        /// Frames in flight per direction of a pair.
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        /// Messages per second offered, all pairs and directions together (open loop, the
+        /// window still caps what is in flight) [default: as fast as the window allows].
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds of sending per target.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Distinct pre-encrypted frames per side, sent in a cycle.
+        #[arg(long, default_value_t = 32)]
+        frames_per_side: usize,
+        /// Skip the forwarder (Sotto only).
+        #[arg(long)]
+        no_forwarder: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// OTR handshakes per second and their latency (offer → established on both sides).
+    Handshakes {
+        /// Pairs handshaking concurrently.
+        #[arg(long, default_value_t = 10)]
+        pairs: usize,
+        /// Handshakes per second offered, all pairs together.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// Seconds of handshaking.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Runs the bare forwarder (pairs connections at /pair/<id>, forwards binary frames).
+    Forwarder {
+        /// Address to listen on; port 0 picks one (printed on stdout).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// WebSocket read buffer per connection, bytes.
+        #[arg(long, default_value_t = ForwarderConfig::default().read_buffer)]
+        read_buffer: usize,
+        /// WebSocket write buffer per connection, bytes.
+        #[arg(long, default_value_t = ForwarderConfig::default().write_buffer)]
+        write_buffer: usize,
+    },
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// The `sotto` binary to measure [default: target/release/sotto].
+    #[arg(long)]
+    sotto_bin: Option<PathBuf>,
+    /// Write every figure as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl Common {
+    fn sotto(&self) -> anyhow::Result<SottoSource> {
+        let bin = find_sotto_binary(self.sotto_bin.clone()).context(
+            "no sotto binary: build it with `cargo build --release --bin sotto` or pass --sotto-bin",
+        )?;
+        Ok(SottoSource::Spawn(bin))
+    }
+
+    fn write_json(&self, report: &impl Serialize) -> anyhow::Result<()> {
+        if let Some(path) = &self.json {
+            let text = serde_json::to_string_pretty(report)?;
+            std::fs::write(path, text + "\n")
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Forwarder {
+                listen,
+                read_buffer,
+                write_buffer,
+            } => {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("binding {listen}"))?;
+                println!("{READY_LINE}{}", listener.local_addr()?);
+                forwarder::serve(
+                    listener,
+                    ForwarderConfig {
+                        read_buffer,
+                        write_buffer,
+                    },
+                )
+                .await?;
+                Ok(())
+            }
+            Command::OtrRelay {
+                pairs,
+                payload,
+                window,
+                rate,
+                duration,
+                frames_per_side,
+                no_forwarder,
+                common,
+            } => {
+                let spec = OtrRelaySpec {
+                    pairs,
+                    payload_bytes: payload,
+                    window,
+                    rate,
+                    duration: Duration::from_secs_f64(duration),
+                    frames_per_side: frames_per_side.max(1),
+                    sotto: common.sotto()?,
+                    forwarder: if no_forwarder {
+                        None
+                    } else {
+                        Some(std::env::current_exe()?)
+                    },
+                    progress: !common.quiet,
+                };
+                let report = otr_relay::run(&spec).await?;
+                common.write_json(&report)?;
+                println!("{}", report.markdown());
+                Ok(())
+            }
+            Command::Handshakes {
+                pairs,
+                rate,
+                duration,
+                common,
+            } => {
+                let spec = HandshakesSpec {
+                    pairs,
+                    rate,
+                    duration: Duration::from_secs_f64(duration),
+                    sotto: common.sotto()?,
+                    progress: !common.quiet,
+                };
+                let report = handshakes::run(&spec).await?;
+                common.write_json(&report)?;
+                println!("{}", report.markdown());
+                Ok(())
+            }
+        }
+    })
+}

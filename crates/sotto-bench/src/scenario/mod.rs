@@ -1,0 +1,40 @@
+//! The scenarios, each a function from a spec to a report.
+
+use std::path::PathBuf;
+
+pub mod handshakes;
+pub mod otr_relay;
+
+/// Where the Sotto server under test comes from.
+#[derive(Debug, Clone)]
+pub enum SottoSource {
+    /// Start this `sotto` binary as a child process with a temporary data directory (the
+    /// normal case: its CPU and memory are measured apart).
+    Spawn(PathBuf),
+    /// A fresh server that is already running (the smoke test starts one in its own process).
+    Running {
+        /// Base URL.
+        url: String,
+        /// Its one-time admin set-up token.
+        setup_token: String,
+        /// The process it runs in.
+        pid: u32,
+    },
+}
+
+/// Why a scenario failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// A measured process did not start.
+    #[error(transparent)]
+    Spawn(#[from] crate::spawn::SpawnError),
+    /// Setting the server up failed.
+    #[error(transparent)]
+    Provision(#[from] crate::provision::ProvisionError),
+    /// A raw WebSocket failed.
+    #[error("websocket: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    /// A `/proc` figure could not be read.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+}

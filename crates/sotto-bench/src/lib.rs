@@ -1,7 +1,9 @@
 //! `sotto-bench`: the load tool for Sotto (issue 6). It measures the off-the-record relay of
 //! the real `sotto` server against a bare WebSocket forwarder (the physical limit on the same
 //! machine), driven by the same lean load generator with the same pre-encrypted frames, and the
-//! rate and latency of OTR handshakes.
+//! rate and latency of OTR handshakes; stored DM messages (`persisted`: send → commit →
+//! acknowledgement → fan-out), idle connections (`connections`: memory per connection), and
+//! `sweep`, which steps the offered rate up and plots p99 against throughput ([`plot`]).
 //!
 //! ```text
 //! cargo build --release --bin sotto --bin sotto-bench
@@ -23,6 +25,7 @@
 
 pub mod forwarder;
 pub mod load;
+pub mod plot;
 pub mod process;
 pub mod provision;
 pub mod report;

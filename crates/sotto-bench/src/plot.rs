@@ -69,8 +69,7 @@ impl LogAxis {
 
     /// Where `value` falls, 0.0 (low end) to 1.0 (high end).
     fn fraction(&self, value: f64) -> f64 {
-        (value.log10() - f64::from(self.low_decade))
-            / f64::from(self.high_decade - self.low_decade)
+        (value.log10() - f64::from(self.low_decade)) / f64::from(self.high_decade - self.low_decade)
     }
 
     /// Grid values: every decade, and 2× and 5× within each, with whether it is a decade.

@@ -157,6 +157,10 @@ async fn a_persisted_sweep_steps_up_and_plots() {
         sweeps: vec![result],
     };
     let svg = report.plot().svg();
-    assert_eq!(svg.matches(r#"class="series""#).count(), 2, "ack and fan-out");
+    assert_eq!(
+        svg.matches(r#"class="series""#).count(),
+        2,
+        "ack and fan-out"
+    );
     assert!(report.markdown().contains("persisted: sotto (ack)"));
 }

@@ -225,7 +225,8 @@ async fn connect_all(
         holders.spawn(async move {
             let began = Instant::now();
             let token = &tokens[index % tokens.len()];
-            let opened = socket::connect(&target, token, Some(source), socket::small_buffers()).await;
+            let opened =
+                socket::connect(&target, token, Some(source), socket::small_buffers()).await;
             drop(permit);
             let socket = match opened {
                 Ok(socket) => {
@@ -249,7 +250,10 @@ async fn connect_all(
             let _ = sink.close().await;
         });
         if spec.progress && index > 0 && index % 1000 == 0 {
-            eprint!("\r  {index} attempts started ({:.1} s)   ", start.elapsed().as_secs_f64());
+            eprint!(
+                "\r  {index} attempts started ({:.1} s)   ",
+                start.elapsed().as_secs_f64()
+            );
         }
     }
     drop(ready_tx);
@@ -286,9 +290,7 @@ async fn connect_all(
     let _ = release.send(true);
     while holders.join_next().await.is_some() {}
 
-    let per = |after: u64, before: u64| {
-        (after as f64 - before as f64) / connected.max(1) as f64
-    };
+    let per = |after: u64, before: u64| (after as f64 - before as f64) / connected.max(1) as f64;
     Ok(ConnectionsReport {
         scenario: "connections",
         machine: Machine::now(),

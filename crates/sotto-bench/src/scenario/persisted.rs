@@ -309,8 +309,8 @@ async fn pairs(admin: &Client, count: usize) -> Result<Vec<PersistedPair>, Scena
                 let target = target.clone();
                 async move {
                     let token = client.token().unwrap_or_default().to_owned();
-                    let socket = socket::connect(&target, &token, None, socket::small_buffers())
-                        .await?;
+                    let socket =
+                        socket::connect(&target, &token, None, socket::small_buffers()).await?;
                     Ok::<_, ScenarioError>(Side { client, socket })
                 }
             };
@@ -532,7 +532,10 @@ async fn send(
                         Ok(r) => format!(
                             "status {}: {}",
                             r.status,
-                            String::from_utf8_lossy(&r.body).chars().take(200).collect::<String>()
+                            String::from_utf8_lossy(&r.body)
+                                .chars()
+                                .take(200)
+                                .collect::<String>()
                         ),
                         Err(e) => format!("request: {e}"),
                     })

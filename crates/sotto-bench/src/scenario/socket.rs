@@ -42,9 +42,7 @@ pub struct RealtimeTarget {
 impl RealtimeTarget {
     /// From the server's base URL (`http://host:port`).
     pub fn from_url(base_url: &str) -> Result<RealtimeTarget, SocketError> {
-        let authority = base_url
-            .trim_start_matches("http://")
-            .trim_end_matches('/');
+        let authority = base_url.trim_start_matches("http://").trim_end_matches('/');
         let server = authority
             .parse()
             .map_err(|_| SocketError::Opening(format!("not an ip:port URL: {base_url}")))?;
@@ -96,7 +94,11 @@ pub async fn connect(
     .await?;
     match next_event(&mut socket).await? {
         ServerEvent::Hello { .. } => {}
-        other => return Err(SocketError::Opening(format!("expected hello, got {other:?}"))),
+        other => {
+            return Err(SocketError::Opening(format!(
+                "expected hello, got {other:?}"
+            )));
+        }
     }
     while !matches!(
         next_event(&mut socket).await?,

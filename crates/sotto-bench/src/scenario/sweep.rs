@@ -259,11 +259,7 @@ mod tests {
         })
         .await
         .expect("sweeps");
-        let offered: Vec<f64> = result
-            .steps
-            .iter()
-            .map(|s| s[0].offered_per_sec)
-            .collect();
+        let offered: Vec<f64> = result.steps.iter().map(|s| s[0].offered_per_sec).collect();
         assert_eq!(offered, vec![100.0, 200.0, 400.0, 800.0]);
         assert!(result.stopped.contains("delivered 500/s of 800/s"));
     }

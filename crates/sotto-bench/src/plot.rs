@@ -1,8 +1,8 @@
 //! A latency-versus-throughput plot as a standalone SVG, written by hand (no plotting
 //! dependency): both axes logarithmic, decade grid lines with 2 and 5 subdivisions, labelled
-//! axes, one polyline with markers per series, a legend on the right. Points are joined in the
-//! order given (a sweep's step order), so a curve that bends back when a target saturates shows
-//! it.
+//! axes, one polyline with markers per series (every second one dashed), a legend on the
+//! right. Points are joined in the order given (a sweep's step order), so a curve that bends
+//! back when a target saturates shows it.
 
 use std::fmt::Write as _;
 
@@ -200,6 +200,13 @@ impl Plot {
         // The series and the legend.
         for (index, series) in self.series.iter().enumerate() {
             let colour = COLOURS[index % COLOURS.len()];
+            // Every second line dashed, so lines that coincide (acknowledgement and fan-out)
+            // stay visible.
+            let dash = if index % 2 == 1 {
+                r#" stroke-dasharray="7 4""#
+            } else {
+                ""
+            };
             let points: Vec<(f64, f64)> = series
                 .points
                 .iter()
@@ -213,7 +220,7 @@ impl Plot {
                 .collect();
             let _ = writeln!(
                 svg,
-                r#"<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
+                r#"<polyline class="series" fill="none" stroke="{colour}" stroke-width="2"{dash} points="{}"/>"#,
                 path.join(" ")
             );
             for (x, y) in &points {
@@ -226,7 +233,7 @@ impl Plot {
             let legend_x = LEFT + plot_w + 16.0;
             let _ = writeln!(
                 svg,
-                r#"<line x1="{legend_x}" y1="{legend_y}" x2="{:.1}" y2="{legend_y}" stroke="{colour}" stroke-width="2"/><circle cx="{:.1}" cy="{legend_y}" r="3.5" fill="{colour}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+                r#"<line x1="{legend_x}" y1="{legend_y}" x2="{:.1}" y2="{legend_y}" stroke="{colour}" stroke-width="2"{dash}/><circle cx="{:.1}" cy="{legend_y}" r="3.5" fill="{colour}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
                 legend_x + 24.0,
                 legend_x + 12.0,
                 legend_x + 30.0,

@@ -9,6 +9,9 @@
 //! cargo build --release --bin sotto --bin sotto-bench
 //! target/release/sotto-bench otr-relay --pairs 50 --payload 256 --window 16 --json relay.json
 //! target/release/sotto-bench handshakes --pairs 10 --rate 50 --json handshakes.json
+//! target/release/sotto-bench persisted --pairs 50 --window 4 --json persisted.json
+//! target/release/sotto-bench connections --connections 10000 --sources 8
+//! target/release/sotto-bench sweep --start-rate 500 --svg docs/benchmarks/sweep.svg
 //! target/release/sotto-bench forwarder --listen 127.0.0.1:9000   # the forwarder alone
 //! ```
 //!

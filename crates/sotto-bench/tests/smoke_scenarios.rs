@@ -112,7 +112,13 @@ async fn connections_open_from_several_sources_and_are_counted() {
     assert_eq!(report.connected, 60);
     assert_eq!(report.failed, 0);
     assert_eq!(report.sources, ["127.0.0.1", "127.0.0.2", "127.0.0.3"]);
-    assert_eq!(report.server_reports_open, Some(60.0));
+    // The server's own count. Its metrics are process-wide statics, so under `cargo test`
+    // (tests as threads of one process) other tests' servers may add theirs.
+    assert!(
+        report.server_reports_open.is_some_and(|open| open >= 60.0),
+        "{:?}",
+        report.server_reports_open
+    );
     assert!(report.rss_before_kib > 0 && report.rss_after_kib > 0);
     assert!(report.peak_rss_kib >= report.rss_after_kib);
     assert!(report.rss_per_connection_kib.is_finite());

@@ -17,8 +17,7 @@ use sotto_bench::spawn::find_sotto_binary;
 
 /// Load tool for Sotto: OTR relay throughput and latency against the real server and a bare
 /// WebSocket forwarder, OTR handshake rate, stored messages, idle connections, and sweeps of
-/// the offered rate. Prints a markdown summary; `--json` writes all
-/// figures.
+/// the offered rate. Prints a markdown summary; `--json` writes all figures.
 #[derive(Parser)]
 #[command(name = "sotto-bench", version)]
 struct Cli {

@@ -8,13 +8,16 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use sotto_bench::forwarder::{self, ForwarderConfig, READY_LINE};
 use sotto_bench::scenario::SottoSource;
+use sotto_bench::scenario::connections::{self, ConnectionsSpec};
 use sotto_bench::scenario::handshakes::{self, HandshakesSpec};
 use sotto_bench::scenario::otr_relay::{self, OtrRelaySpec};
+use sotto_bench::scenario::persisted::{self, PersistedSpec};
+use sotto_bench::scenario::sweep::{self, SweepReport, SweepSpec};
 use sotto_bench::spawn::find_sotto_binary;
 
 /// Load tool for Sotto: OTR relay throughput and latency against the real server and a bare
-/// WebSocket forwarder, and OTR handshake rate. Prints a markdown summary; `--json` writes all
-/// figures.
+/// WebSocket forwarder, OTR handshake rate, stored messages, idle connections, and sweeps of
+/// the offered rate. Prints a markdown summary; `--json` writes all figures.
 #[derive(Parser)]
 #[command(name = "sotto-bench", version)]
 struct Cli {
@@ -66,6 +69,91 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Stored DM messages: P pairs send over HTTP (window W or rate R); acknowledgement and
+    /// fan-out throughput and latency.
+    Persisted {
+        /// Pairs of users, one DM each; both sides send.
+        #[arg(long, default_value_t = 50)]
+        pairs: usize,
+        /// Text bytes per message.
+        #[arg(long, default_value_t = 256)]
+        payload: usize,
+        /// Requests in flight per sender.
+        #[arg(long, default_value_t = 4)]
+        window: usize,
+        /// Messages per second offered, all senders together (open loop, the window still
+        /// caps what is in flight) [default: as fast as the window allows].
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// C idle authenticated realtime connections: server memory per connection, time to
+    /// connect them all.
+    Connections {
+        /// Connections to open.
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// Users they belong to (each logged in once).
+        #[arg(long, default_value_t = 100)]
+        users: usize,
+        /// Loopback source addresses (127.0.0.1 … 127.0.0.N).
+        #[arg(long, default_value_t = 8)]
+        sources: u8,
+        /// Connection attempts in flight at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Seconds to hold them before reading the server's memory.
+        #[arg(long, default_value_t = 2.0)]
+        settle: f64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Steps the offered rate of otr-relay and persisted up (×factor per step) and writes a
+    /// p99-versus-throughput plot (SVG).
+    Sweep {
+        /// Scenarios to sweep.
+        #[arg(long, value_delimiter = ',', default_value = "otr-relay,persisted")]
+        scenarios: Vec<SweptScenario>,
+        /// First offered rate, messages/s (all senders together).
+        #[arg(long, default_value_t = 1000.0)]
+        start_rate: f64,
+        /// Factor between steps.
+        #[arg(long, default_value_t = 1.5)]
+        factor: f64,
+        /// Most steps per scenario.
+        #[arg(long, default_value_t = 12)]
+        max_steps: usize,
+        /// Stop after a step whose p99 (Sotto; acknowledgement for persisted) exceeds this.
+        #[arg(long, default_value_t = 100.0)]
+        p99_bound_ms: f64,
+        /// Stop after a step where Sotto delivers less than this share of the offered rate.
+        #[arg(long, default_value_t = 0.9)]
+        follow: f64,
+        /// Pairs.
+        #[arg(long, default_value_t = 50)]
+        pairs: usize,
+        /// Payload bytes (OTR plaintext; persisted text).
+        #[arg(long, default_value_t = 256)]
+        payload: usize,
+        /// Window cap per direction (otr-relay) / per sender (persisted).
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        /// Seconds per step and target.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Skip the forwarder on otr-relay steps.
+        #[arg(long)]
+        no_forwarder: bool,
+        /// Write the plot here.
+        #[arg(long, default_value = "sweep.svg")]
+        svg: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Runs the bare forwarder (pairs connections at /pair/<id>, forwards binary frames).
     Forwarder {
         /// Address to listen on; port 0 picks one (printed on stdout).
@@ -78,6 +166,12 @@ enum Command {
         #[arg(long, default_value_t = ForwarderConfig::default().write_buffer)]
         write_buffer: usize,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SweptScenario {
+    OtrRelay,
+    Persisted,
 }
 
 #[derive(clap::Args)]
@@ -181,6 +275,138 @@ fn main() -> anyhow::Result<()> {
                     progress: !common.quiet,
                 };
                 let report = handshakes::run(&spec).await?;
+                common.write_json(&report)?;
+                println!("{}", report.markdown());
+                Ok(())
+            }
+            Command::Persisted {
+                pairs,
+                payload,
+                window,
+                rate,
+                duration,
+                common,
+            } => {
+                let spec = PersistedSpec {
+                    pairs,
+                    payload_bytes: payload,
+                    window,
+                    rate,
+                    duration: Duration::from_secs_f64(duration),
+                    sotto: common.sotto()?,
+                    progress: !common.quiet,
+                };
+                let report = persisted::run(&spec).await?;
+                common.write_json(&report)?;
+                println!("{}", report.markdown());
+                Ok(())
+            }
+            Command::Connections {
+                connections: count,
+                users,
+                sources,
+                concurrency,
+                settle,
+                common,
+            } => {
+                let spec = ConnectionsSpec {
+                    connections: count,
+                    users,
+                    sources,
+                    concurrency,
+                    settle: Duration::from_secs_f64(settle),
+                    sotto: common.sotto()?,
+                    progress: !common.quiet,
+                };
+                let report = connections::run(&spec).await?;
+                common.write_json(&report)?;
+                println!("{}", report.markdown());
+                Ok(())
+            }
+            Command::Sweep {
+                scenarios,
+                start_rate,
+                factor,
+                max_steps,
+                p99_bound_ms,
+                follow,
+                pairs,
+                payload,
+                window,
+                duration,
+                no_forwarder,
+                svg,
+                common,
+            } => {
+                let spec = SweepSpec {
+                    start_rate,
+                    factor,
+                    max_steps,
+                    p99_bound: Duration::from_secs_f64(p99_bound_ms / 1000.0),
+                    follow,
+                };
+                let sotto = common.sotto()?;
+                let progress = !common.quiet;
+                let duration = Duration::from_secs_f64(duration);
+                let forwarder = if no_forwarder {
+                    None
+                } else {
+                    Some(std::env::current_exe()?)
+                };
+                let mut sweeps = Vec::new();
+                for scenario in scenarios {
+                    let result = match scenario {
+                        SweptScenario::OtrRelay => {
+                            sweep::sweep("otr-relay", &spec, progress, |rate| {
+                                let spec = OtrRelaySpec {
+                                    pairs,
+                                    payload_bytes: payload,
+                                    window,
+                                    rate: Some(rate),
+                                    duration,
+                                    frames_per_side: 32,
+                                    sotto: sotto.clone(),
+                                    forwarder: forwarder.clone(),
+                                    progress: false,
+                                };
+                                async move {
+                                    let report = otr_relay::run(&spec).await?;
+                                    Ok(sweep::relay_points(&report, rate))
+                                }
+                            })
+                            .await?
+                        }
+                        SweptScenario::Persisted => {
+                            sweep::sweep("persisted", &spec, progress, |rate| {
+                                let spec = PersistedSpec {
+                                    pairs,
+                                    payload_bytes: payload,
+                                    window,
+                                    rate: Some(rate),
+                                    duration,
+                                    sotto: sotto.clone(),
+                                    progress: false,
+                                };
+                                async move {
+                                    let report = persisted::run(&spec).await?;
+                                    Ok(sweep::persisted_points(&report, rate))
+                                }
+                            })
+                            .await?
+                        }
+                    };
+                    sweeps.push(result);
+                }
+                let report = SweepReport {
+                    scenario: "sweep",
+                    start_rate,
+                    factor,
+                    p99_bound_ms,
+                    follow,
+                    sweeps,
+                };
+                std::fs::write(&svg, report.plot().svg())
+                    .with_context(|| format!("writing {}", svg.display()))?;
                 common.write_json(&report)?;
                 println!("{}", report.markdown());
                 Ok(())

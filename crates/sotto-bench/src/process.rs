@@ -64,6 +64,44 @@ fn status_kib(pid: u32, key: &str) -> Result<u64, ProcessError> {
         .ok_or(ProcessError::Format(path))
 }
 
+/// A process's open-file limit (soft, hard), from `/proc/PID/limits` (`unlimited` reads as
+/// `u64::MAX`).
+pub fn open_file_limit(pid: u32) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut values = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .map(|v| match v {
+            "unlimited" => Some(u64::MAX),
+            number => number.parse().ok(),
+        });
+    Some((values.next()??, values.next()??))
+}
+
+/// Raises a process's soft open-file limit to its hard limit and returns the limits after.
+/// The workspace forbids `unsafe`, so this runs util-linux's `prlimit --pid` rather than calling
+/// `setrlimit`; a child started afterwards inherits the raised limit. Raising the hard limit
+/// itself needs privileges (`ulimit -Hn`, `/etc/security/limits.conf`, systemd's
+/// `LimitNOFILE=`). Best effort: the limits are reported whatever happened.
+pub fn raise_open_file_limit(pid: u32) -> (u64, u64) {
+    if let Some((soft, hard)) = open_file_limit(pid)
+        && soft < hard
+    {
+        let hard_text = if hard == u64::MAX {
+            "unlimited".to_owned()
+        } else {
+            hard.to_string()
+        };
+        let _ = std::process::Command::new("prlimit")
+            .arg("--pid")
+            .arg(pid.to_string())
+            .arg(format!("--nofile={hard_text}:{hard_text}"))
+            .status();
+    }
+    open_file_limit(pid).unwrap_or((0, 0))
+}
+
 /// The 1-, 5- and 15-minute load averages of the machine, as `/proc/loadavg` prints them.
 pub fn load_average() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
@@ -121,5 +159,7 @@ mod tests {
         assert!(cpu_time(pid).is_ok());
         assert!(peak_rss_kib(pid).unwrap_or(0) > 0);
         assert!(rss_kib(pid).unwrap_or(0) > 0);
+        let (soft, hard) = open_file_limit(pid).unwrap_or((0, 0));
+        assert!(soft > 0 && soft <= hard);
     }
 }

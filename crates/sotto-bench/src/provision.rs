@@ -129,7 +129,8 @@ pub async fn otr_pairs(
     Ok(pairs.into_iter().map(|(_, pair)| pair).collect())
 }
 
-async fn user(admin: &Client, name: &str) -> Result<Client, ProvisionError> {
+/// Creates the user `name` (not an admin) and logs it in once; the client holds its token.
+pub async fn user(admin: &Client, name: &str) -> Result<Client, ProvisionError> {
     admin.admin_create_user(name, PASSWORD, false).await?;
     let mut client = Client::new(admin.base_url());
     client.login(name, PASSWORD).await?;

@@ -272,7 +272,8 @@ impl HandshakesReport {
     }
 }
 
-fn machine_line(machine: &Machine) -> String {
+/// The machine and its load averages, one markdown line.
+pub fn machine_line(machine: &Machine) -> String {
     format!(
         "Machine: {} CPUs ({}), load average {} before, {} after.\n",
         machine.cpus,

@@ -2,8 +2,12 @@
 
 use std::path::PathBuf;
 
+pub mod connections;
 pub mod handshakes;
 pub mod otr_relay;
+pub mod persisted;
+pub mod socket;
+pub mod sweep;
 
 /// Where the Sotto server under test comes from.
 #[derive(Debug, Clone)]
@@ -34,6 +38,9 @@ pub enum ScenarioError {
     /// A raw WebSocket failed.
     #[error("websocket: {0}")]
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    /// An authenticated realtime socket could not be opened.
+    #[error(transparent)]
+    Socket(#[from] socket::SocketError),
     /// A `/proc` figure could not be read.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),

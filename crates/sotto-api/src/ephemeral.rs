@@ -150,6 +150,32 @@ impl Outgoing {
 
     /// Decodes a frame.
     pub fn decode(frame: &[u8]) -> Result<Self, DecodeError> {
+        OutgoingRef::decode(frame).map(|f| Outgoing {
+            room_id: f.room_id,
+            target: f.target,
+            channel: f.channel,
+            payload: f.payload.to_vec(),
+        })
+    }
+}
+
+/// A client → server frame decoded in place: the payload borrows the frame, so a relay can
+/// check the header and forward the payload without copying it first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingRef<'a> {
+    /// The room both sender and recipient belong to.
+    pub room_id: RoomId,
+    /// Recipient.
+    pub target: Target,
+    /// Application channel.
+    pub channel: u8,
+    /// Opaque payload, a slice of the frame.
+    pub payload: &'a [u8],
+}
+
+impl<'a> OutgoingRef<'a> {
+    /// Decodes a frame (the same rules as [`Outgoing::decode`]).
+    pub fn decode(frame: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader { buf: frame };
         let version = r.u8()?;
         if version != VERSION {
@@ -163,11 +189,11 @@ impl Outgoing {
             k => return Err(DecodeError::UnknownTargetKind(k)),
         };
         let channel = r.u8()?;
-        Ok(Outgoing {
+        Ok(OutgoingRef {
             room_id,
             target,
             channel,
-            payload: r.buf.to_vec(),
+            payload: r.buf,
         })
     }
 }
@@ -192,7 +218,9 @@ impl Incoming {
         channel: u8,
         payload: &[u8],
     ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(32 + payload.len());
+        // Exactly the header's length: one allocation, never grown.
+        let id_len = from_connection.len().min(MAX_CONNECTION_ID_LEN);
+        let mut out = Vec::with_capacity(1 + 8 + 8 + 1 + id_len + 1 + payload.len());
         out.push(VERSION);
         out.extend_from_slice(&room_id.to_be_bytes());
         out.extend_from_slice(&from_user.to_be_bytes());

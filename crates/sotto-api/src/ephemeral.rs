@@ -282,6 +282,28 @@ mod tests {
     }
 
     #[test]
+    fn the_borrowing_decoder_reads_the_payload_in_place() {
+        let frame = Outgoing {
+            room_id: 7,
+            target: Target::User(42),
+            channel: 1,
+            payload: b"opaque".to_vec(),
+        }
+        .encode();
+        let r = OutgoingRef::decode(&frame).unwrap();
+        assert_eq!(
+            (r.room_id, &r.target, r.channel, r.payload),
+            (7, &Target::User(42), 1, &b"opaque"[..])
+        );
+        assert!(std::ptr::eq(r.payload.as_ptr(), frame[frame.len() - 6..].as_ptr()));
+        // The stamped frame is encoded into exactly its own length.
+        let id = "c_0123456789abcdef01234567";
+        let out = Incoming::encode_parts(7, 2, id, 1, r.payload);
+        assert_eq!(out.len(), out.capacity());
+        assert_eq!(Incoming::decode(&out).unwrap().from_connection, id);
+    }
+
+    #[test]
     fn every_prefix_of_a_frame_is_rejected_without_panicking() {
         let o = Outgoing {
             room_id: 7,

@@ -295,7 +295,10 @@ mod tests {
             (r.room_id, &r.target, r.channel, r.payload),
             (7, &Target::User(42), 1, &b"opaque"[..])
         );
-        assert!(std::ptr::eq(r.payload.as_ptr(), frame[frame.len() - 6..].as_ptr()));
+        assert!(std::ptr::eq(
+            r.payload.as_ptr(),
+            frame[frame.len() - 6..].as_ptr()
+        ));
         // The stamped frame is encoded into exactly its own length.
         let id = "c_0123456789abcdef01234567";
         let out = Incoming::encode_parts(7, 2, id, 1, r.payload);

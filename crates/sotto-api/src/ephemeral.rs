@@ -150,6 +150,32 @@ impl Outgoing {
 
     /// Decodes a frame.
     pub fn decode(frame: &[u8]) -> Result<Self, DecodeError> {
+        OutgoingRef::decode(frame).map(|f| Outgoing {
+            room_id: f.room_id,
+            target: f.target,
+            channel: f.channel,
+            payload: f.payload.to_vec(),
+        })
+    }
+}
+
+/// A client → server frame decoded in place: the payload borrows the frame, so a relay can
+/// check the header and forward the payload without copying it first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingRef<'a> {
+    /// The room both sender and recipient belong to.
+    pub room_id: RoomId,
+    /// Recipient.
+    pub target: Target,
+    /// Application channel.
+    pub channel: u8,
+    /// Opaque payload, a slice of the frame.
+    pub payload: &'a [u8],
+}
+
+impl<'a> OutgoingRef<'a> {
+    /// Decodes a frame (the same rules as [`Outgoing::decode`]).
+    pub fn decode(frame: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader { buf: frame };
         let version = r.u8()?;
         if version != VERSION {
@@ -163,11 +189,11 @@ impl Outgoing {
             k => return Err(DecodeError::UnknownTargetKind(k)),
         };
         let channel = r.u8()?;
-        Ok(Outgoing {
+        Ok(OutgoingRef {
             room_id,
             target,
             channel,
-            payload: r.buf.to_vec(),
+            payload: r.buf,
         })
     }
 }
@@ -192,7 +218,9 @@ impl Incoming {
         channel: u8,
         payload: &[u8],
     ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(32 + payload.len());
+        // Exactly the header's length: one allocation, never grown.
+        let id_len = from_connection.len().min(MAX_CONNECTION_ID_LEN);
+        let mut out = Vec::with_capacity(1 + 8 + 8 + 1 + id_len + 1 + payload.len());
         out.push(VERSION);
         out.extend_from_slice(&room_id.to_be_bytes());
         out.extend_from_slice(&from_user.to_be_bytes());
@@ -251,6 +279,31 @@ mod tests {
             payload: vec![0, 1, 2],
         };
         assert_eq!(Incoming::decode(&i.encode()).unwrap(), i);
+    }
+
+    #[test]
+    fn the_borrowing_decoder_reads_the_payload_in_place() {
+        let frame = Outgoing {
+            room_id: 7,
+            target: Target::User(42),
+            channel: 1,
+            payload: b"opaque".to_vec(),
+        }
+        .encode();
+        let r = OutgoingRef::decode(&frame).unwrap();
+        assert_eq!(
+            (r.room_id, &r.target, r.channel, r.payload),
+            (7, &Target::User(42), 1, &b"opaque"[..])
+        );
+        assert!(std::ptr::eq(
+            r.payload.as_ptr(),
+            frame[frame.len() - 6..].as_ptr()
+        ));
+        // The stamped frame is encoded into exactly its own length.
+        let id = "c_0123456789abcdef01234567";
+        let out = Incoming::encode_parts(7, 2, id, 1, r.payload);
+        assert_eq!(out.len(), out.capacity());
+        assert_eq!(Incoming::decode(&out).unwrap().from_connection, id);
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
+
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
@@ -91,7 +93,10 @@ pub async fn run_maintenance(app: &AppInner) {
 impl Server {
     /// Opens storage, builds the services, binds and starts serving.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
-        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(65_536));
+        let hub = Hub::new();
+        let bus = Arc::new(InProcessBus::new(65_536));
+        bus.attach_local(Arc::new(hub.clone()));
+        let bus: Arc<dyn Bus> = bus;
         let db = SqliteStorage::open(&config.data_dir, bus.clone(), config.write_batch).await?;
         let settings = Settings::load(db.clone()).await?;
         let accounts = Accounts::new(
@@ -115,7 +120,6 @@ impl Server {
             Duration::from_secs(config.resume_grace_secs),
         );
         let relay = tokio::spawn(otr.clone().run());
-        let hub = Hub::new();
         let dispatcher = tokio::spawn(hub.clone().run(bus.clone()));
 
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -162,6 +166,14 @@ impl Server {
                 hub.close_all((sotto_api::realtime::close::SHUTDOWN, "server shutting down"));
             };
             let svc = router.into_make_service_with_connect_info::<SocketAddr>();
+            // No Nagle: the realtime socket writes small frames (a handshake is a volley of
+            // them both ways) and batches on its own; Nagle plus the peer's delayed ACK held
+            // such writes for 40 ms.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY not set");
+                }
+            });
             if let Err(e) = axum::serve(listener, svc)
                 .with_graceful_shutdown(shutdown)
                 .await

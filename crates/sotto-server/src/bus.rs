@@ -8,7 +8,7 @@
 //! **Invariant:** the bus never persists anything. Stored events reach it only *after* the
 //! writer committed them; ephemeral frames reach it and nothing else.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sotto_api::{RoomId, Seq, SessionId, UserId};
 use tokio::sync::broadcast;
@@ -24,8 +24,9 @@ pub enum Frame {
         /// Stored-event position.
         seq: Option<Seq>,
     },
-    /// A binary (ephemeral) frame.
-    Binary(Arc<[u8]>),
+    /// A binary (ephemeral) frame: reference-counted bytes that go to the socket as they are
+    /// (no copy per recipient or per hop).
+    Binary(bytes::Bytes),
 }
 
 /// Who a disconnect order is for.
@@ -102,25 +103,67 @@ pub enum BusMessage {
     },
 }
 
+/// The connections of this node, as a place frames for exactly one connection can be handed
+/// to directly (implemented by [`crate::realtime::Hub`]).
+pub trait LocalConnections: Send + Sync + 'static {
+    /// Queues `frame` for the connection if it is open on this node (never waits: a full queue
+    /// cuts it off). False when it is not here.
+    fn deliver_to(&self, connection_id: &str, frame: Frame) -> bool;
+}
+
 /// Fan-out of realtime messages between services and connections.
 pub trait Bus: Send + Sync + 'static {
     /// Publishes to every subscriber (never blocks, never stores).
     fn publish(&self, message: BusMessage);
     /// A new subscription, receiving everything published from now on.
     fn subscribe(&self) -> broadcast::Receiver<Arc<BusMessage>>;
+    /// Sends a frame to exactly one connection, wherever it is: by default a
+    /// [`BusMessage::Connection`]. An implementation may hand it straight to the connection's
+    /// queue when the connection is on this node, which is what the off-the-record relay's
+    /// frames need (thousands a second, each for one connection). Frames sent this way to one
+    /// connection arrive in the order they were sent; they are not ordered against other
+    /// bus messages (nothing relies on that: stored events carry their own `seq`).
+    fn to_connection(&self, connection_id: Arc<str>, frame: Frame) {
+        self.publish(BusMessage::Connection {
+            connection_id,
+            frame,
+        });
+    }
 }
 
-/// In-process bus: one broadcast channel.
-#[derive(Debug)]
+/// In-process bus: one broadcast channel, and the node's connections for frames addressed to
+/// exactly one of them.
 pub struct InProcessBus {
     tx: broadcast::Sender<Arc<BusMessage>>,
+    /// Set once the hub exists: frames for one connection then skip the broadcast (no
+    /// allocation for the message, no wake-up of every subscriber, no second hop through the
+    /// dispatcher task).
+    local: OnceLock<Arc<dyn LocalConnections>>,
+}
+
+impl std::fmt::Debug for InProcessBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcessBus")
+            .field("local", &self.local.get().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl InProcessBus {
     /// A bus buffering up to `capacity` messages per lagging subscriber.
     pub fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity);
-        InProcessBus { tx }
+        InProcessBus {
+            tx,
+            local: OnceLock::new(),
+        }
+    }
+
+    /// Hands frames for one connection directly to this node's connections from now on (the
+    /// first call wins). In one process every connection is local, so a frame for a
+    /// connection that is not there has nowhere else to go, as with the dispatcher.
+    pub fn attach_local(&self, local: Arc<dyn LocalConnections>) {
+        let _ = self.local.set(local);
     }
 }
 
@@ -132,5 +175,17 @@ impl Bus for InProcessBus {
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<BusMessage>> {
         self.tx.subscribe()
+    }
+
+    fn to_connection(&self, connection_id: Arc<str>, frame: Frame) {
+        match self.local.get() {
+            Some(local) => {
+                local.deliver_to(&connection_id, frame);
+            }
+            None => self.publish(BusMessage::Connection {
+                connection_id,
+                frame,
+            }),
+        }
     }
 }

@@ -48,7 +48,8 @@ pub struct Layer {
     /// WebSocket read buffer per connection, bytes [default: 4096].
     #[arg(long, global = true, env = "SOTTO_WS_READ_BUFFER")]
     pub ws_read_buffer: Option<usize>,
-    /// WebSocket write buffer per connection, bytes [default: 4096].
+    /// WebSocket write buffer per connection, bytes: frames queued together are written in
+    /// chunks of this size [default: 16384].
     #[arg(long, global = true, env = "SOTTO_WS_WRITE_BUFFER")]
     pub ws_write_buffer: Option<usize>,
     /// Largest WebSocket message accepted from a client, bytes [default: 262144].
@@ -168,7 +169,7 @@ impl Config {
             log_format: pick!(log_format, LogFormat::Human),
             log: pick!(log, "info".to_string()),
             ws_read_buffer: pick!(ws_read_buffer, 4096),
-            ws_write_buffer: pick!(ws_write_buffer, 4096),
+            ws_write_buffer: pick!(ws_write_buffer, 16384),
             ws_max_message: pick!(ws_max_message, 256 * 1024),
             ws_queue: pick!(ws_queue, 256),
             heartbeat_secs: pick!(heartbeat_secs, 20),

@@ -20,7 +20,7 @@ use sotto_api::realtime::close;
 use sotto_api::{SessionId, UserId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::bus::{Bus, BusMessage, DisconnectTarget, Frame};
+use crate::bus::{Bus, BusMessage, DisconnectTarget, Frame, LocalConnections};
 use crate::metrics::METRICS;
 
 /// Why a connection is being closed by the server.
@@ -259,14 +259,7 @@ impl Hub {
                     connection_id,
                     frame,
                 } => {
-                    let h = self
-                        .conns
-                        .lock()
-                        .ok()
-                        .and_then(|c| c.get(&**connection_id).cloned());
-                    if let Some(h) = h {
-                        h.deliver(frame.clone());
-                    }
+                    self.deliver_to(connection_id, frame.clone());
                 }
                 BusMessage::Everyone { frame } => {
                     for h in self.all() {
@@ -292,6 +285,23 @@ impl Hub {
                 }
                 BusMessage::ConnectionOpened { .. } | BusMessage::ConnectionClosed { .. } => {}
             }
+        }
+    }
+}
+
+impl LocalConnections for Hub {
+    fn deliver_to(&self, connection_id: &str, frame: Frame) -> bool {
+        let h = self
+            .conns
+            .lock()
+            .ok()
+            .and_then(|c| c.get(connection_id).cloned());
+        match h {
+            Some(h) => {
+                h.deliver(frame);
+                true
+            }
+            None => false,
         }
     }
 }

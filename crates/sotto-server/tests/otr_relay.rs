@@ -544,6 +544,75 @@ async fn a_deactivated_users_sessions_end() {
     assert_eq!(refused(&mut a1).await, ErrorCode::OtrUnknownSession);
 }
 
+/// A bound session's packets are routed from the relay's own state, without reading the room
+/// (the hot path): the rules that reading enforced still hold — the target must be the other
+/// party, a DM's members cannot change underneath a session, settings apply at once, and a
+/// deactivated offerer ends it for the peer at once.
+#[tokio::test]
+async fn a_bound_session_keeps_every_rule_without_reading_the_room() {
+    let w = world().await;
+    let mut a1 = unlocked(&w.a).await;
+    let mut b1 = unlocked(&w.b).await;
+    let mut c1 = unlocked(&w.c).await;
+    let sid = [15; 16];
+    establish(&w, &mut a1, &mut b1, sid).await;
+    // Addressed to anyone but the other party: refused as for an offer, never forwarded.
+    for to in [w.c.user_id(), w.a.user_id(), 424_242] {
+        send(&a1, w.room, to, FRAME, sid, b"astray");
+        assert_eq!(refused(&mut a1).await, ErrorCode::OtrNotDirectMessage);
+    }
+    send_to(
+        &a1,
+        w.room,
+        Target::Connection(c1.connection_id.clone()),
+        packet(FRAME, sid, b"astray"),
+    );
+    assert_eq!(refused(&mut a1).await, ErrorCode::OtrNotDirectMessage);
+    no_packet(&mut b1, "b1").await;
+    silent(&mut c1, "c1").await;
+    // Addressed to the peer's connection: delivered, stamped with the sender.
+    send_to(
+        &b1,
+        w.room,
+        Target::Connection(a1.connection_id.clone()),
+        packet(FRAME, sid, b"to a1"),
+    );
+    let inc = incoming(&mut a1).await;
+    assert_eq!(
+        (inc.from_user, inc.from_connection.as_str(), inc.payload),
+        (
+            w.b.user_id(),
+            b1.connection_id.as_str(),
+            packet(FRAME, sid, b"to a1")
+        )
+    );
+    // A DM's members are fixed: nobody leaves, is removed or joins under a live session.
+    assert!(w.a.remove_member(w.room, w.b.user_id()).await.is_err());
+    assert!(w.b.remove_member(w.room, w.b.user_id()).await.is_err());
+    assert!(w.a.add_member(w.room, w.c.user_id()).await.is_err());
+    // Settings apply to the next packet (a 1050-byte packet: over the relay's new limit, within
+    // the socket's allowance for the ephemeral header).
+    set(&w.admin, "otr.max_frame_bytes", json!(1024)).await;
+    send(&a1, w.room, w.b.user_id(), FRAME, sid, &[0u8; 1032]);
+    assert_eq!(refused(&mut a1).await, ErrorCode::PayloadTooLarge);
+    no_packet(&mut b1, "b1").await;
+    send(&a1, w.room, w.b.user_id(), FRAME, sid, b"small");
+    assert_eq!(
+        incoming(&mut b1).await.payload,
+        packet(FRAME, sid, b"small")
+    );
+    // The offerer is deactivated: the peer is told at once and the session is gone.
+    w.admin.deactivate(w.a.user_id()).await.expect("deactivate");
+    let n = notice(&mut b1).await;
+    assert_eq!(
+        (n.notice, n.session_id),
+        (OtrNotice::EndedByServer, Some(session_hex(&sid)))
+    );
+    send(&b1, w.room, w.a.user_id(), FRAME, sid, b"late");
+    assert_eq!(refused(&mut b1).await, ErrorCode::OtrUnknownSession);
+    no_packet(&mut a1, "a1").await;
+}
+
 #[tokio::test]
 async fn offer_and_frame_rates_are_limited_and_the_excess_is_never_forwarded() {
     let w = world().await;

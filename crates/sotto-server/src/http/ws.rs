@@ -20,7 +20,8 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::http::HeaderMap;
 use axum::http::header;
 use axum::response::Response;
-use sotto_api::ephemeral::{Incoming, Outgoing, Target};
+use futures_util::SinkExt;
+use sotto_api::ephemeral::{Incoming, OutgoingRef, Target};
 use sotto_api::otr;
 use sotto_api::realtime::{ClientEvent, ServerEvent};
 use sotto_api::rest::WsQuery;
@@ -43,6 +44,12 @@ const MAX_CLIENT_TEXT: usize = 4096;
 const MAX_EPHEMERAL_HEADER: usize = 1 + 1 + 8 + 1 + sotto_api::ephemeral::MAX_CONNECTION_ID_LEN + 1;
 /// Most stored events replayed on reconnect before asking the client to reload history.
 const MAX_CATCH_UP: i64 = 10_000;
+/// Most queued frames written to the socket before one flush. Frames already queued when the
+/// first one is taken are fed into the write buffer together (which writes to the socket
+/// whenever it holds `--ws-write-buffer` bytes) and flushed once: under load one system call
+/// carries many frames; alone, a frame still leaves at once. The bound keeps one busy
+/// connection from holding its task for long.
+const MAX_WRITE_BATCH: usize = 64;
 
 fn origin_allowed(app: &App, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
@@ -279,20 +286,10 @@ async fn serve(
                 return End::Server(order.0);
             }
             frame = rx.recv() => {
-                let msg = match frame {
-                    Some(Frame::Text { json, seq }) => {
-                        if let Some(s) = seq {
-                            if s <= last_seq {
-                                continue; // already replayed
-                            }
-                            last_seq = s;
-                        }
-                        Message::Text(Utf8Bytes::from(&*json))
-                    }
-                    Some(Frame::Binary(bytes)) => Message::Binary(bytes.to_vec().into()),
-                    None => return End::Server(1011),
+                let Some(frame) = frame else {
+                    return End::Server(1011);
                 };
-                if let Err(end) = push(socket, &mut kill, msg).await {
+                if let Err(end) = push_queued(socket, &mut kill, &mut rx, frame, &mut last_seq).await {
                     return end;
                 }
             }
@@ -333,6 +330,62 @@ async fn push(
             Err(End::Server(order.0))
         }
     }
+}
+
+/// The message for a queued frame, or `None` for a stored event already replayed.
+fn queued_message(frame: Frame, last_seq: &mut Seq) -> Option<Message> {
+    match frame {
+        Frame::Text { json, seq } => {
+            if let Some(s) = seq {
+                if s <= *last_seq {
+                    return None; // already replayed
+                }
+                *last_seq = s;
+            }
+            Some(Message::Text(Utf8Bytes::from(&*json)))
+        }
+        // The relay's bytes as they are: a reference count, no copy.
+        Frame::Binary(bytes) => Some(Message::Binary(bytes)),
+    }
+}
+
+/// Writes `first` and the frames queued behind it (at most [`MAX_WRITE_BATCH`]) and flushes
+/// once, unless a close order arrives first (as [`push`]).
+async fn push_queued(
+    socket: &mut WebSocket,
+    kill: &mut tokio::sync::oneshot::Receiver<crate::realtime::CloseOrder>,
+    rx: &mut tokio::sync::mpsc::Receiver<Frame>,
+    first: Frame,
+    last_seq: &mut Seq,
+) -> Result<(), End> {
+    tokio::select! {
+        r = feed_queued(socket, rx, first, last_seq) => r.map_err(|_| End::Dropped),
+        order = kill => {
+            let order = order.unwrap_or((1011, "closed"));
+            close_with(socket, order).await;
+            Err(End::Server(order.0))
+        }
+    }
+}
+
+async fn feed_queued(
+    socket: &mut WebSocket,
+    rx: &mut tokio::sync::mpsc::Receiver<Frame>,
+    first: Frame,
+    last_seq: &mut Seq,
+) -> Result<(), axum::Error> {
+    let mut next = Some(first);
+    let mut fed = 0;
+    while let Some(frame) = next.take() {
+        if let Some(msg) = queued_message(frame, last_seq) {
+            socket.feed(msg).await?;
+        }
+        fed += 1;
+        if fed < MAX_WRITE_BATCH {
+            next = rx.try_recv().ok();
+        }
+    }
+    socket.flush().await
 }
 
 /// Sends a close frame, giving up quickly if the client is not reading.
@@ -401,7 +454,7 @@ async fn on_binary(
     tx: &tokio::sync::mpsc::Sender<Frame>,
     b: &[u8],
 ) {
-    let max = app.settings.int("otr.max_frame_bytes") as usize;
+    let max = app.settings.otr().max_frame_bytes;
     if b.len() > max + MAX_EPHEMERAL_HEADER {
         reply(
             tx,
@@ -412,7 +465,7 @@ async fn on_binary(
         );
         return;
     }
-    let out = match Outgoing::decode(b) {
+    let out = match OutgoingRef::decode(b) {
         Ok(o) => o,
         Err(e) => {
             reply(tx, error_frame(ErrorCode::BadFrame, e.to_string()));
@@ -473,23 +526,19 @@ async fn on_binary(
         reply(tx, unreachable());
         return;
     }
-    let frame: Arc<[u8]> = Incoming::encode_parts(
+    let frame = bytes::Bytes::from(Incoming::encode_parts(
         out.room_id,
         caller.user_id,
         conn_id,
         out.channel,
-        &out.payload,
-    )
-    .into();
+        out.payload,
+    ));
     METRICS.ephemeral_relayed.inc();
     match out.target {
         Target::User(user_id) => app.bus.publish(BusMessage::User {
             user_id,
             frame: Frame::Binary(frame),
         }),
-        Target::Connection(c) => app.bus.publish(BusMessage::Connection {
-            connection_id: c.into(),
-            frame: Frame::Binary(frame),
-        }),
+        Target::Connection(c) => app.bus.to_connection(c.into(), Frame::Binary(frame)),
     }
 }

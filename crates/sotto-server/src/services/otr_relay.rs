@@ -31,7 +31,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sotto_api::ephemeral::{Incoming, Outgoing, Target};
+use bytes::Bytes;
+use sotto_api::ephemeral::{Incoming, OutgoingRef, Target};
 use sotto_api::otr::{self, OtrNotice, OtrNoticeEvent, OtrSessionId, PacketKind};
 use sotto_api::realtime::ServerEvent;
 use sotto_api::rest::RoomKind;
@@ -108,6 +109,8 @@ struct Session {
     room: RoomId,
     id: OtrSessionId,
     offerer: ConnId,
+    /// The offering user (the offerer connection's owner).
+    offerer_user: UserId,
     peer: UserId,
     /// Connections of the peer the offer went to (until one accepts).
     invited: Vec<ConnId>,
@@ -150,7 +153,7 @@ pub enum Departure {
 /// What to send once the lock is released.
 enum Out {
     Notice(ConnId, OtrNoticeEvent),
-    Packet(ConnId, Arc<[u8]>),
+    Packet(ConnId, Bytes),
 }
 
 fn notice(to: &ConnId, room: RoomId, id: Option<&OtrSessionId>, n: OtrNotice) -> Out {
@@ -230,17 +233,13 @@ impl OtrRelay {
                     (to, Frame::Binary(bytes))
                 }
             };
-            self.bus.publish(BusMessage::Connection {
-                connection_id,
-                frame,
-            });
+            self.bus.to_connection(connection_id, frame);
         }
     }
 
     fn bucket_limits(&self) -> (f64, f64) {
-        let rate = self.settings.int("ratelimit.otr_frames_per_sec").max(1) as f64;
-        let burst = self.settings.int("ratelimit.otr_frame_burst").max(1) as f64;
-        (rate, burst)
+        let l = self.settings.otr();
+        (l.frames_per_sec, l.frame_burst)
     }
 
     // ------------------------------------------------------------ connections
@@ -329,34 +328,64 @@ impl OtrRelay {
 
     /// Handles one OTR packet sent by `conn` (authenticated as `caller`). Every refusal is an
     /// `otr` notice to the sending connection; nothing refused is ever forwarded.
-    pub async fn handle(&self, caller: &Caller, conn: &ConnId, out: Outgoing) {
+    ///
+    /// The hot path — a packet of a bound session from one of its two connections, addressed
+    /// to the other party — takes one lock and touches no database: the checks that the room
+    /// is a DM of exactly these two people were made when the session was offered and
+    /// accepted, and a DM's members never change (`Rooms` lets only groups gain or lose
+    /// members). What can end a bound session — a departure, locking, deactivation, OTR being
+    /// switched off — ends it in the relay's own state, so the lookup would add nothing.
+    /// Every other packet (offers, answers to an invitation, anything from a third
+    /// connection) reads the room as before.
+    pub async fn handle(&self, caller: &Caller, conn: &ConnId, out: OutgoingRef<'_>) {
         let room = out.room_id;
-        let peeked = otr::peek(&out.payload);
+        let peeked = otr::peek(out.payload);
         let sid = peeked.map(|(_, id)| id);
         let refuse = |code: ErrorCode, msg: &str| {
             self.send(vec![notice(conn, room, sid.as_ref(), refused(code, msg))]);
         };
-        if !self.settings.flag("otr.enabled") {
+        let limits = self.settings.otr();
+        if !limits.enabled {
             return refuse(
                 ErrorCode::OtrDisabled,
                 "off-the-record conversations are disabled on this server",
             );
         }
-        let max = self.settings.int("otr.max_frame_bytes") as usize;
-        if out.payload.len() > max {
+        if out.payload.len() > limits.max_frame_bytes {
+            let max = limits.max_frame_bytes;
             return refuse(
                 ErrorCode::PayloadTooLarge,
                 &format!("OTR packets are at most {max} bytes"),
             );
         }
-        let (rate, burst) = self.bucket_limits();
-        let allowed = self
-            .lock()
-            .conns
-            .get_mut(&**conn)
-            .is_some_and(|c| c.otr_bucket.take(rate, burst));
-        if !allowed {
-            return refuse(ErrorCode::RateLimited, "too many OTR packets; slow down");
+        // The packet as the peer receives it (the sender stamped by the server): the one copy
+        // of the payload the relay makes, shared by every recipient.
+        let incoming = Bytes::from(Incoming::encode_parts(
+            room,
+            caller.user_id,
+            conn,
+            otr::CHANNEL,
+            out.payload,
+        ));
+        let mut sent = Vec::new();
+        {
+            let mut st = self.lock();
+            let allowed = st
+                .conns
+                .get_mut(&**conn)
+                .is_some_and(|c| c.otr_bucket.take(limits.frames_per_sec, limits.frame_burst));
+            if !allowed {
+                drop(st);
+                return refuse(ErrorCode::RateLimited, "too many OTR packets; slow down");
+            }
+            if let Some((kind, sid)) = peeked
+                && kind != PacketKind::Offer
+                && holds_bound(&st, conn, caller.user_id, room, sid, &out.target)
+            {
+                route(&mut st, conn, room, sid, kind, incoming, &mut sent);
+                drop(st);
+                return self.send(sent);
+            }
         }
         let Some((kind, sid)) = peeked else {
             return refuse(ErrorCode::BadFrame, "not an OTR packet");
@@ -386,8 +415,6 @@ impl OtrRelay {
         if !target_ok {
             return not_dm();
         }
-        let incoming: Arc<[u8]> =
-            Incoming::encode_parts(room, caller.user_id, conn, otr::CHANNEL, &out.payload).into();
         if kind == PacketKind::Offer {
             let (mine, theirs) = (
                 self.e2e.has_keys(caller.user_id).await,
@@ -404,7 +431,8 @@ impl OtrRelay {
                 incoming,
             );
         } else {
-            self.route(conn, room, sid, kind, incoming);
+            route(&mut self.lock(), conn, room, sid, kind, incoming, &mut sent);
+            self.send(sent);
         }
     }
 
@@ -418,7 +446,7 @@ impl OtrRelay {
         peer: UserId,
         my_keys: bool,
         peer_keys: bool,
-        packet: Arc<[u8]>,
+        packet: Bytes,
     ) {
         let mut out = Vec::new();
         let per_min = self.settings.int("ratelimit.otr_offers_per_min").max(1) as usize;
@@ -490,6 +518,7 @@ impl OtrRelay {
                         room,
                         id: sid,
                         offerer: conn.clone(),
+                        offerer_user: user,
                         peer,
                         invited,
                         bound: None,
@@ -497,115 +526,6 @@ impl OtrRelay {
                         framed: (false, false),
                     },
                 );
-            }
-        }
-        self.send(out);
-    }
-
-    fn route(
-        &self,
-        conn: &ConnId,
-        room: RoomId,
-        sid: OtrSessionId,
-        kind: PacketKind,
-        packet: Arc<[u8]>,
-    ) {
-        let mut out = Vec::new();
-        {
-            let mut st = self.lock();
-            let st = &mut *st;
-            let key = (room, sid);
-            let Some(s) = st.sessions.get_mut(&key) else {
-                drop(out);
-                return self.send(vec![notice(conn, room, Some(&sid), unknown_session())]);
-            };
-            let from_offerer = s.offerer == *conn;
-            // Who receives this packet.
-            let to: Vec<ConnId> = match &s.bound {
-                Some(b) if from_offerer => vec![b.clone()],
-                Some(b) if b == conn => vec![s.offerer.clone()],
-                Some(_) => Vec::new(),
-                None if from_offerer && kind.ends_session() => s.invited.clone(),
-                None if s.invited.contains(conn)
-                    && matches!(
-                        kind,
-                        PacketKind::Accept
-                            | PacketKind::Decline
-                            | PacketKind::Abort
-                            | PacketKind::Cancel
-                    ) =>
-                {
-                    vec![s.offerer.clone()]
-                }
-                None => Vec::new(),
-            };
-            if to.is_empty() {
-                return self.send(vec![notice(conn, room, Some(&sid), unknown_session())]);
-            }
-            // A connection away within its grace period receives nothing, and nothing waits.
-            let reachable: Vec<ConnId> = to
-                .into_iter()
-                .filter(|c| st.conns.get(c).is_some_and(Conn::online))
-                .collect();
-            if reachable.is_empty() {
-                out.push(notice(conn, room, Some(&sid), OtrNotice::PeerUnreachable));
-            }
-            for c in &reachable {
-                out.push(Out::Packet(c.clone(), packet.clone()));
-            }
-            if s.bound.is_none() && kind == PacketKind::Accept && !from_offerer {
-                if reachable.is_empty() {
-                    // The offerer is away: the accept did not arrive, nothing is bound.
-                } else {
-                    s.bound = Some(conn.clone());
-                    for other in s.invited.drain(..) {
-                        if other != *conn {
-                            out.push(notice(
-                                &other,
-                                room,
-                                Some(&sid),
-                                OtrNotice::AcceptedElsewhere,
-                            ));
-                        }
-                    }
-                    let offerer = s.offerer.clone();
-                    supersede(st, key, &offerer, conn, &mut out);
-                }
-            } else if !reachable.is_empty()
-                && kind == PacketKind::Frame
-                && let Some(s) = st.sessions.get_mut(&key)
-            {
-                if from_offerer {
-                    s.framed.0 = true;
-                } else {
-                    s.framed.1 = true;
-                }
-            }
-            if kind.ends_session()
-                && let Some(s) = st.sessions.remove(&key)
-            {
-                // The peer's other connections that were still invited learn it is over.
-                if !from_offerer {
-                    for other in &s.invited {
-                        if other != conn {
-                            out.push(notice(
-                                other,
-                                room,
-                                Some(&sid),
-                                OtrNotice::AcceptedElsewhere,
-                            ));
-                        }
-                    }
-                }
-                // A party away in its grace period learns it when it comes back.
-                for c in [Some(&s.offerer), s.bound.as_ref()].into_iter().flatten() {
-                    if c != conn
-                        && let Some(away) = st.conns.get_mut(c)
-                        && !away.online()
-                    {
-                        away.missed.push((room, sid, OtrNotice::PeerDisconnected));
-                    }
-                }
             }
         }
         self.send(out);
@@ -651,7 +571,7 @@ impl OtrRelay {
 
     /// Runs the timers: invitation expiry, grace expiry, and OTR being switched off.
     pub fn tick(&self) {
-        if !self.settings.flag("otr.enabled") {
+        if !self.settings.otr().enabled {
             if !self.lock().sessions.is_empty() {
                 self.end_all();
             }
@@ -712,6 +632,170 @@ impl OtrRelay {
     /// Number of live relay sessions (tests and diagnostics; carries nothing else).
     pub fn session_count(&self) -> usize {
         self.lock().sessions.len()
+    }
+}
+
+/// Whether `conn` (authenticated as `user`) is one of the two connections of the bound session
+/// `(room, sid)` and addressed its packet to the other party (the same target check the slow
+/// path makes). Then the packet needs no membership lookup: see [`OtrRelay::handle`].
+fn holds_bound(
+    st: &State,
+    conn: &ConnId,
+    user: UserId,
+    room: RoomId,
+    sid: OtrSessionId,
+    target: &Target,
+) -> bool {
+    let Some(s) = st.sessions.get(&(room, sid)) else {
+        return false;
+    };
+    let Some(bound) = &s.bound else {
+        return false;
+    };
+    let other = if s.offerer == *conn && s.offerer_user == user {
+        s.peer
+    } else if bound == conn && s.peer == user {
+        s.offerer_user
+    } else {
+        return false;
+    };
+    match target {
+        Target::User(u) => *u == other,
+        Target::Connection(c) => st.conns.get(c.as_str()).map(|c| c.user) == Some(other),
+    }
+}
+
+/// Routes a packet of an existing session (anything but an offer), pushing what to send.
+fn route(
+    st: &mut State,
+    conn: &ConnId,
+    room: RoomId,
+    sid: OtrSessionId,
+    kind: PacketKind,
+    packet: Bytes,
+    out: &mut Vec<Out>,
+) {
+    let key = (room, sid);
+    let Some(s) = st.sessions.get_mut(&key) else {
+        out.push(notice(conn, room, Some(&sid), unknown_session()));
+        return;
+    };
+    let from_offerer = s.offerer == *conn;
+    // A bound session (every packet after the handshake's accept): exactly one recipient, no
+    // list to build.
+    if let Some(bound) = &s.bound {
+        let to = if from_offerer {
+            bound
+        } else if bound == conn {
+            &s.offerer
+        } else {
+            out.push(notice(conn, room, Some(&sid), unknown_session()));
+            return;
+        };
+        // A connection away within its grace period receives nothing, and nothing waits.
+        if st.conns.get(to).is_some_and(Conn::online) {
+            out.push(Out::Packet(to.clone(), packet));
+            if kind == PacketKind::Frame {
+                if from_offerer {
+                    s.framed.0 = true;
+                } else {
+                    s.framed.1 = true;
+                }
+            }
+        } else {
+            out.push(notice(conn, room, Some(&sid), OtrNotice::PeerUnreachable));
+        }
+        if kind.ends_session() {
+            end_routed(st, key, conn, from_offerer, out);
+        }
+        return;
+    }
+    // An invitation: the offerer's cancel goes to every invited connection; an invited
+    // connection's answer goes to the offerer.
+    let to: Vec<ConnId> = if from_offerer && kind.ends_session() {
+        s.invited.clone()
+    } else if s.invited.contains(conn)
+        && matches!(
+            kind,
+            PacketKind::Accept | PacketKind::Decline | PacketKind::Abort | PacketKind::Cancel
+        )
+    {
+        vec![s.offerer.clone()]
+    } else {
+        Vec::new()
+    };
+    if to.is_empty() {
+        out.push(notice(conn, room, Some(&sid), unknown_session()));
+        return;
+    }
+    // A connection away within its grace period receives nothing, and nothing waits.
+    let reachable: Vec<ConnId> = to
+        .into_iter()
+        .filter(|c| st.conns.get(c).is_some_and(Conn::online))
+        .collect();
+    if reachable.is_empty() {
+        out.push(notice(conn, room, Some(&sid), OtrNotice::PeerUnreachable));
+    }
+    for c in &reachable {
+        out.push(Out::Packet(c.clone(), packet.clone()));
+    }
+    if kind == PacketKind::Accept && !from_offerer {
+        if reachable.is_empty() {
+            // The offerer is away: the accept did not arrive, nothing is bound.
+        } else {
+            s.bound = Some(conn.clone());
+            for other in s.invited.drain(..) {
+                if other != *conn {
+                    out.push(notice(
+                        &other,
+                        room,
+                        Some(&sid),
+                        OtrNotice::AcceptedElsewhere,
+                    ));
+                }
+            }
+            let offerer = s.offerer.clone();
+            supersede(st, key, &offerer, conn, out);
+        }
+    }
+    if kind.ends_session() {
+        end_routed(st, key, conn, from_offerer, out);
+    }
+}
+
+/// A decline, cancel, end or abort was routed: the relay session is over.
+fn end_routed(
+    st: &mut State,
+    key: SessionKey,
+    conn: &ConnId,
+    from_offerer: bool,
+    out: &mut Vec<Out>,
+) {
+    let Some(s) = st.sessions.remove(&key) else {
+        return;
+    };
+    let (room, sid) = key;
+    // The peer's other connections that were still invited learn it is over.
+    if !from_offerer {
+        for other in &s.invited {
+            if other != conn {
+                out.push(notice(
+                    other,
+                    room,
+                    Some(&sid),
+                    OtrNotice::AcceptedElsewhere,
+                ));
+            }
+        }
+    }
+    // A party away in its grace period learns it when it comes back.
+    for c in [Some(&s.offerer), s.bound.as_ref()].into_iter().flatten() {
+        if c != conn
+            && let Some(away) = st.conns.get_mut(c)
+            && !away.online()
+        {
+            away.missed.push((room, sid, OtrNotice::PeerDisconnected));
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! cached in memory, changed by admins only and pushed live to every connection.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
@@ -167,11 +168,54 @@ fn validate(d: &SettingDef, v: &Value) -> Result<(), ApiError> {
     }
 }
 
+/// The settings read on every relayed packet, as they stand now (see [`Settings::otr`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OtrLimits {
+    /// `otr.enabled`.
+    pub enabled: bool,
+    /// `otr.max_frame_bytes`.
+    pub max_frame_bytes: usize,
+    /// `ratelimit.otr_frames_per_sec` (at least 1).
+    pub frames_per_sec: f64,
+    /// `ratelimit.otr_frame_burst` (at least 1).
+    pub frame_burst: f64,
+}
+
+/// The hot settings as atomics, rewritten from the cache whenever it changes: the relay reads
+/// them for every packet, which must cost neither a lock nor a string lookup nor a JSON value.
+/// Each field is read on its own (a reader may see one change before another of the same
+/// update, as it could with two lookups in the map).
+#[derive(Debug, Default)]
+struct HotSettings {
+    otr_enabled: AtomicBool,
+    otr_max_frame_bytes: AtomicU64,
+    otr_frames_per_sec: AtomicU64,
+    otr_frame_burst: AtomicU64,
+}
+
+impl HotSettings {
+    fn store(&self, map: &BTreeMap<String, Value>) {
+        let int = |k: &str| map.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let flag = map
+            .get("otr.enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        self.otr_enabled.store(flag, Ordering::Relaxed);
+        self.otr_max_frame_bytes
+            .store(int("otr.max_frame_bytes"), Ordering::Relaxed);
+        self.otr_frames_per_sec
+            .store(int("ratelimit.otr_frames_per_sec"), Ordering::Relaxed);
+        self.otr_frame_burst
+            .store(int("ratelimit.otr_frame_burst"), Ordering::Relaxed);
+    }
+}
+
 /// The settings service.
 #[derive(Clone)]
 pub struct Settings {
     db: Db,
     cache: Arc<RwLock<BTreeMap<String, Value>>>,
+    hot: Arc<HotSettings>,
     /// Serialises updates, so each one builds its pushed view on top of the previous one.
     updating: Arc<tokio::sync::Mutex<()>>,
 }
@@ -191,11 +235,25 @@ impl Settings {
                 map.insert(k, v);
             }
         }
+        let hot = HotSettings::default();
+        hot.store(&map);
         Ok(Settings {
             db,
             cache: Arc::new(RwLock::new(map)),
+            hot: Arc::new(hot),
             updating: Arc::default(),
         })
+    }
+
+    /// The OTR relay's per-packet settings, without a lock or a lookup.
+    pub fn otr(&self) -> OtrLimits {
+        let h = &self.hot;
+        OtrLimits {
+            enabled: h.otr_enabled.load(Ordering::Relaxed),
+            max_frame_bytes: h.otr_max_frame_bytes.load(Ordering::Relaxed) as usize,
+            frames_per_sec: h.otr_frames_per_sec.load(Ordering::Relaxed).max(1) as f64,
+            frame_burst: h.otr_frame_burst.load(Ordering::Relaxed).max(1) as f64,
+        }
     }
 
     fn get(&self, key: &str) -> Value {
@@ -276,6 +334,7 @@ impl Settings {
         // Only after the commit: a failed write leaves the cache as it was.
         if let Ok(mut m) = self.cache.write() {
             m.extend(changes);
+            self.hot.store(&m);
         }
         Ok(self.all())
     }

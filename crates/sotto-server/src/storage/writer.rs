@@ -150,7 +150,7 @@ mod tests {
                     Box::pin(async move {
                         tx.upsert_setting(&format!("k{i}"), "x", 0).await?;
                         outbox.push(BusMessage::Everyone {
-                            frame: Frame::Binary(vec![0u8].into()),
+                            frame: Frame::Binary(bytes::Bytes::from_static(&[0u8])),
                         });
                         if i == 7 {
                             // Written, then failed: must leave no trace and publish nothing.

@@ -19,8 +19,10 @@
 //! Modules: [`forwarder`] (the bare forwarder), [`load`] (the load generator), [`provision`]
 //! (users, DMs, keys, OTR sessions, and the hand-over of a session's connection to a raw
 //! socket), [`spawn`] (the measured child processes), [`process`] (CPU and memory from
-//! `/proc`), [`report`] (JSON and markdown), [`scenario`] (one module per scenario).
+//! `/proc`), [`report`] (JSON and markdown), [`scenario`] (one module per scenario), and the
+//! peer: [`ejabberd`] (install, configure, start, stop) with [`xmpp`] (a minimal XMPP client).
 
+pub mod ejabberd;
 pub mod forwarder;
 pub mod load;
 pub mod process;
@@ -28,3 +30,4 @@ pub mod provision;
 pub mod report;
 pub mod scenario;
 pub mod spawn;
+pub mod xmpp;

@@ -49,6 +49,11 @@ enum Command {
         /// Skip the forwarder (Sotto only).
         #[arg(long)]
         no_forwarder: bool,
+        /// Also run the same frames through ejabberd (XMPP, the peer): installed with
+        /// `apt-get install -y ejabberd` when missing, started with its own configuration in a
+        /// temporary directory, stopped at the end.
+        #[arg(long)]
+        with_ejabberd: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -145,6 +150,7 @@ fn main() -> anyhow::Result<()> {
                 duration,
                 frames_per_side,
                 no_forwarder,
+                with_ejabberd,
                 common,
             } => {
                 let spec = OtrRelaySpec {
@@ -160,9 +166,15 @@ fn main() -> anyhow::Result<()> {
                     } else {
                         Some(std::env::current_exe()?)
                     },
+                    ejabberd: with_ejabberd,
                     progress: !common.quiet,
                 };
-                let report = otr_relay::run(&spec).await?;
+                // On Ctrl-C the scenario's future is dropped, and with it the measured
+                // processes' guards (ejabberd is stopped, not left running).
+                let report = tokio::select! {
+                    report = otr_relay::run(&spec) => report?,
+                    _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+                };
                 common.write_json(&report)?;
                 println!("{}", report.markdown());
                 Ok(())

@@ -123,8 +123,93 @@ fn apt_get(args: &[&str]) -> Result<(bool, String), EjabberdError> {
     Ok((output.status.success(), last_lines(&text, 8)))
 }
 
+/// Which modules ejabberd runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Modules {
+    /// `mod_register` alone: the lightest relay ejabberd can be (the default).
+    #[default]
+    Minimal,
+    /// The modules of Debian's default `/etc/ejabberd/ejabberd.yml` except `mod_offline` (and
+    /// `mod_mam`, which it does not enable either), with their default options: what a
+    /// deployment typically runs, several of which hook every message (privacy, blocking,
+    /// carbons...). The clients do not enable stream management or carbons.
+    Debian,
+}
+
+impl Modules {
+    /// The `modules:` section's body.
+    fn yaml(self) -> &'static str {
+        match self {
+            Modules::Minimal => MINIMAL_MODULES,
+            Modules::Debian => DEBIAN_MODULES,
+        }
+    }
+}
+
+const MINIMAL_MODULES: &str = "  mod_register:
+    ip_access: all
+    access: register
+";
+
+/// Debian's default module list (23.01-1), less `mod_offline`; `mod_muc` without its archive
+/// option (there is no `mod_mam`).
+const DEBIAN_MODULES: &str = "  mod_register:
+    ip_access: all
+    access: register
+  mod_adhoc: {}
+  mod_admin_extra: {}
+  mod_announce:
+    access: announce
+  mod_avatar: {}
+  mod_blocking: {}
+  mod_bosh: {}
+  mod_caps: {}
+  mod_carboncopy: {}
+  mod_client_state: {}
+  mod_configure: {}
+  mod_disco: {}
+  mod_fail2ban: {}
+  mod_http_api: {}
+  mod_last: {}
+  mod_mqtt: {}
+  mod_muc:
+    access:
+      - allow
+    access_admin:
+      - allow: admin
+    access_create: muc_create
+    access_persistent: muc_create
+  mod_muc_admin: {}
+  mod_ping: {}
+  mod_pres_counter:
+    count: 5
+    interval: 60
+  mod_privacy: {}
+  mod_private: {}
+  mod_pubsub:
+    access_createnode: pubsub_createnode
+    plugins:
+      - flat
+      - pep
+  mod_push: {}
+  mod_push_keepalive: {}
+  mod_roster:
+    versioning: true
+  mod_s2s_dialback: {}
+  mod_shared_roster: {}
+  mod_sic: {}
+  mod_stream_mgmt:
+    resend_on_timeout: if_offline
+  mod_stun_disco: {}
+  mod_vcard:
+    search: false
+  mod_vcard_xupdate: {}
+  mod_version: {}
+";
+
 /// The configuration the bench runs ejabberd with (YAML), listening on `port`.
-pub fn config(port: u16) -> String {
+pub fn config(port: u16, modules: Modules) -> String {
     format!(
         r#"# Written by sotto-bench: a plain c2s relay on loopback, nothing stored, nothing shaped.
 hosts:
@@ -151,6 +236,8 @@ auth_password_format: plain
 default_db: mnesia
 registration_timeout: infinity
 acl:
+  admin:
+    user: []
   local:
     user_regexp: ""
 access_rules:
@@ -158,12 +245,20 @@ access_rules:
     allow: all
   register:
     allow: all
+  local:
+    allow: local
+  announce:
+    allow: admin
+  configure:
+    allow: admin
+  muc_create:
+    allow: local
+  pubsub_createnode:
+    allow: local
 modules:
-  mod_register:
-    ip_access: all
-    access: register
-"#,
-        max_stanza = crate::xmpp::MAX_STANZA_BYTES
+{modules}"#,
+        max_stanza = crate::xmpp::MAX_STANZA_BYTES,
+        modules = modules.yaml()
     )
 }
 
@@ -192,7 +287,7 @@ pub struct EjabberdServer {
 impl EjabberdServer {
     /// Writes the configuration, starts `ejabberdctl foreground` and waits until the c2s port
     /// accepts connections.
-    pub fn start() -> Result<EjabberdServer, EjabberdError> {
+    pub fn start(modules: Modules) -> Result<EjabberdServer, EjabberdError> {
         static STARTED: AtomicU32 = AtomicU32::new(0);
         let node = format!(
             "sotto_bench_{}_{}@{DOMAIN}",
@@ -209,7 +304,7 @@ impl EjabberdServer {
             root.join("spool"),
             root.join("logs"),
         );
-        std::fs::write(&config_path, config(port))?;
+        std::fs::write(&config_path, config(port, modules))?;
         std::fs::write(root.join("ejabberdctl.cfg"), EJABBERDCTL_CFG)?;
         std::fs::write(root.join("inetrc"), INETRC)?;
         std::fs::create_dir(&spool)?;
@@ -417,7 +512,7 @@ mod tests {
 
     #[test]
     fn the_config_stores_nothing_and_shapes_nothing() {
-        let text = config(5999);
+        let text = config(5999, Modules::Minimal);
         assert!(text.contains("port: 5999"));
         assert!(text.contains("ip: \"127.0.0.1\""));
         assert!(text.contains("shaper: none"));
@@ -425,5 +520,8 @@ mod tests {
         for module in ["mod_mam", "mod_offline", "mod_stream_mgmt", "mod_roster"] {
             assert!(!text.contains(module), "{module} is on");
         }
+        let typical = config(5999, Modules::Debian);
+        assert!(typical.contains("mod_privacy") && typical.contains("mod_carboncopy"));
+        assert!(!typical.contains("mod_mam") && !typical.contains("mod_offline"));
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
+use sotto_bench::ejabberd::Modules;
 use sotto_bench::forwarder::{self, ForwarderConfig, READY_LINE};
 use sotto_bench::scenario::SottoSource;
 use sotto_bench::scenario::handshakes::{self, HandshakesSpec};
@@ -54,6 +55,10 @@ enum Command {
         /// temporary directory, stopped at the end.
         #[arg(long)]
         with_ejabberd: bool,
+        /// ejabberd's modules: `minimal` (mod_register alone) or `debian` (Debian's default
+        /// set, less offline storage).
+        #[arg(long, value_enum, default_value = "minimal")]
+        ejabberd_modules: EjabberdModulesArg,
         #[command(flatten)]
         common: Common,
     },
@@ -83,6 +88,13 @@ enum Command {
         #[arg(long, default_value_t = ForwarderConfig::default().write_buffer)]
         write_buffer: usize,
     },
+}
+
+/// `--ejabberd-modules`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EjabberdModulesArg {
+    Minimal,
+    Debian,
 }
 
 #[derive(clap::Args)]
@@ -151,6 +163,7 @@ fn main() -> anyhow::Result<()> {
                 frames_per_side,
                 no_forwarder,
                 with_ejabberd,
+                ejabberd_modules,
                 common,
             } => {
                 let spec = OtrRelaySpec {
@@ -166,7 +179,10 @@ fn main() -> anyhow::Result<()> {
                     } else {
                         Some(std::env::current_exe()?)
                     },
-                    ejabberd: with_ejabberd,
+                    ejabberd: with_ejabberd.then_some(match ejabberd_modules {
+                        EjabberdModulesArg::Minimal => Modules::Minimal,
+                        EjabberdModulesArg::Debian => Modules::Debian,
+                    }),
                     progress: !common.quiet,
                 };
                 // On Ctrl-C the scenario's future is dropped, and with it the measured

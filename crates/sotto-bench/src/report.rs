@@ -145,6 +145,8 @@ pub struct EjabberdSetup {
     pub register_and_login_secs: f64,
     /// Size of the `<message>` stanzas sent (min, max), bytes.
     pub stanza_bytes: (usize, usize),
+    /// The module set (`minimal` or `debian`).
+    pub modules: crate::ejabberd::Modules,
     /// The configuration it ran with (YAML).
     pub config: String,
 }
@@ -231,9 +233,10 @@ impl OtrRelayReport {
         }
         if let Some(setup) = &self.ejabberd {
             out.push_str(&format!(
-                "\nejabberd {}: {}–{} B stanzas (base64 of the same frames), started in {:.1} s, \
+                "\nejabberd {} ({:?} modules): {}–{} B stanzas (base64 of the same frames), started in {:.1} s, \
                  {} users registered and logged in in {:.1} s{}\n",
                 setup.version,
+                setup.modules,
                 setup.stanza_bytes.0,
                 setup.stanza_bytes.1,
                 setup.start_up_secs,

@@ -36,7 +36,7 @@ async fn otr_relay_delivers_every_frame_through_ejabberd_too() {
             pid: std::process::id(),
         },
         forwarder: None,
-        ejabberd: true,
+        ejabberd: Some(sotto_bench::ejabberd::Modules::Minimal),
         progress: false,
     };
     let report = match otr_relay::run(&spec).await {

@@ -43,8 +43,9 @@ pub struct OtrRelaySpec {
     pub sotto: SottoSource,
     /// A `sotto-bench` executable to run the forwarder from; `None` skips the forwarder.
     pub forwarder: Option<PathBuf>,
-    /// Also run ejabberd (installed from Debian's package when missing) as the peer.
-    pub ejabberd: bool,
+    /// Also run ejabberd (installed from Debian's package when missing) as the peer, with
+    /// these modules.
+    pub ejabberd: Option<ejabberd::Modules>,
     /// Progress lines on stderr.
     pub progress: bool,
 }
@@ -66,7 +67,7 @@ pub async fn run(spec: &OtrRelaySpec) -> Result<OtrRelayReport, ScenarioError> {
         progress: spec.progress,
     };
     // Fail before the long part when the peer cannot be had.
-    let installed = if spec.ejabberd {
+    let installed = if spec.ejabberd.is_some() {
         note(spec.progress, "ejabberd: checking the package");
         Some(
             tokio::task::spawn_blocking(ejabberd::ensure_installed)
@@ -129,8 +130,9 @@ pub async fn run(spec: &OtrRelaySpec) -> Result<OtrRelayReport, ScenarioError> {
         results.push(forwarder_run?);
     }
     let mut ejabberd_setup = None;
-    if let Some(installed) = installed {
-        let (result, setup) = run_ejabberd(&frames, installed, config, spec.progress).await?;
+    if let (Some(installed), Some(modules)) = (installed, spec.ejabberd) {
+        let (result, setup) =
+            run_ejabberd(&frames, installed, modules, config, spec.progress).await?;
         results.push(result);
         ejabberd_setup = Some(setup);
     }
@@ -180,10 +182,11 @@ pub async fn run(spec: &OtrRelaySpec) -> Result<OtrRelayReport, ScenarioError> {
 async fn run_ejabberd(
     frames: &[PairFrames],
     installed: ejabberd::Installed,
+    modules: ejabberd::Modules,
     config: LoadConfig,
     progress: bool,
 ) -> Result<(RelayResult, EjabberdSetup), ScenarioError> {
-    let server = tokio::task::spawn_blocking(EjabberdServer::start)
+    let server = tokio::task::spawn_blocking(move || EjabberdServer::start(modules))
         .await
         .map_err(|e| ejabberd::EjabberdError::NotReady(format!("start task: {e}")))??;
     note(
@@ -215,7 +218,8 @@ async fn run_ejabberd(
         start_up_secs: server.start_up.as_secs_f64(),
         register_and_login_secs: users_took.as_secs_f64(),
         stanza_bytes,
-        config: ejabberd::config(server.addr.port()),
+        modules,
+        config: ejabberd::config(server.addr.port(), modules),
     };
     server.stop();
     Ok((result, setup))

@@ -1,11 +1,12 @@
 //! `sotto-bench`: the load tool for Sotto (issue 6). It measures the off-the-record relay of
 //! the real `sotto` server against a bare WebSocket forwarder (the physical limit on the same
-//! machine), driven by the same lean load generator with the same pre-encrypted frames, and the
-//! rate and latency of OTR handshakes.
+//! machine) and against ejabberd (the peer, over XMPP), driven by the same lean load generator
+//! with the same pre-encrypted frames, and the rate and latency of OTR handshakes.
 //!
 //! ```text
 //! cargo build --release --bin sotto --bin sotto-bench
 //! target/release/sotto-bench otr-relay --pairs 50 --payload 256 --window 16 --json relay.json
+//! target/release/sotto-bench otr-relay --pairs 50 --payload 256 --window 16 --with-ejabberd
 //! target/release/sotto-bench handshakes --pairs 10 --rate 50 --json handshakes.json
 //! target/release/sotto-bench forwarder --listen 127.0.0.1:9000   # the forwarder alone
 //! ```

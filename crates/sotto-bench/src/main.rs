@@ -13,8 +13,8 @@ use sotto_bench::scenario::handshakes::{self, HandshakesSpec};
 use sotto_bench::scenario::otr_relay::{self, OtrRelaySpec};
 use sotto_bench::spawn::find_sotto_binary;
 
-/// Load tool for Sotto: OTR relay throughput and latency against the real server and a bare
-/// WebSocket forwarder, and OTR handshake rate. Prints a markdown summary; `--json` writes all
+/// Load tool for Sotto: OTR relay throughput and latency against the real server, a bare
+/// WebSocket forwarder and ejabberd, and OTR handshake rate. Prints a markdown summary; `--json` writes all
 /// figures.
 #[derive(Parser)]
 #[command(name = "sotto-bench", version)]
@@ -26,7 +26,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// P pairs with established OTR sessions send pre-encrypted frames through Sotto, then the
-    /// same frames through the bare forwarder; reports both and the ratios.
+    /// same frames through the bare forwarder (and ejabberd with `--with-ejabberd`); reports
+    /// each and the ratios.
     OtrRelay {
         /// Pairs of connections (two users, one DM, one OTR session each).
         #[arg(long, default_value_t = 50)]

@@ -12,8 +12,12 @@
 //!   unencrypted place for a timestamp, and one connection delivers frames in order, so the
 //!   n-th frame received was the n-th frame sent. The FIFO holds at most `window` instants and is
 //!   allocated once.
+//!
+//! A connection is anything that implements [`LoadConnection`]: a WebSocket (Sotto, the
+//! forwarder) here, an XMPP stream in [`crate::xmpp`] (ejabberd).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,12 +41,95 @@ pub fn client_websocket_config() -> WebSocketConfig {
         .max_write_buffer_size(256 * 1024)
 }
 
+/// A connection the load generator can drive: split into a half that sends pre-built frames and
+/// a half that reports what arrives.
+pub trait LoadConnection: Send + 'static {
+    /// The sending half.
+    type Sender: LoadSender;
+    /// The receiving half.
+    type Receiver: LoadReceiver;
+    /// Splits the connection.
+    fn split(self) -> (Self::Sender, Self::Receiver);
+}
+
+/// The sending half of a [`LoadConnection`].
+pub trait LoadSender: Send + 'static {
+    /// Queues one pre-built frame (already in the target's wire format) for the next flush.
+    fn feed(&mut self, frame: &Bytes) -> impl Future<Output = Result<(), String>> + Send;
+    /// Writes out everything fed.
+    fn flush(&mut self) -> impl Future<Output = Result<(), String>> + Send;
+    /// Ends the connection cleanly.
+    fn close(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// What the receiving half of a connection saw.
+#[derive(Debug)]
+pub enum Arrival {
+    /// One of the partner's frames.
+    Frame,
+    /// Something else worth counting, labelled (`presence`, `otr/refused/rate_limited`...).
+    Event(String),
+    /// The other end closed the connection (with what it said).
+    Closed(String),
+    /// Something to ignore (a ping, a pong).
+    Ignored,
+}
+
+/// The receiving half of a [`LoadConnection`].
+pub trait LoadReceiver: Send + 'static {
+    /// The next arrival; `None` when the connection has ended. Must be cancel-safe: the load
+    /// generator polls it in a `select!` and drops it when another branch wins.
+    fn next(&mut self) -> impl Future<Output = Option<Result<Arrival, String>>> + Send;
+}
+
+impl LoadConnection for ClientSocket {
+    type Sender = futures_util::stream::SplitSink<ClientSocket, Message>;
+    type Receiver = futures_util::stream::SplitStream<ClientSocket>;
+
+    fn split(self) -> (Self::Sender, Self::Receiver) {
+        StreamExt::split(self)
+    }
+}
+
+impl LoadSender for futures_util::stream::SplitSink<ClientSocket, Message> {
+    async fn feed(&mut self, frame: &Bytes) -> Result<(), String> {
+        SinkExt::feed(self, Message::Binary(frame.clone()))
+            .await
+            .map_err(|error| format!("write: {error}"))
+    }
+
+    async fn flush(&mut self) -> Result<(), String> {
+        SinkExt::flush(self)
+            .await
+            .map_err(|error| format!("write: {error}"))
+    }
+
+    async fn close(&mut self) {
+        let _ = SinkExt::close(self).await;
+    }
+}
+
+impl LoadReceiver for futures_util::stream::SplitStream<ClientSocket> {
+    async fn next(&mut self) -> Option<Result<Arrival, String>> {
+        let message = match StreamExt::next(self).await? {
+            Ok(message) => message,
+            Err(error) => return Some(Err(format!("read: {error}"))),
+        };
+        Some(Ok(match message {
+            Message::Binary(_) => Arrival::Frame,
+            Message::Text(text) => Arrival::Event(text_event_kind(text.as_str())),
+            Message::Close(frame) => Arrival::Closed(format!("{frame:?}")),
+            _ => Arrival::Ignored,
+        }))
+    }
+}
+
 /// Two connected sockets and the frames each side sends (cycled in order).
-pub struct PairLink {
+pub struct PairLink<C = ClientSocket> {
     /// The first side's socket.
-    pub first: ClientSocket,
+    pub first: C,
     /// The second side's socket.
-    pub second: ClientSocket,
+    pub second: C,
     /// What the first side sends, already in the target's wire format.
     pub first_frames: Arc<[Bytes]>,
     /// What the second side sends.
@@ -117,7 +204,7 @@ struct ConnectionTally {
 }
 
 /// Drives every pair for `config.duration`, then drains.
-pub async fn run(pairs: Vec<PairLink>, config: LoadConfig) -> LoadOutcome {
+pub async fn run<C: LoadConnection>(pairs: Vec<PairLink<C>>, config: LoadConfig) -> LoadOutcome {
     let window = config.window.max(1);
     let start = Instant::now();
     let send_until = start + config.duration;
@@ -206,8 +293,8 @@ struct Deadlines {
 const MAX_BATCH: usize = 64;
 
 /// One connection: sends on `outbound` while the window allows, receives what `inbound` carries.
-async fn drive(
-    socket: ClientSocket,
+async fn drive<C: LoadConnection>(
+    socket: C,
     frames: Arc<[Bytes]>,
     outbound: Arc<Lane>,
     inbound: Arc<Lane>,
@@ -234,7 +321,7 @@ async fn drive(
         tokio::select! {
             biased;
             incoming = stream.next() => match incoming {
-                Some(Ok(Message::Binary(_))) => {
+                Some(Ok(Arrival::Frame)) => {
                     let now = Instant::now();
                     let sent_at = inbound.instants().pop_front();
                     match sent_at {
@@ -247,20 +334,20 @@ async fn drive(
                     inbound.delivered.fetch_add(1, Ordering::Relaxed);
                     inbound.window.add_permits(1);
                 }
-                Some(Ok(Message::Text(text))) => {
-                    *tally.text_events.entry(text_event_kind(text.as_str())).or_insert(0) += 1;
+                Some(Ok(Arrival::Event(kind))) => {
+                    *tally.text_events.entry(kind).or_insert(0) += 1;
                 }
-                Some(Ok(Message::Close(frame))) => {
+                Some(Ok(Arrival::Closed(frame))) => {
                     // The partner closing once everything has arrived is the normal end (the
                     // forwarder passes its close on); anything earlier is a failure.
                     if sending || !lane_complete(&inbound) {
-                        tally.error = Some(format!("closed by the server: {frame:?}"));
+                        tally.error = Some(format!("closed by the server: {frame}"));
                     }
                     break;
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(Arrival::Ignored)) => {}
                 Some(Err(error)) => {
-                    tally.error = Some(format!("read: {error}"));
+                    tally.error = Some(error);
                     break;
                 }
                 None => {
@@ -309,7 +396,7 @@ async fn drive(
     // a closed connection (Sotto's `peer_disconnected`), which is the end of the run, not part
     // of it. Then close cleanly, so a relay sees a departure rather than a network failure.
     everyone_done.wait().await;
-    let _ = sink.close().await;
+    sink.close().await;
     tally
 }
 
@@ -327,8 +414,8 @@ fn take_permits(lane: &Lane, most: usize) -> u64 {
 }
 
 /// Feeds `count` frames (their permits already taken) and flushes once.
-async fn send_batch(
-    sink: &mut futures_util::stream::SplitSink<ClientSocket, Message>,
+async fn send_batch<S: LoadSender>(
+    sink: &mut S,
     frames: &[Bytes],
     next_frame: &mut usize,
     outbound: &Lane,
@@ -338,18 +425,18 @@ async fn send_batch(
     let mut fed = 0;
     while fed < count {
         outbound.instants().push_back(Instant::now());
-        let frame = frames[*next_frame % frames.len()].clone();
+        let frame = &frames[*next_frame % frames.len()];
         *next_frame = next_frame.wrapping_add(1);
         fed += 1;
-        if let Err(error) = sink.feed(Message::Binary(frame)).await {
-            result = Err(format!("write: {error}"));
+        if let Err(error) = sink.feed(frame).await {
+            result = Err(error);
             break;
         }
     }
     if result.is_ok()
         && let Err(error) = sink.flush().await
     {
-        result = Err(format!("write: {error}"));
+        result = Err(error);
     }
     outbound.sent.fetch_add(fed, Ordering::Release);
     if result.is_err() {

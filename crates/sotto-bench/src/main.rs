@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
+use sotto_bench::ejabberd::Modules;
 use sotto_bench::forwarder::{self, ForwarderConfig, READY_LINE};
 use sotto_bench::scenario::SottoSource;
 use sotto_bench::scenario::connections::{self, ConnectionsSpec};
@@ -15,9 +16,9 @@ use sotto_bench::scenario::persisted::{self, PersistedSpec};
 use sotto_bench::scenario::sweep::{self, SweepReport, SweepSpec};
 use sotto_bench::spawn::find_sotto_binary;
 
-/// Load tool for Sotto: OTR relay throughput and latency against the real server and a bare
-/// WebSocket forwarder, OTR handshake rate, stored messages, idle connections, and sweeps of
-/// the offered rate. Prints a markdown summary; `--json` writes all figures.
+/// Load tool for Sotto: OTR relay throughput and latency against the real server, a bare
+/// WebSocket forwarder and ejabberd, OTR handshake rate, stored messages, idle connections, and
+/// sweeps of the offered rate. Prints a markdown summary; `--json` writes all figures.
 #[derive(Parser)]
 #[command(name = "sotto-bench", version)]
 struct Cli {
@@ -28,7 +29,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// P pairs with established OTR sessions send pre-encrypted frames through Sotto, then the
-    /// same frames through the bare forwarder; reports both and the ratios.
+    /// same frames through the bare forwarder (and ejabberd with `--with-ejabberd`); reports
+    /// each and the ratios.
     OtrRelay {
         /// Pairs of connections (two users, one DM, one OTR session each).
         #[arg(long, default_value_t = 50)]
@@ -52,6 +54,15 @@ enum Command {
         /// Skip the forwarder (Sotto only).
         #[arg(long)]
         no_forwarder: bool,
+        /// Also run the same frames through ejabberd (XMPP, the peer): installed with
+        /// `apt-get install -y ejabberd` when missing, started with its own configuration in a
+        /// temporary directory, stopped at the end.
+        #[arg(long)]
+        with_ejabberd: bool,
+        /// ejabberd's modules: `minimal` (mod_register alone) or `debian` (Debian's default
+        /// set, less offline storage).
+        #[arg(long, value_enum, default_value = "minimal")]
+        ejabberd_modules: EjabberdModulesArg,
         #[command(flatten)]
         common: Common,
     },
@@ -174,6 +185,13 @@ enum SweptScenario {
     Persisted,
 }
 
+/// `--ejabberd-modules`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EjabberdModulesArg {
+    Minimal,
+    Debian,
+}
+
 #[derive(clap::Args)]
 struct Common {
     /// The `sotto` binary to measure [default: target/release/sotto].
@@ -239,6 +257,8 @@ fn main() -> anyhow::Result<()> {
                 duration,
                 frames_per_side,
                 no_forwarder,
+                with_ejabberd,
+                ejabberd_modules,
                 common,
             } => {
                 let spec = OtrRelaySpec {
@@ -254,9 +274,18 @@ fn main() -> anyhow::Result<()> {
                     } else {
                         Some(std::env::current_exe()?)
                     },
+                    ejabberd: with_ejabberd.then_some(match ejabberd_modules {
+                        EjabberdModulesArg::Minimal => Modules::Minimal,
+                        EjabberdModulesArg::Debian => Modules::Debian,
+                    }),
                     progress: !common.quiet,
                 };
-                let report = otr_relay::run(&spec).await?;
+                // On Ctrl-C the scenario's future is dropped, and with it the measured
+                // processes' guards (ejabberd is stopped, not left running).
+                let report = tokio::select! {
+                    report = otr_relay::run(&spec) => report?,
+                    _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+                };
                 common.write_json(&report)?;
                 println!("{}", report.markdown());
                 Ok(())
@@ -367,6 +396,7 @@ fn main() -> anyhow::Result<()> {
                                     frames_per_side: 32,
                                     sotto: sotto.clone(),
                                     forwarder: forwarder.clone(),
+                                    ejabberd: None,
                                     progress: false,
                                 };
                                 async move {

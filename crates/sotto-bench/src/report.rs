@@ -119,6 +119,38 @@ pub struct Ratios {
     pub p99: f64,
 }
 
+/// Sotto divided by ejabberd (the peer).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PeerRatios {
+    /// Delivered messages/s, Sotto / ejabberd.
+    pub throughput: f64,
+    /// Target CPU per delivered message, Sotto / ejabberd.
+    pub cpu_per_message: f64,
+    /// p99 latency, Sotto / ejabberd.
+    pub p99: f64,
+}
+
+/// How the ejabberd peer was set up.
+#[derive(Debug, Clone, Serialize)]
+pub struct EjabberdSetup {
+    /// Debian's package version.
+    pub version: String,
+    /// Whether this run installed the package.
+    pub installed_now: bool,
+    /// Seconds spent checking for (and installing) the package.
+    pub install_check_secs: f64,
+    /// Seconds from `ejabberdctl foreground` to the c2s port answering.
+    pub start_up_secs: f64,
+    /// Seconds to register, log in and bind every user (in parallel).
+    pub register_and_login_secs: f64,
+    /// Size of the `<message>` stanzas sent (min, max), bytes.
+    pub stanza_bytes: (usize, usize),
+    /// The module set (`minimal` or `debian`).
+    pub modules: crate::ejabberd::Modules,
+    /// The configuration it ran with (YAML).
+    pub config: String,
+}
+
 /// The `otr-relay` scenario's report.
 #[derive(Debug, Clone, Serialize)]
 pub struct OtrRelayReport {
@@ -146,6 +178,10 @@ pub struct OtrRelayReport {
     pub results: Vec<RelayResult>,
     /// Sotto / forwarder, when both ran.
     pub ratios: Option<Ratios>,
+    /// The ejabberd peer's set-up, when it ran.
+    pub ejabberd: Option<EjabberdSetup>,
+    /// Sotto / ejabberd, when both ran.
+    pub ejabberd_ratios: Option<PeerRatios>,
 }
 
 impl OtrRelayReport {
@@ -187,6 +223,33 @@ impl OtrRelayReport {
             out.push_str(&format!(
                 "\nSotto / forwarder: throughput {:.2}, p99 {:.2}\n",
                 ratios.throughput, ratios.p99
+            ));
+        }
+        if let Some(ratios) = self.ejabberd_ratios {
+            out.push_str(&format!(
+                "\nSotto / ejabberd: throughput {:.2}, CPU per message {:.2}, p99 {:.2}\n",
+                ratios.throughput, ratios.cpu_per_message, ratios.p99
+            ));
+        }
+        if let Some(setup) = &self.ejabberd {
+            out.push_str(&format!(
+                "\nejabberd {} ({:?} modules): {}–{} B stanzas (base64 of the same frames), started in {:.1} s, \
+                 {} users registered and logged in in {:.1} s{}\n",
+                setup.version,
+                setup.modules,
+                setup.stanza_bytes.0,
+                setup.stanza_bytes.1,
+                setup.start_up_secs,
+                self.pairs * 2,
+                setup.register_and_login_secs,
+                if setup.installed_now {
+                    format!(
+                        ", installed by this run in {:.0} s",
+                        setup.install_check_secs
+                    )
+                } else {
+                    String::new()
+                }
             ));
         }
         for r in &self.results {

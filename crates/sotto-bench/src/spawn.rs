@@ -120,6 +120,13 @@ impl SottoProcess {
     }
 }
 
+impl Drop for SottoProcess {
+    /// A scenario that fails or is interrupted (Ctrl-C drops its future) stops its server too.
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
 /// A running bare forwarder.
 pub struct ForwarderProcess {
     child: Child,
@@ -164,6 +171,12 @@ impl ForwarderProcess {
     }
 }
 
+impl Drop for ForwarderProcess {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
 /// The `sotto` binary to measure: the given path, else `target/release/sotto` found from the
 /// current directory upwards or next to this executable.
 pub fn find_sotto_binary(given: Option<PathBuf>) -> Option<PathBuf> {
@@ -201,6 +214,10 @@ fn drain_in_background(lines: Lines<BufReader<ChildStdout>>) {
 }
 
 fn terminate(child: &mut Child) {
+    // Already stopped and reaped: its pid may belong to another process by now.
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())

@@ -52,6 +52,7 @@ async fn otr_relay_delivers_every_frame_through_sotto_and_the_forwarder() {
         frames_per_side: 4,
         sotto,
         forwarder: Some(PathBuf::from(env!("CARGO_BIN_EXE_sotto-bench"))),
+        ejabberd: None,
         progress: false,
     };
     let report = otr_relay::run(&spec).await.expect("otr-relay runs");
@@ -105,6 +106,7 @@ async fn otr_relay_at_a_fixed_rate_sends_about_that_rate() {
         frames_per_side: 2,
         sotto,
         forwarder: None,
+        ejabberd: None,
         progress: false,
     };
     let report = otr_relay::run(&spec).await.expect("otr-relay runs");

@@ -44,4 +44,10 @@ pub enum ScenarioError {
     /// A `/proc` figure could not be read.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
+    /// ejabberd could not be installed or started.
+    #[error(transparent)]
+    Ejabberd(#[from] crate::ejabberd::EjabberdError),
+    /// An XMPP client could not be set up.
+    #[error(transparent)]
+    Xmpp(#[from] crate::xmpp::XmppError),
 }

@@ -1,5 +1,7 @@
 //! `otr-relay`: P pairs with established OTR sessions push pre-encrypted frames through the real
-//! server, then the very same frames, sizes and pairing through the bare forwarder.
+//! server, then the very same frames, sizes and pairing through the bare forwarder, and
+//! optionally through ejabberd as XMPP chat messages whose body is the base64 text of the same
+//! frames (the peer: [`crate::ejabberd`], [`crate::xmpp`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,12 +11,17 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Bytes;
 
 use super::{ScenarioError, SottoSource};
+use crate::ejabberd::{self, EjabberdServer};
 use crate::forwarder::PAIR_PATH;
 use crate::load::{self, ClientSocket, LoadConfig, LoadOutcome, PairLink, client_websocket_config};
 use crate::process;
 use crate::provision::{self, RAISED_LIMITS};
-use crate::report::{Machine, OtrRelayReport, Percentiles, ProcessCost, Ratios, RelayResult};
+use crate::report::{
+    EjabberdSetup, Machine, OtrRelayReport, PeerRatios, Percentiles, ProcessCost, Ratios,
+    RelayResult,
+};
 use crate::spawn::{ForwarderProcess, SOTTO_ENVIRONMENT, SottoProcess};
+use crate::xmpp::{self, Account, XmppConnection};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -36,6 +43,9 @@ pub struct OtrRelaySpec {
     pub sotto: SottoSource,
     /// A `sotto-bench` executable to run the forwarder from; `None` skips the forwarder.
     pub forwarder: Option<PathBuf>,
+    /// Also run ejabberd (installed from Debian's package when missing) as the peer, with
+    /// these modules.
+    pub ejabberd: Option<ejabberd::Modules>,
     /// Progress lines on stderr.
     pub progress: bool,
 }
@@ -55,6 +65,17 @@ pub async fn run(spec: &OtrRelaySpec) -> Result<OtrRelayReport, ScenarioError> {
         duration: spec.duration,
         drain_timeout: Duration::from_secs(10),
         progress: spec.progress,
+    };
+    // Fail before the long part when the peer cannot be had.
+    let installed = if spec.ejabberd.is_some() {
+        note(spec.progress, "ejabberd: checking the package");
+        Some(
+            tokio::task::spawn_blocking(ejabberd::ensure_installed)
+                .await
+                .map_err(|e| ejabberd::EjabberdError::NotReady(format!("install task: {e}")))??,
+        )
+    } else {
+        None
     };
 
     let (spawned, url, setup_token, pid) = match &spec.sotto {
@@ -108,10 +129,26 @@ pub async fn run(spec: &OtrRelaySpec) -> Result<OtrRelayReport, ScenarioError> {
         forwarder.stop();
         results.push(forwarder_run?);
     }
-    let ratios = match results.as_slice() {
-        [sotto, forwarder] => Some(Ratios {
+    let mut ejabberd_setup = None;
+    if let (Some(installed), Some(modules)) = (installed, spec.ejabberd) {
+        let (result, setup) =
+            run_ejabberd(&frames, installed, modules, config, spec.progress).await?;
+        results.push(result);
+        ejabberd_setup = Some(setup);
+    }
+    let by_target = |name: &str| results.iter().find(|r| r.target == name);
+    let ratios = match (by_target("sotto"), by_target("forwarder")) {
+        (Some(sotto), Some(forwarder)) => Some(Ratios {
             throughput: sotto.delivered_per_sec / forwarder.delivered_per_sec,
             p99: sotto.latency.p99_us / forwarder.latency.p99_us,
+        }),
+        _ => None,
+    };
+    let ejabberd_ratios = match (by_target("sotto"), by_target("ejabberd")) {
+        (Some(sotto), Some(ejabberd)) => Some(PeerRatios {
+            throughput: sotto.delivered_per_sec / ejabberd.delivered_per_sec,
+            cpu_per_message: sotto.cpu_us_per_message / ejabberd.cpu_us_per_message,
+            p99: sotto.latency.p99_us / ejabberd.latency.p99_us,
         }),
         _ => None,
     };
@@ -135,7 +172,103 @@ pub async fn run(spec: &OtrRelaySpec) -> Result<OtrRelayReport, ScenarioError> {
             .collect(),
         results,
         ratios,
+        ejabberd: ejabberd_setup,
+        ejabberd_ratios,
     })
+}
+
+/// Starts ejabberd, registers and logs in both users of every pair, replays the frames as
+/// chat messages, and stops it (on every path: the server is a drop guard).
+async fn run_ejabberd(
+    frames: &[PairFrames],
+    installed: ejabberd::Installed,
+    modules: ejabberd::Modules,
+    config: LoadConfig,
+    progress: bool,
+) -> Result<(RelayResult, EjabberdSetup), ScenarioError> {
+    let server = tokio::task::spawn_blocking(move || EjabberdServer::start(modules))
+        .await
+        .map_err(|e| ejabberd::EjabberdError::NotReady(format!("start task: {e}")))??;
+    note(
+        progress,
+        &format!(
+            "ejabberd {} at {} (node {}, up in {:.1} s): registering {} users",
+            installed.version,
+            server.addr,
+            server.node(),
+            server.start_up.as_secs_f64(),
+            frames.len() * 2
+        ),
+    );
+    let registering = std::time::Instant::now();
+    let links = xmpp_pairs(server.addr, frames).await?;
+    let users_took = registering.elapsed();
+    let stanza_bytes = links
+        .iter()
+        .flat_map(|l| l.first_frames.iter().chain(l.second_frames.iter()))
+        .fold((usize::MAX, 0), |(min, max), f| {
+            (min.min(f.len()), max.max(f.len()))
+        });
+    note(progress, "ejabberd: running");
+    let result = measure("ejabberd", server.pid(), true, links, config).await?;
+    let setup = EjabberdSetup {
+        version: installed.version,
+        installed_now: installed.installed_now,
+        install_check_secs: installed.took.as_secs_f64(),
+        start_up_secs: server.start_up.as_secs_f64(),
+        register_and_login_secs: users_took.as_secs_f64(),
+        stanza_bytes,
+        modules,
+        config: ejabberd::config(server.addr.port(), modules),
+    };
+    server.stop();
+    Ok((result, setup))
+}
+
+/// Two XMPP users per pair (registered in-band, logged in, bound, available) whose messages
+/// carry the base64 text of the frames Sotto's run used, addressed to the partner's full JID.
+async fn xmpp_pairs(
+    addr: std::net::SocketAddr,
+    frames: &[PairFrames],
+) -> Result<Vec<PairLink<XmppConnection>>, ScenarioError> {
+    let account = |index: usize, side: &str| Account {
+        addr,
+        domain: ejabberd::DOMAIN.to_owned(),
+        user: format!("pair{index}{side}"),
+        password: "bench".to_owned(),
+        resource: "bench".to_owned(),
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, pair) in frames.iter().enumerate() {
+        let (first, second) = (account(index, "a"), account(index, "b"));
+        let stanzas = |to: &Account, frames: &Arc<[Bytes]>| -> Arc<[Bytes]> {
+            let to = to.full_jid();
+            frames.iter().map(|f| xmpp::chat_stanza(&to, f)).collect()
+        };
+        let (first_frames, second_frames) =
+            (stanzas(&second, &pair.first), stanzas(&first, &pair.second));
+        tasks.spawn(async move {
+            let timeout = Duration::from_secs(30);
+            let first = XmppConnection::register_and_connect(&first, timeout).await?;
+            let second = XmppConnection::register_and_connect(&second, timeout).await?;
+            Ok::<_, xmpp::XmppError>((
+                index,
+                PairLink {
+                    first,
+                    second,
+                    first_frames,
+                    second_frames,
+                },
+            ))
+        });
+    }
+    let mut links = Vec::with_capacity(frames.len());
+    while let Some(joined) = tasks.join_next().await {
+        let joined = joined.map_err(|e| xmpp::XmppError::Io(std::io::Error::other(e)))?;
+        links.push(joined?);
+    }
+    links.sort_by_key(|(index, _)| *index);
+    Ok(links.into_iter().map(|(_, link)| link).collect())
 }
 
 /// Sets the server up, establishes every pair's session and hands it over to raw sockets.
@@ -206,11 +339,11 @@ async fn connect(url: &str) -> Result<ClientSocket, ScenarioError> {
 }
 
 /// Runs the load against one target and reads what the target process cost meanwhile.
-async fn measure(
+async fn measure<C: load::LoadConnection>(
     target: &str,
     pid: u32,
     measured_apart: bool,
-    links: Vec<PairLink>,
+    links: Vec<PairLink<C>>,
     config: LoadConfig,
 ) -> Result<RelayResult, ScenarioError> {
     let own_pid = std::process::id();

@@ -528,3 +528,46 @@ async fn registration_and_set_up_are_limited_per_address() {
     // Logging in is counted separately.
     ts.client().login("user0", PW).await.expect("login");
 }
+
+/// Sessions are cached in memory after their first use: every way of ending one must still
+/// take effect on the very next request, whichever session is warm in the cache.
+#[tokio::test]
+async fn a_cached_session_is_refused_at_once_however_it_ends() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let mut bob = ts.client();
+    let _ = ts.user(&admin, "bob").await;
+    bob.login("bob", PW).await.expect("login");
+    let mut bob2 = ts.client();
+    bob2.login("bob", PW).await.expect("second session");
+    let mut bob3 = ts.client();
+    bob3.login("bob", PW).await.expect("third session");
+    for _ in 0..3 {
+        bob.me().await.expect("warm");
+        bob2.me().await.expect("warm");
+        bob3.me().await.expect("warm");
+    }
+    // Revoked by another session.
+    bob.revoke_session(bob3.session_id.expect("sid"))
+        .await
+        .expect("revoke");
+    assert_eq!(code(bob3.me().await), ErrorCode::InvalidToken, "revoked");
+    bob2.me().await.expect("others unaffected");
+    // Password change ends every other session.
+    bob.change_password(PW, "new-password-1")
+        .await
+        .expect("change");
+    assert_eq!(code(bob2.me().await), ErrorCode::InvalidToken, "password");
+    bob.me().await.expect("own session survives");
+    // Logout.
+    let mut bob4 = ts.client();
+    bob4.login("bob", "new-password-1").await.expect("login");
+    bob4.me().await.expect("warm");
+    bob4.logout().await.expect("logout");
+    assert_eq!(code(bob4.me().await), ErrorCode::InvalidToken, "logout");
+    // Deactivation.
+    bob.me().await.expect("warm");
+    admin.deactivate(bob.user_id()).await.expect("deactivate");
+    assert_eq!(code(bob.me().await), ErrorCode::InvalidToken, "deactivated");
+    admin.me().await.expect("the admin's own session is fine");
+}

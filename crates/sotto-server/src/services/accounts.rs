@@ -20,7 +20,7 @@ use crate::bus::{BusMessage, DisconnectTarget};
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::{hash_token, new_token, random_hex};
 use crate::services::settings::Settings;
-use crate::storage::{Db, now_ms};
+use crate::storage::{Db, SessionRecord, now_ms};
 use sotto_api::realtime::close;
 use tokio::sync::Semaphore;
 
@@ -29,6 +29,23 @@ use tokio::sync::Semaphore;
 const DEFAULT_SESSION_IDLE_MS: i64 = 30 * 24 * 3600 * 1000;
 /// A session's last use is recorded at most this often (and at least twice per idle lifetime).
 const SESSION_TOUCH_MS: i64 = 60_000;
+/// A cached session is read again from the database after this long (the cache is also
+/// cleared outright by every change that can end a session).
+const SESSION_CACHE_TTL: Duration = Duration::from_secs(10);
+/// The cache is cleared when it would grow past this many sessions.
+const SESSION_CACHE_MAX: usize = 100_000;
+
+/// Token hash → session, so authenticating a request does not hand off to the database on
+/// every call. Correctness rests on invalidation: every change that can end a session or
+/// change what it grants (revoke and logout, password change, deactivation) clears the whole
+/// cache *after* its commit and bumps `generation`; a lookup that read the database before
+/// such a change (same generation check) never inserts its stale answer. Idle expiry is
+/// checked against the cached `last_seen_at`, which a lazy touch updates in place.
+#[derive(Default)]
+struct SessionCache {
+    generation: u64,
+    entries: HashMap<String, (SessionRecord, Instant)>,
+}
 /// Invites expire after this long.
 const INVITE_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
@@ -130,6 +147,7 @@ pub struct Accounts {
     dummy_hash: Arc<String>,
     /// Sessions unused for this long stop working.
     session_idle_ms: i64,
+    sessions: Arc<Mutex<SessionCache>>,
 }
 
 /// The longest valid username, in bytes.
@@ -199,6 +217,7 @@ impl Accounts {
             limiter: Arc::new(LoginLimiter::default()),
             dummy_hash: Arc::new(dummy),
             session_idle_ms: DEFAULT_SESSION_IDLE_MS,
+            sessions: Arc::default(),
         })
     }
 
@@ -448,14 +467,23 @@ impl Accounts {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid());
         }
-        let Some(s) = self.db.session_by_token(&hash_token(token)).await? else {
-            return Err(invalid());
+        let th = hash_token(token);
+        let s = match self.cached_session(&th) {
+            Ok(s) => s,
+            Err(generation) => {
+                let Some(s) = self.db.session_by_token(&th).await? else {
+                    return Err(invalid());
+                };
+                self.cache_session(th.clone(), &s, generation);
+                s
+            }
         };
         let now = now_ms();
         if s.deactivated || now - s.last_seen_at > self.session_idle_ms {
             return Err(invalid());
         }
         if now - s.last_seen_at > SESSION_TOUCH_MS.min(self.session_idle_ms / 2) {
+            self.cache_touch(&th, now);
             // Refresh lazily, off the request path.
             let db = self.db.clone();
             let id = s.id;
@@ -470,6 +498,44 @@ impl Accounts {
             via_cookie,
             csrf_token: s.csrf_token,
         })
+    }
+
+    /// The cached session of a token hash, or the cache's generation to insert under.
+    fn cached_session(&self, th: &str) -> Result<SessionRecord, u64> {
+        let cache = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        match cache.entries.get(th) {
+            Some((s, at)) if at.elapsed() < SESSION_CACHE_TTL => Ok(s.clone()),
+            _ => Err(cache.generation),
+        }
+    }
+
+    /// Caches a session read from the database, unless a session-ending change committed
+    /// since the read began (then the read may be stale).
+    fn cache_session(&self, th: String, s: &SessionRecord, generation: u64) {
+        let mut cache = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.generation != generation {
+            return;
+        }
+        if cache.entries.len() >= SESSION_CACHE_MAX {
+            cache.entries.clear();
+        }
+        cache.entries.insert(th, (s.clone(), Instant::now()));
+    }
+
+    /// Records a lazy touch in the cached copy.
+    fn cache_touch(&self, th: &str, now: i64) {
+        let mut cache = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((s, _)) = cache.entries.get_mut(th) {
+            s.last_seen_at = s.last_seen_at.max(now);
+        }
+    }
+
+    /// Forgets every cached session; called after each committed change that can end a
+    /// session (so a revoked token is refused by the very next request).
+    fn invalidate_sessions(&self) {
+        let mut cache = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        cache.generation += 1;
+        cache.entries.clear();
     }
 
     /// Ends the caller's session and closes its sockets.
@@ -498,7 +564,8 @@ impl Accounts {
     /// Revokes one of the caller's sessions; its sockets close at once.
     pub async fn revoke(&self, caller: &Caller, session_id: SessionId) -> ApiResult<()> {
         let uid = caller.user_id;
-        self.db
+        let r = self
+            .db
             .write(move |tx, outbox| {
                 Box::pin(async move {
                     if !tx.delete_session(session_id, uid).await? {
@@ -512,7 +579,10 @@ impl Accounts {
                     Ok(())
                 })
             })
-            .await
+            .await;
+        // After the commit: a lookup racing it must not re-cache the old row.
+        self.invalidate_sessions();
+        r
     }
 
     /// Changes the caller's password and revokes every *other* session.
@@ -535,7 +605,8 @@ impl Accounts {
         check_password(&req.new_password)?;
         let new_hash = self.hash(req.new_password).await?;
         let (uid, sid) = (caller.user_id, caller.session_id);
-        self.db
+        let r = self
+            .db
             .write(move |tx, outbox| {
                 Box::pin(async move {
                     tx.set_password(uid, &new_hash).await?;
@@ -549,7 +620,10 @@ impl Accounts {
                     Ok(())
                 })
             })
-            .await
+            .await;
+        // After the commit: a lookup racing it must not re-cache the old row.
+        self.invalidate_sessions();
+        r
     }
 
     /// If there is no admin yet, replaces any previous set-up token with a new one and returns
@@ -634,7 +708,8 @@ impl Accounts {
                 "admins cannot deactivate themselves",
             ));
         }
-        self.db
+        let r = self
+            .db
             .write(move |tx, outbox| {
                 Box::pin(async move {
                     if !tx.deactivate_user(user_id).await? {
@@ -649,7 +724,10 @@ impl Accounts {
                     Ok(())
                 })
             })
-            .await
+            .await;
+        // After the commit: a lookup racing it must not re-cache the old row.
+        self.invalidate_sessions();
+        r
     }
 }
 

@@ -130,13 +130,16 @@ impl Messages {
         room: RoomId,
         req: SendMessageRequest,
     ) -> ApiResult<Message> {
-        self.rooms.require_member(room, caller.user_id).await?;
-        self.check_body(&req.body, req.attachment_id.is_some())?;
+        // The membership check runs inside the writer job (one hand-off to the database
+        // instead of two); the body's verdict is given after it, as before.
+        let body_ok = self.check_body(&req.body, req.attachment_id.is_some());
         let author = caller.user_id;
         let msg = self
             .db
             .write(move |tx, outbox| {
                 Box::pin(async move {
+                    Rooms::require_member_tx(tx, room, author).await?;
+                    body_ok?;
                     let now = now_ms();
                     let (kind, body) = split_body(&req.body);
                     let id = tx.insert_message(room, author, kind, body, now).await?;

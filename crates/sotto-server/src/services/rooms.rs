@@ -67,6 +67,16 @@ impl Rooms {
         }
     }
 
+    /// [`Rooms::require_member`] inside a writer job: the check reads the same transaction the
+    /// job writes in, so it costs no extra round trip and sees no stale membership.
+    pub async fn require_member_tx(tx: &mut dyn Tx, room: RoomId, user: UserId) -> ApiResult<()> {
+        if tx.member_exists(room, user).await? {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("room"))
+        }
+    }
+
     /// Members of a room.
     pub async fn members(&self, room: RoomId) -> ApiResult<Vec<UserId>> {
         self.db.members(room).await

@@ -63,7 +63,10 @@ fn options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
         SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL: every commit fsyncs the WAL before it returns, so a write job (a sent
+            // message) is durable before it is acknowledged. The writer batches jobs, so this is
+            // one fsync per batch, not per message.
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             // Deleted and edited message text is overwritten with zeros in the file rather than
             // left in free pages (SQLite-only).

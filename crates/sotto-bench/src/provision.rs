@@ -316,7 +316,9 @@ async fn resume(client: &Client, connection_id: &str) -> Result<ClientSocket, Pr
         .ok_or_else(|| ProvisionError::Resume("not logged in".into()))?;
     let ws_base = client.base_url().replacen("http://", "ws://", 1);
     let url = format!("{ws_base}/api/v1/ws?resume={connection_id}");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Generous: on a busy machine (the test command runs everything in parallel) the server
+    // can take seconds to notice the drop.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut request = url.as_str().into_client_request()?;
         let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
@@ -355,12 +357,12 @@ async fn resume(client: &Client, connection_id: &str) -> Result<ClientSocket, Pr
     }
 }
 
-/// The next JSON event on a raw socket (binary frames and pings are skipped), within 10 s.
+/// The next JSON event on a raw socket (binary frames and pings are skipped), within 30 s.
 async fn next_event(socket: &mut ClientSocket) -> Result<ServerEvent, ProvisionError> {
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
             .await
-            .map_err(|_| ProvisionError::Resume("no event within 10 s".into()))?;
+            .map_err(|_| ProvisionError::Resume("no event within 30 s".into()))?;
         match message {
             Some(Ok(Message::Text(text))) => {
                 if let Ok(event) = serde_json::from_str::<ServerEvent>(text.as_str()) {

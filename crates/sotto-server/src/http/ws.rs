@@ -274,9 +274,7 @@ async fn start(
         heartbeat_secs: hb.as_secs(),
         resumed,
     };
-    if let Err(end) = push(socket, kill, text(&hello)).await {
-        return Err(end);
-    }
+    push(socket, kill, text(&hello)).await?;
 
     // Catch-up: everything stored after `since`.
     // `since` is the client's position, or (for a fresh start) the head of the log read
@@ -321,9 +319,7 @@ async fn start(
             continue;
         }
         for (seq, json) in batch {
-            if let Err(end) = push(socket, kill, Message::Text(Utf8Bytes::from(json))).await {
-                return Err(end);
-            }
+            push(socket, kill, Message::Text(Utf8Bytes::from(json))).await?;
             last_seq = seq;
             replayed += 1;
         }
@@ -335,9 +331,7 @@ async fn start(
     // Cut short (the client reloads history over HTTP): live events from here on.
     catch_up.finish();
     let done = text(&ServerEvent::CatchUpDone { last_seq, complete });
-    if let Err(end) = push(socket, kill, done).await {
-        return Err(end);
-    }
+    push(socket, kill, done).await?;
 
     Ok(last_seq)
 }

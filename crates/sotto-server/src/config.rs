@@ -45,7 +45,7 @@ pub struct Layer {
     /// Log filter, `tracing` syntax [default: info].
     #[arg(long, global = true, env = "SOTTO_LOG")]
     pub log: Option<String>,
-    /// WebSocket read buffer per connection, bytes [default: 4096].
+    /// WebSocket read buffer per connection, bytes [default: 2048].
     #[arg(long, global = true, env = "SOTTO_WS_READ_BUFFER")]
     pub ws_read_buffer: Option<usize>,
     /// WebSocket write buffer per connection, bytes: frames queued together are written in
@@ -168,7 +168,7 @@ impl Config {
             allowed_origins: pick!(allowed_origins, Vec::new()),
             log_format: pick!(log_format, LogFormat::Human),
             log: pick!(log, "info".to_string()),
-            ws_read_buffer: pick!(ws_read_buffer, 4096),
+            ws_read_buffer: pick!(ws_read_buffer, 2048),
             ws_write_buffer: pick!(ws_write_buffer, 16384),
             ws_max_message: pick!(ws_max_message, 256 * 1024),
             ws_queue: pick!(ws_queue, 256),

@@ -53,7 +53,7 @@ impl RealtimeTarget {
     }
 }
 
-/// Buffers for sockets that mostly read: 4 KiB each way (the server's defaults too).
+/// Buffers for sockets that mostly read: 4 KiB each way (the server reads with 2 KiB by default).
 pub fn small_buffers() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)

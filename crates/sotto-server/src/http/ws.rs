@@ -131,7 +131,7 @@ async fn run(
     // Fix the starting position before registering (see `serve`).
     let since = match since {
         Some(s) => s,
-        None => match events::head(&app.db).await {
+        None => match Box::pin(events::head(&app.db)).await {
             Ok(h) => h,
             Err(_) => return,
         },
@@ -150,9 +150,7 @@ async fn run(
     );
     METRICS.connections_total.inc();
     METRICS.connections_open.inc();
-    app.presence
-        .connected(caller.user_id, conn_id.clone())
-        .await;
+    Box::pin(app.presence.connected(caller.user_id, conn_id.clone())).await;
     app.otr
         .connection_opened(&conn_id, caller.user_id, is_resumed);
     app.bus.publish(BusMessage::ConnectionOpened {
@@ -163,7 +161,7 @@ async fn run(
     let end = serve(&app, &mut socket, &caller, &conn_id, since, is_resumed, reg).await;
     app.hub.unregister(&conn_id);
     METRICS.connections_open.dec();
-    app.presence.disconnected(caller.user_id, &conn_id).await;
+    Box::pin(app.presence.disconnected(caller.user_id, &conn_id)).await;
     let clean = matches!(end, End::Clean);
     let resumable = matches!(end, End::Dropped);
     // Only a connection that may come back keeps its OTR sessions through the grace period
@@ -204,77 +202,17 @@ async fn serve(
         catch_up,
     } = reg;
     let hb = Duration::from_secs(app.config.heartbeat_secs.max(1));
-    let hello = ServerEvent::Hello {
-        connection_id: conn_id.to_string(),
-        user_id: caller.user_id,
-        session_id: caller.session_id,
-        heartbeat_secs: hb.as_secs(),
-        resumed,
+    // The hello and the catch-up run once, in their own heap allocation that is freed when
+    // they are done: their futures (database reads) are far larger than the idle loop's, and
+    // an async fn's state is as large as its largest await, for the connection's whole life.
+    let mut last_seq = match Box::pin(start(
+        app, socket, &mut kill, caller, conn_id, since, resumed, hb, catch_up,
+    ))
+    .await
+    {
+        Ok(s) => s,
+        Err(end) => return end,
     };
-    if let Err(end) = push(socket, &mut kill, text(&hello)).await {
-        return end;
-    }
-
-    // Catch-up: everything stored after `since`.
-    // `since` is the client's position, or (for a fresh start) the head of the log read
-    // *before* the connection was registered: events committed after that point arrive exactly
-    // once, either replayed here or live (deduplicated by `seq`).
-    let mut last_seq = since.max(0);
-    let mut replayed = 0;
-    let mut complete = true;
-    // Events before the retention horizon are gone: replay what is left, say it is not all.
-    match app.db.events_pruned_through().await {
-        Ok(pruned) if last_seq < pruned => {
-            last_seq = pruned;
-            complete = false;
-        }
-        Ok(_) => {}
-        Err(_) => return End::Dropped,
-    }
-    // Live stored events are not queued until `catch_up.finish()` (the hub skips them), so a
-    // long replay in a busy room cannot fill the queue. When the log is exhausted, switch to
-    // live and read it once more: what was committed before the switch is read there, what
-    // comes after is queued (and deduplicated by `seq` below).
-    let mut live = false;
-    loop {
-        let batch = match events::since(&app.db, caller.user_id, last_seq, 500).await {
-            Ok(b) => b,
-            Err(_) => return End::Dropped,
-        };
-        // A prune may have run since the position was checked: if it reached past where this
-        // batch started, events this replay never sent may be gone. Say so rather than claim a
-        // complete catch-up (checked after the read, so the prune that mattered is seen).
-        match app.db.events_pruned_through().await {
-            Ok(pruned) if last_seq < pruned => complete = false,
-            Ok(_) => {}
-            Err(_) => return End::Dropped,
-        }
-        if batch.is_empty() {
-            if live {
-                break;
-            }
-            catch_up.finish();
-            live = true;
-            continue;
-        }
-        for (seq, json) in batch {
-            if let Err(end) = push(socket, &mut kill, Message::Text(Utf8Bytes::from(json))).await {
-                return end;
-            }
-            last_seq = seq;
-            replayed += 1;
-        }
-        if replayed >= MAX_CATCH_UP {
-            complete = false;
-            break;
-        }
-    }
-    // Cut short (the client reloads history over HTTP): live events from here on.
-    catch_up.finish();
-    let done = text(&ServerEvent::CatchUpDone { last_seq, complete });
-    if let Err(end) = push(socket, &mut kill, done).await {
-        return end;
-    }
 
     let mut last_heard = Instant::now();
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + hb, hb);
@@ -313,6 +251,89 @@ async fn serve(
             }
         }
     }
+}
+
+/// Sends `hello`, replays the stored events after `since` and sends `catch_up_done`; returns
+/// the position of the last stored event sent.
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    app: &App,
+    socket: &mut WebSocket,
+    kill: &mut tokio::sync::oneshot::Receiver<crate::realtime::CloseOrder>,
+    caller: &Caller,
+    conn_id: &Arc<str>,
+    since: Seq,
+    resumed: bool,
+    hb: Duration,
+    catch_up: crate::realtime::CatchUp,
+) -> Result<Seq, End> {
+    let hello = ServerEvent::Hello {
+        connection_id: conn_id.to_string(),
+        user_id: caller.user_id,
+        session_id: caller.session_id,
+        heartbeat_secs: hb.as_secs(),
+        resumed,
+    };
+    push(socket, kill, text(&hello)).await?;
+
+    // Catch-up: everything stored after `since`.
+    // `since` is the client's position, or (for a fresh start) the head of the log read
+    // *before* the connection was registered: events committed after that point arrive exactly
+    // once, either replayed here or live (deduplicated by `seq`).
+    let mut last_seq = since.max(0);
+    let mut replayed = 0;
+    let mut complete = true;
+    // Events before the retention horizon are gone: replay what is left, say it is not all.
+    match app.db.events_pruned_through().await {
+        Ok(pruned) if last_seq < pruned => {
+            last_seq = pruned;
+            complete = false;
+        }
+        Ok(_) => {}
+        Err(_) => return Err(End::Dropped),
+    }
+    // Live stored events are not queued until `catch_up.finish()` (the hub skips them), so a
+    // long replay in a busy room cannot fill the queue. When the log is exhausted, switch to
+    // live and read it once more: what was committed before the switch is read there, what
+    // comes after is queued (and deduplicated by `seq` below).
+    let mut live = false;
+    loop {
+        let batch = match events::since(&app.db, caller.user_id, last_seq, 500).await {
+            Ok(b) => b,
+            Err(_) => return Err(End::Dropped),
+        };
+        // A prune may have run since the position was checked: if it reached past where this
+        // batch started, events this replay never sent may be gone. Say so rather than claim a
+        // complete catch-up (checked after the read, so the prune that mattered is seen).
+        match app.db.events_pruned_through().await {
+            Ok(pruned) if last_seq < pruned => complete = false,
+            Ok(_) => {}
+            Err(_) => return Err(End::Dropped),
+        }
+        if batch.is_empty() {
+            if live {
+                break;
+            }
+            catch_up.finish();
+            live = true;
+            continue;
+        }
+        for (seq, json) in batch {
+            push(socket, kill, Message::Text(Utf8Bytes::from(json))).await?;
+            last_seq = seq;
+            replayed += 1;
+        }
+        if replayed >= MAX_CATCH_UP {
+            complete = false;
+            break;
+        }
+    }
+    // Cut short (the client reloads history over HTTP): live events from here on.
+    catch_up.finish();
+    let done = text(&ServerEvent::CatchUpDone { last_seq, complete });
+    push(socket, kill, done).await?;
+
+    Ok(last_seq)
 }
 
 /// Sends one frame, unless a close order arrives first: a send blocks while the client does not
@@ -477,6 +498,21 @@ async fn on_binary(
         app.otr.handle(caller, conn_id, out).await;
         return;
     }
+    // Other channels read room membership from the database: a future several times the size
+    // of the relay's, in its own allocation so that every connection's state does not carry it.
+    Box::pin(other_channel(app, caller, conn_id, tx, b, out)).await;
+}
+
+/// An ephemeral frame on a channel other than the relay's: rate-limited, routed by membership.
+async fn other_channel(
+    app: &App,
+    caller: &Caller,
+    conn_id: &Arc<str>,
+    tx: &tokio::sync::mpsc::Sender<Frame>,
+    b: &[u8],
+    out: OutgoingRef<'_>,
+) {
+    let max = app.settings.otr().max_frame_bytes;
     if b.len() > max {
         reply(
             tx,

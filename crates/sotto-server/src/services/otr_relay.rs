@@ -387,6 +387,27 @@ impl OtrRelay {
                 return self.send(sent);
             }
         }
+        // Everything else reads the room (and for an offer the key directory) from the
+        // database: a future several times the size of the bound path's, boxed so that every
+        // connection's state does not carry it (an async fn is as large as its largest await).
+        Box::pin(self.handle_unbound(caller, conn, out, peeked, incoming)).await;
+    }
+
+    /// [`Self::handle`] for a packet that is not part of a session this connection holds.
+    async fn handle_unbound(
+        &self,
+        caller: &Caller,
+        conn: &ConnId,
+        out: OutgoingRef<'_>,
+        peeked: Option<(PacketKind, OtrSessionId)>,
+        incoming: Bytes,
+    ) {
+        let room = out.room_id;
+        let sid = peeked.map(|(_, id)| id);
+        let refuse = |code: ErrorCode, msg: &str| {
+            self.send(vec![notice(conn, room, sid.as_ref(), refused(code, msg))]);
+        };
+        let mut sent = Vec::new();
         let Some((kind, sid)) = peeked else {
             return refuse(ErrorCode::BadFrame, "not an OTR packet");
         };

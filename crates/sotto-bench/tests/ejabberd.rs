@@ -11,18 +11,17 @@
 //! Sotto runs in this test's process (see `smoke.rs` for why); ejabberd is always its own
 //! process, so its figures are measured apart.
 
+mod common;
+
+use common::in_process_server;
 use std::time::Duration;
 
-use sotto_bench::scenario::SottoSource;
 use sotto_bench::scenario::otr_relay::{self, OtrRelaySpec};
-use sotto_server::{Config, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otr_relay_delivers_every_frame_through_ejabberd_too() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(Config::for_tests(dir.path()))
-        .await
-        .expect("server starts");
+    let (server, sotto) = in_process_server(&dir).await;
     let spec = OtrRelaySpec {
         pairs: 2,
         payload_bytes: 256,
@@ -30,11 +29,7 @@ async fn otr_relay_delivers_every_frame_through_ejabberd_too() {
         rate: None,
         duration: Duration::from_secs(3),
         frames_per_side: 4,
-        sotto: SottoSource::Running {
-            url: server.url().to_string(),
-            setup_token: server.setup_token.clone().expect("fresh server"),
-            pid: std::process::id(),
-        },
+        sotto,
         forwarder: None,
         ejabberd: Some(sotto_bench::ejabberd::Modules::Minimal),
         progress: false,

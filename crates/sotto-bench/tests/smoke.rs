@@ -8,36 +8,14 @@
 //! the same provisioning through the SDK, the same hand-over to raw sockets, the same load
 //! generator, and the forwarder as its own process from this crate's binary.
 
+mod common;
+
+use common::{assert_ordered, in_process_server};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sotto_bench::report::Percentiles;
-use sotto_bench::scenario::SottoSource;
 use sotto_bench::scenario::handshakes::{self, HandshakesSpec};
 use sotto_bench::scenario::otr_relay::{self, OtrRelaySpec};
-use sotto_server::{Config, Server};
-
-async fn in_process_server(dir: &tempfile::TempDir) -> (Server, SottoSource) {
-    let server = Server::start(Config::for_tests(dir.path()))
-        .await
-        .expect("server starts");
-    let source = SottoSource::Running {
-        url: server.url().to_string(),
-        setup_token: server.setup_token.clone().expect("fresh server"),
-        pid: std::process::id(),
-    };
-    (server, source)
-}
-
-fn assert_ordered(latency: &Percentiles) {
-    assert!(latency.samples > 0);
-    assert!(
-        latency.p50_us <= latency.p99_us
-            && latency.p99_us <= latency.p999_us
-            && latency.p999_us <= latency.max_us,
-        "percentiles out of order: {latency:?}"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otr_relay_delivers_every_frame_through_sotto_and_the_forwarder() {

@@ -3,36 +3,15 @@
 //! with the same in-process server, for the same reason: a `sotto` binary in the target
 //! directory may be missing or stale when only this crate is built). Figures are not checked.
 
+mod common;
+
+use common::{assert_ordered, in_process_server};
 use std::time::Duration;
 
-use sotto_bench::report::Percentiles;
 use sotto_bench::scenario::SottoSource;
 use sotto_bench::scenario::connections::{self, ConnectionsSpec};
 use sotto_bench::scenario::persisted::{self, PersistedSpec};
 use sotto_bench::scenario::sweep::{self, SweepReport, SweepSpec};
-use sotto_server::{Config, Server};
-
-async fn in_process_server(dir: &tempfile::TempDir) -> (Server, SottoSource) {
-    let server = Server::start(Config::for_tests(dir.path()))
-        .await
-        .expect("server starts");
-    let source = SottoSource::Running {
-        url: server.url().to_string(),
-        setup_token: server.setup_token.clone().expect("fresh server"),
-        pid: std::process::id(),
-    };
-    (server, source)
-}
-
-fn assert_ordered(latency: &Percentiles) {
-    assert!(latency.samples > 0);
-    assert!(
-        latency.p50_us <= latency.p99_us
-            && latency.p99_us <= latency.p999_us
-            && latency.p999_us <= latency.max_us,
-        "percentiles out of order: {latency:?}"
-    );
-}
 
 fn persisted_spec(sotto: SottoSource, rate: Option<f64>) -> PersistedSpec {
     PersistedSpec {

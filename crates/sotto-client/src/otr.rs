@@ -9,6 +9,7 @@
 //! else on the connection back to the caller untouched.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sotto_api::ephemeral::{Incoming, Outgoing, Target};
@@ -74,8 +75,7 @@ impl OtrEndpoint {
     /// Connects and announces that this connection's E2E identity is unlocked.
     pub async fn connect(client: &Client, keys: E2eKeys, opts: ConnectOptions) -> Result<Self> {
         let realtime = client.connect(opts).await?;
-        realtime.send(&ClientEvent::E2eState { unlocked: true })?;
-        Ok(Self {
+        let mut endpoint = Self {
             realtime,
             keys,
             me: client.user_id(),
@@ -83,7 +83,40 @@ impl OtrEndpoint {
             lost_replies: HashMap::new(),
             pending: VecDeque::new(),
             wire_tap: None,
-        })
+        };
+        endpoint.announce_unlocked().await?;
+        Ok(endpoint)
+    }
+
+    /// Tells the server this connection is unlocked and waits until it has taken note: the
+    /// server handles a connection's frames in order, so its answer to a ping sent afterwards
+    /// proves it. Without the wait, a peer's offer could reach the server first and be refused
+    /// as "locked". What arrives meanwhile is kept for [`OtrEndpoint::next`].
+    async fn announce_unlocked(&mut self) -> Result<()> {
+        const READY_WAIT: Duration = Duration::from_secs(30);
+        self.realtime
+            .send(&ClientEvent::E2eState { unlocked: true })?;
+        // Distinct from any ping the caller sends itself on this connection.
+        static READY_NONCE: AtomicU64 = AtomicU64::new(1 << 63);
+        let nonce = READY_NONCE.fetch_add(1, Ordering::Relaxed);
+        self.realtime.send(&ClientEvent::Ping { nonce })?;
+        let deadline = tokio::time::Instant::now() + READY_WAIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.realtime.next())
+                .await
+                .map_err(|_| Error::Ws("the server did not confirm the unlocked state".into()))?
+                .ok_or_else(|| Error::Ws("connection closed".into()))?;
+            match event {
+                RealtimeEvent::Event(ServerEvent::Pong { nonce: n }) if n == nonce => {
+                    return Ok(());
+                }
+                other => {
+                    if let Some(update) = self.absorb(other) {
+                        self.pending.push_back(update);
+                    }
+                }
+            }
+        }
     }
 
     /// Records every OTR payload sent or received from now on (for tests that must prove the
@@ -113,11 +146,9 @@ impl OtrEndpoint {
             resume: resume.then_some(old_id),
             ..ConnectOptions::default()
         };
-        let realtime = client.connect(opts).await?;
-        realtime.send(&ClientEvent::E2eState { unlocked: true })?;
-        let resumed = realtime.resumed;
-        self.realtime = realtime;
-        Ok(resumed)
+        self.realtime = client.connect(opts).await?;
+        self.announce_unlocked().await?;
+        Ok(self.realtime.resumed)
     }
 
     /// The realtime connection (its id, or to send other events).
@@ -261,15 +292,22 @@ impl OtrEndpoint {
                 .await
                 .ok()
                 .flatten()?;
-            match event {
-                RealtimeEvent::Ephemeral(incoming) if incoming.channel == otr::CHANNEL => {
-                    self.on_packet(incoming);
-                }
-                RealtimeEvent::Event(ServerEvent::Otr(notice)) => {
-                    return Some(self.on_notice(notice));
-                }
-                other => return Some(OtrUpdate::Other(other)),
+            if let Some(update) = self.absorb(event) {
+                return Some(update);
             }
+        }
+    }
+
+    /// Handles one realtime event: OTR packets go to their conversation (their updates are
+    /// queued in `pending`), a notice becomes an update, anything else is handed through.
+    fn absorb(&mut self, event: RealtimeEvent) -> Option<OtrUpdate> {
+        match event {
+            RealtimeEvent::Ephemeral(incoming) if incoming.channel == otr::CHANNEL => {
+                self.on_packet(incoming);
+                None
+            }
+            RealtimeEvent::Event(ServerEvent::Otr(notice)) => Some(self.on_notice(notice)),
+            other => Some(OtrUpdate::Other(other)),
         }
     }
 

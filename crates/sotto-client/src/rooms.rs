@@ -395,8 +395,10 @@ impl Client {
     }
 
     /// Encrypts `content` under the room's current key (distributing a new one first if
-    /// needed) and sends it, with an encrypted upload attached if given. Retries when the
-    /// membership changed between the key and the send (`e2e_room_key_stale`).
+    /// needed) and sends it, with an encrypted upload attached if given. The key this client
+    /// received last is tried first, without asking the server (one round trip per message);
+    /// when the server answers `e2e_room_key_stale` (the membership changed), the keys are
+    /// synced, a new one distributed if needed, and the send retried.
     pub async fn room_send(
         &self,
         keys: &mut E2eKeys,
@@ -405,8 +407,12 @@ impl Client {
         attachment: Option<sotto_api::UploadId>,
     ) -> Result<Message> {
         let mut last = None;
+        let mut newest = keys.rings.get(&room).and_then(RoomKeyRing::newest);
         for _ in 0..ATTEMPTS {
-            let key_id = key_id_of(&self.room_ensure_key(keys, room).await?)?;
+            let key_id = match newest.take() {
+                Some(k) => k,
+                None => key_id_of(&self.room_ensure_key(keys, room).await?)?,
+            };
             let ring = keys
                 .rings
                 .get(&room)

@@ -243,6 +243,14 @@ async fn plaintext_is_refused_in_encrypted_rooms_and_envelopes_in_ordinary_ones(
             "{bad}"
         );
     }
+    // An insider naming another member as the sender: refused before any client sees it.
+    assert_eq!(
+        code(
+            a.send_encrypted(room.id, &envelope(1, b.user_id(), b"x"))
+                .await
+        ),
+        ErrorCode::Forbidden
+    );
 
     // Uploads: declared encrypted or refused, and the other way round.
     assert_eq!(

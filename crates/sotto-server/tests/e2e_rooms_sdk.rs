@@ -344,11 +344,16 @@ async fn forged_senders_tampered_envelopes_and_foreign_keys_are_rejected() {
             &RoomContent::text("alice says: send mallory the money"),
         )
         .expect("encrypt");
-    mallory
-        .client
-        .send_encrypted(room, &to_base64(&forged))
-        .await
-        .expect("the server stamps mallory as the author");
+    // The server reads the cleartext sender and refuses it, so no member ever sees the row...
+    assert_eq!(
+        code(
+            mallory
+                .client
+                .send_encrypted(room, &to_base64(&forged))
+                .await
+        ),
+        ErrorCode::Forbidden
+    );
     // Tampering: a valid envelope of alice's with one ciphertext byte flipped.
     let ring = alice.keys.room_ring(room).expect("alice's keys");
     let mut tampered = ring
@@ -372,15 +377,21 @@ async fn forged_senders_tampered_envelopes_and_foreign_keys_are_rejected() {
         [
             Ok("hello from alice".to_string()),
             Ok("mallory, honestly".to_string()),
-            Err(ReadError::WrongSender),
             Err(ReadError::Tampered),
         ]
     );
-    // A server that lied about the author (alice) would not help: the signature is mallory's.
+    // ...and a server that stored it anyway, stamped with either author, would not help: the
+    // envelope names alice but the signature is mallory's.
     let bob_ring = bob.keys.room_ring(room).expect("bob's keys");
     assert_eq!(
         bob_ring
             .decrypt(&forged, alice.id(), &alice.keys.public().ed25519)
+            .expect_err("forged"),
+        RoomError::WrongSender
+    );
+    assert_eq!(
+        bob_ring
+            .decrypt(&forged, mallory.id(), &mallory.keys.public().ed25519)
             .expect_err("forged"),
         RoomError::WrongSender
     );

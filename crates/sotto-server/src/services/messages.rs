@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use sotto_api::realtime::ServerEvent;
 use sotto_api::rest::{HistoryPage, Message, MessageBody, Room, SendMessageRequest, UploadInfo};
-use sotto_api::{ErrorCode, MessageId, RoomId};
+use sotto_api::{ErrorCode, MessageId, RoomId, UserId};
 
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::METRICS;
@@ -26,14 +26,19 @@ fn split_body(body: &MessageBody) -> (&'static str, &str) {
     }
 }
 
-/// Checks a body against its room's encryption and key (inside the writer job).
-async fn check_for_room(tx: &mut dyn Tx, room: RoomId, body: &MessageBody) -> ApiResult<()> {
+/// Checks a body by `author` against its room's encryption and key (inside the writer job).
+async fn check_for_room(
+    tx: &mut dyn Tx,
+    room: RoomId,
+    author: UserId,
+    body: &MessageBody,
+) -> ApiResult<()> {
     let policy = room_keys::policy(tx, room).await?;
     let envelope = match body {
         MessageBody::Text { .. } => None,
         MessageBody::Encrypted { envelope } => Some(envelope.as_str()),
     };
-    room_keys::check_body(&policy, envelope)
+    room_keys::check_body(&policy, envelope, author)
 }
 
 fn message_from(row: MessageRow, attachment: Option<UploadInfo>) -> Message {
@@ -151,7 +156,7 @@ impl Messages {
                 Box::pin(async move {
                     Rooms::require_member_tx(tx, room, author).await?;
                     body_ok?;
-                    check_for_room(tx, room, &req.body).await?;
+                    check_for_room(tx, room, author, &req.body).await?;
                     let now = now_ms();
                     let (kind, body) = split_body(&req.body);
                     let id = tx.insert_message(room, author, kind, body, now).await?;
@@ -285,7 +290,7 @@ impl Messages {
         body: MessageBody,
     ) -> ApiResult<Message> {
         let row = self.own_message(caller, id).await?;
-        let room = row.1;
+        let (room, author) = (row.1, row.2);
         let existing = self.with_attachments(vec![row]).await?.pop();
         let existing = existing.ok_or_else(|| ApiError::not_found("message"))?;
         // Only a message with an attachment may be left without text.
@@ -293,7 +298,7 @@ impl Messages {
         self.db
             .write(move |tx, outbox| {
                 Box::pin(async move {
-                    check_for_room(tx, room, &body).await?;
+                    check_for_room(tx, room, author, &body).await?;
                     let now = now_ms();
                     let (kind, text) = split_body(&body);
                     if !tx.update_message(id, kind, text, now).await? {

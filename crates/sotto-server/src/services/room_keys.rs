@@ -10,7 +10,7 @@
 
 use sotto_api::realtime::ServerEvent;
 use sotto_api::rest::{PutRoomKeyRequest, RoomKeys};
-use sotto_api::{ErrorCode, RoomId};
+use sotto_api::{ErrorCode, RoomId, UserId};
 
 use crate::error::{ApiError, ApiResult};
 use crate::services::accounts::Caller;
@@ -26,11 +26,11 @@ pub const MAX_SHARE: usize = 40 * 1024;
 pub const ENVELOPE_MAGIC: &[u8; 7] = b"SOTTOE2";
 /// The only envelope version this server accepts.
 pub const ENVELOPE_VERSION: u8 = 1;
-/// Bytes of the header the server reads: magic, version, key id.
-const HEADER_LEN: usize = 7 + 1 + 16;
-/// The smallest whole envelope v1: header, sender id (8), nonce (24), length (4), an empty
-/// ciphertext's tag (16), signature (64).
-const MIN_ENVELOPE: usize = HEADER_LEN + 8 + 24 + 4 + 16 + 64;
+/// Bytes of the header the server reads: magic, version, key id, sender id (u64 big-endian).
+const HEADER_LEN: usize = 7 + 1 + 16 + 8;
+/// The smallest whole envelope v1: header, nonce (24), length (4), an empty ciphertext's tag
+/// (16), signature (64).
+const MIN_ENVELOPE: usize = HEADER_LEN + 24 + 4 + 16 + 64;
 
 /// A 16-byte key id in canonical standard base64, padded (24 characters) or not (22), in its
 /// stored form: unpadded. `None` if it is anything else.
@@ -69,20 +69,22 @@ pub async fn policy(tx: &mut dyn Tx, room: RoomId) -> ApiResult<RoomPolicy> {
 }
 
 /// Checks a message body against the room (inside the message's writer job): an encrypted room
-/// takes only envelopes under its current key of the current epoch, an ordinary room no
-/// envelope at all.
-pub fn check_body(policy: &RoomPolicy, envelope: Option<&str>) -> ApiResult<()> {
+/// takes only envelopes by `author` under its current key of the current epoch, an ordinary
+/// room no envelope at all.
+pub fn check_body(policy: &RoomPolicy, envelope: Option<&str>, author: UserId) -> ApiResult<()> {
     match (policy.encrypted, envelope) {
         (false, None) => Ok(()),
         (false, Some(_)) => Err(not_encrypted("an encrypted message")),
         (true, None) => Err(plaintext_refused("a plaintext message")),
-        (true, Some(env)) => check_envelope(policy, env),
+        (true, Some(env)) => check_envelope(policy, env, author),
     }
 }
 
-/// Reads envelope v1's cleartext header (`"SOTTOE2" | version 1 | key id [16] | …`, base64) and
-/// refuses it unless its key is the room's current key and that key is of the current epoch.
-fn check_envelope(policy: &RoomPolicy, envelope: &str) -> ApiResult<()> {
+/// Reads envelope v1's cleartext header (`"SOTTOE2" | version 1 | key id [16] | sender u64 |
+/// …`, base64) and refuses it unless its sender is the author and its key is the room's current
+/// key of the current epoch. Clients check the sender's signature anyway; refusing here keeps a
+/// forged row from ever reaching them.
+fn check_envelope(policy: &RoomPolicy, envelope: &str, author: UserId) -> ApiResult<()> {
     let bad = |why: &str| ApiError::new(ErrorCode::E2eBadEnvelope, why.to_string());
     if decoded_len(envelope).is_none_or(|n| n < MIN_ENVELOPE) {
         return Err(bad(
@@ -94,9 +96,16 @@ fn check_envelope(policy: &RoomPolicy, envelope: &str) -> ApiResult<()> {
     if magic != ENVELOPE_MAGIC {
         return Err(bad("not a Sotto envelope"));
     }
-    let (version, key_id) = rest.split_at(1);
+    let (version, rest) = rest.split_at(1);
     if version != [ENVELOPE_VERSION] {
         return Err(bad("unknown envelope version"));
+    }
+    let (key_id, sender) = rest.split_at(16);
+    if !u64::try_from(author).is_ok_and(|a| a.to_be_bytes().as_slice() == sender) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "the envelope names another sender than the caller",
+        ));
     }
     let current = policy
         .key_id

@@ -267,10 +267,14 @@ mod tests {
         base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
     }
 
+    /// The author the envelopes below name as their sender.
+    const AUTHOR: UserId = 42;
+
     fn envelope(version: u8, key_id: &[u8; 16], len: usize) -> String {
         let mut v = ENVELOPE_MAGIC.to_vec();
         v.push(version);
         v.extend_from_slice(key_id);
+        v.extend_from_slice(&42u64.to_be_bytes());
         v.resize(len, 0xaa);
         b64(&v)
     }
@@ -302,7 +306,7 @@ mod tests {
         let key = [3u8; 16];
         let id = b64(&key);
         let current = policy(true, 2, Some((&id, 2)));
-        let code = |p: &RoomPolicy, e: &str| check_body(p, Some(e)).err().map(|e| e.code);
+        let code = |p: &RoomPolicy, e: &str| check_body(p, Some(e), AUTHOR).err().map(|e| e.code);
         assert_eq!(code(&current, &envelope(1, &key, MIN_ENVELOPE)), None);
         assert_eq!(code(&current, &envelope(1, &key, 400)), None);
         // Padded base64 is fine too (140 bytes: one `=`).
@@ -333,15 +337,26 @@ mod tests {
             assert_eq!(code(&current, &bad), Some(ErrorCode::E2eBadEnvelope), "{bad}");
         }
         assert_eq!(
-            check_body(&current, None).err().map(|e| e.code),
+            check_body(&current, None, AUTHOR).err().map(|e| e.code),
             Some(ErrorCode::E2ePlaintextRefused)
         );
         assert_eq!(
-            check_body(&policy(false, 0, None), Some(&envelope(1, &key, 200)))
-                .err()
-                .map(|e| e.code),
+            check_body(
+                &policy(false, 0, None),
+                Some(&envelope(1, &key, 200)),
+                AUTHOR
+            )
+            .err()
+            .map(|e| e.code),
             Some(ErrorCode::E2eRoomNotEncrypted)
         );
-        assert!(check_body(&policy(false, 0, None), None).is_ok());
+        assert!(check_body(&policy(false, 0, None), None, AUTHOR).is_ok());
+        // Another member's id in the sender field.
+        assert_eq!(
+            check_body(&current, Some(&envelope(1, &key, 200)), AUTHOR + 1)
+                .err()
+                .map(|e| e.code),
+            Some(ErrorCode::Forbidden)
+        );
     }
 }

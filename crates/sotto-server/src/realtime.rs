@@ -350,3 +350,54 @@ impl Default for Hub {
         Hub::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binary(n: u8) -> Frame {
+        Frame::Binary(bytes::Bytes::from(vec![n]))
+    }
+
+    fn byte(frame: Frame) -> u8 {
+        match frame {
+            Frame::Binary(b) => b[0],
+            Frame::Text { .. } => panic!("a text frame"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_queue_keeps_order_holds_no_buffer_idle_and_cuts_off_when_full() {
+        let hub = Hub::new();
+        let mut reg = hub.register("c_1".into(), 1, 1, 100);
+        let conn = reg.conn.clone();
+        assert_eq!(conn.queue.lock().map(|q| q.capacity()).ok(), Some(0));
+
+        // A burst larger than what is kept: delivered in order, then the buffer is released.
+        for n in 0..100 {
+            conn.deliver(binary(n));
+        }
+        assert_eq!(byte(conn.recv().await), 0);
+        for n in 1..100 {
+            assert_eq!(conn.try_recv().map(byte), Some(n));
+        }
+        assert!(conn.try_recv().is_none());
+        assert_eq!(conn.queue.lock().map(|q| q.capacity()).ok(), Some(0));
+
+        // A frame queued while nobody waits is not lost (the wake-up is kept).
+        conn.deliver(binary(7));
+        assert_eq!(byte(conn.recv().await), 7);
+
+        // Full: the answer to the client is dropped, a delivery cuts the connection off.
+        for n in 0..100 {
+            conn.deliver(binary(n));
+        }
+        conn.reply(binary(200));
+        assert!(reg.kill.try_recv().is_err(), "no order yet");
+        conn.deliver(binary(201));
+        assert_eq!(
+            reg.kill.try_recv().ok(),
+            Some((close::SLOW_CONSUMER, "slow consumer"))
+        );
+    }
+}

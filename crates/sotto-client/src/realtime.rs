@@ -177,7 +177,14 @@ pub(crate) async fn connect(
                     let r = match o {
                         Some(Outbound::Text(t)) => ws.send(Message::Text(Utf8Bytes::from(t))).await,
                         Some(Outbound::Binary(b)) => ws.send(Message::Binary(Bytes::from(b))).await,
-                        Some(Outbound::Close) | None => {
+                        // Every sender is gone: the `Realtime` was dropped, which is a network
+                        // failure by contract (`drop_abruptly`, `Drop`), never a close handshake.
+                        // Its abort lands only when this poll ends, so a task that was busy
+                        // writing when the value was dropped gets here first; a close frame sent
+                        // now would let the server end the connection's OTR sessions and refuse
+                        // to resume its id.
+                        None => break None,
+                        Some(Outbound::Close) => {
                             let _ = ws.send(Message::Close(Some(CloseFrame {
                                 code: 1000.into(),
                                 reason: Utf8Bytes::from_static("bye"),

@@ -29,6 +29,11 @@ pub enum Frame {
     Binary(bytes::Bytes),
 }
 
+/// A map looked up for every relayed or delivered frame (connections, OTR sessions): hashed
+/// with foldhash, seeded per map, rather than SipHash. Connection ids are server-chosen random;
+/// session ids are the client's, but exist only within the offer rate limit.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Who a disconnect order is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisconnectTarget {

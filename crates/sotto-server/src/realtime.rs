@@ -1,41 +1,51 @@
 //! The realtime hub: the registry of this node's open connections and the dispatcher that
 //! takes [`BusMessage`]s off the bus and puts frames into the right connections' queues.
 //!
-//! Every connection has a **bounded** outgoing queue. Delivery never waits: when a queue is
-//! full, that connection is cut off (close code `SLOW_CONSUMER`) and everyone else carries on.
+//! Every connection has a **bounded** outgoing queue ([`ConnHandle`]). Delivery never waits:
+//! when a queue is full, that connection is cut off (close code `SLOW_CONSUMER`) and everyone
+//! else carries on. The queue holds no buffer while it is empty, so an idle connection costs
+//! nothing for it (a channel would allocate its first block of slots up front).
 //! Room events go to every connection of every member; user events to every connection of one
 //! user; connection events to exactly one connection.
 //!
 //! While a connection replays the stored-event log (catch-up), live *stored* events are not
 //! queued for it: they are in the log, and the replay reads the log once more after switching
-//! back to live delivery ([`CatchUp::finish`]). So a long replay in a busy room cannot fill the
+//! back to live delivery ([`ConnHandle::finish_catch_up`]). So a long replay in a busy room cannot fill the
 //! queue of a client that keeps up.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sotto_api::realtime::close;
 use sotto_api::{SessionId, UserId};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, oneshot};
 
-use crate::bus::{Bus, BusMessage, DisconnectTarget, Frame, LocalConnections};
+use crate::bus::{Bus, BusMessage, DisconnectTarget, FastMap, Frame, LocalConnections};
 use crate::metrics::METRICS;
 
 /// Why a connection is being closed by the server.
 pub type CloseOrder = (u16, &'static str);
 
-/// This node's view of one open connection.
+/// A queue that has held more frames than this gives its buffer back once drained: a burst
+/// does not stay resident for the connection's life.
+const QUEUE_KEEP: usize = 64;
+
+/// This node's view of one open connection, and its outgoing queue.
 pub struct ConnHandle {
     /// Owner.
     pub user_id: UserId,
     /// Session.
     pub session_id: SessionId,
-    tx: mpsc::Sender<Frame>,
+    /// Frames waiting for the connection's task (at most `capacity`).
+    queue: Mutex<VecDeque<Frame>>,
+    capacity: usize,
+    /// Wakes the connection's task when a frame is queued (a permit is kept if it is busy).
+    queued: Notify,
     kill: Mutex<Option<oneshot::Sender<CloseOrder>>>,
     /// True while the connection replays the log: live stored events are then skipped.
-    catching_up: Arc<AtomicBool>,
+    catching_up: AtomicBool,
 }
 
 impl ConnHandle {
@@ -55,16 +65,61 @@ impl ConnHandle {
         {
             return;
         }
-        match self.tx.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if self.kill.lock().map(|k| k.is_some()).unwrap_or(false) {
-                    METRICS.slow_consumers.inc();
-                }
-                self.close((close::SLOW_CONSUMER, "slow consumer"));
+        if !self.push(frame) {
+            if self.kill.lock().map(|k| k.is_some()).unwrap_or(false) {
+                METRICS.slow_consumers.inc();
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            self.close((close::SLOW_CONSUMER, "slow consumer"));
         }
+    }
+
+    /// Queues an answer to something the connection sent. A full queue drops it: that client
+    /// is about to be cut off anyway.
+    pub fn reply(&self, frame: Frame) {
+        let _ = self.push(frame);
+    }
+
+    /// Queues a frame unless the queue is full (false).
+    fn push(&self, frame: Frame) -> bool {
+        {
+            let Ok(mut queue) = self.queue.lock() else {
+                return false;
+            };
+            if queue.len() >= self.capacity {
+                return false;
+            }
+            queue.push_back(frame);
+        }
+        self.queued.notify_one();
+        true
+    }
+
+    /// The next queued frame, if any (never waits).
+    pub fn try_recv(&self) -> Option<Frame> {
+        let mut queue = self.queue.lock().ok()?;
+        let frame = queue.pop_front();
+        if queue.is_empty() && queue.capacity() > QUEUE_KEEP {
+            *queue = VecDeque::new();
+        }
+        frame
+    }
+
+    /// The next queued frame, waiting for one. Only the connection's own task calls this.
+    pub async fn recv(&self) -> Frame {
+        loop {
+            if let Some(frame) = self.try_recv() {
+                return frame;
+            }
+            // A frame queued since `try_recv` left a permit, so this returns at once.
+            self.queued.notified().await;
+        }
+    }
+
+    /// Ends the catch-up phase: from now on live stored events are queued again. Every stored
+    /// event skipped before was committed before this call, so a log read started after it
+    /// sees them all.
+    pub fn finish_catch_up(&self) {
+        self.catching_up.store(false, Ordering::SeqCst);
     }
 }
 
@@ -74,34 +129,20 @@ type Reservation = (SessionId, Instant);
 /// The connection registry of this node.
 #[derive(Clone)]
 pub struct Hub {
-    conns: Arc<Mutex<HashMap<Arc<str>, Arc<ConnHandle>>>>,
-    by_user: Arc<Mutex<HashMap<UserId, Vec<Arc<str>>>>>,
+    conns: Arc<Mutex<FastMap<Arc<str>, Arc<ConnHandle>>>>,
+    by_user: Arc<Mutex<FastMap<UserId, Vec<Arc<str>>>>>,
     /// Ids of connections that dropped abnormally, reserved for their session until the grace
     /// period ends.
-    dropped: Arc<Mutex<HashMap<Arc<str>, Reservation>>>,
+    dropped: Arc<Mutex<FastMap<Arc<str>, Reservation>>>,
 }
 
 /// What a connection task gets back from [`Hub::register`].
 pub struct Registration {
-    /// Frames to send.
-    pub rx: mpsc::Receiver<Frame>,
+    /// The connection's handle: its queue (frames to send, and answers to what the client
+    /// sent) and its catch-up switch.
+    pub conn: Arc<ConnHandle>,
     /// Fires when the server wants the connection closed.
     pub kill: oneshot::Receiver<CloseOrder>,
-    /// The connection's own queue, for answers to what the client sent.
-    pub tx: mpsc::Sender<Frame>,
-    /// Ends the catch-up phase, in which live stored events are not queued.
-    pub catch_up: CatchUp,
-}
-
-/// The catch-up switch of one connection (see the module documentation).
-pub struct CatchUp(Arc<AtomicBool>);
-
-impl CatchUp {
-    /// From now on live stored events are queued again. Every stored event skipped before was
-    /// committed before this call, so a log read started after it sees them all.
-    pub fn finish(&self) {
-        self.0.store(false, Ordering::SeqCst);
-    }
 }
 
 impl Hub {
@@ -122,27 +163,25 @@ impl Hub {
         session_id: SessionId,
         queue: usize,
     ) -> Registration {
-        let (tx, rx) = mpsc::channel(queue.max(1));
         let (ktx, krx) = oneshot::channel();
-        let catching_up = Arc::new(AtomicBool::new(true));
         let handle = Arc::new(ConnHandle {
             user_id,
             session_id,
-            tx: tx.clone(),
+            queue: Mutex::new(VecDeque::new()),
+            capacity: queue.max(1),
+            queued: Notify::new(),
             kill: Mutex::new(Some(ktx)),
-            catching_up: catching_up.clone(),
+            catching_up: AtomicBool::new(true),
         });
         if let Ok(mut c) = self.conns.lock() {
-            c.insert(id.clone(), handle);
+            c.insert(id.clone(), handle.clone());
         }
         if let Ok(mut u) = self.by_user.lock() {
             u.entry(user_id).or_default().push(id);
         }
         Registration {
-            rx,
+            conn: handle,
             kill: krx,
-            tx,
-            catch_up: CatchUp(catching_up),
         }
     }
 
@@ -309,5 +348,56 @@ impl LocalConnections for Hub {
 impl Default for Hub {
     fn default() -> Self {
         Hub::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binary(n: u8) -> Frame {
+        Frame::Binary(bytes::Bytes::from(vec![n]))
+    }
+
+    fn byte(frame: Frame) -> u8 {
+        match frame {
+            Frame::Binary(b) => b[0],
+            Frame::Text { .. } => panic!("a text frame"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_queue_keeps_order_holds_no_buffer_idle_and_cuts_off_when_full() {
+        let hub = Hub::new();
+        let mut reg = hub.register("c_1".into(), 1, 1, 100);
+        let conn = reg.conn.clone();
+        assert_eq!(conn.queue.lock().map(|q| q.capacity()).ok(), Some(0));
+
+        // A burst larger than what is kept: delivered in order, then the buffer is released.
+        for n in 0..100 {
+            conn.deliver(binary(n));
+        }
+        assert_eq!(byte(conn.recv().await), 0);
+        for n in 1..100 {
+            assert_eq!(conn.try_recv().map(byte), Some(n));
+        }
+        assert!(conn.try_recv().is_none());
+        assert_eq!(conn.queue.lock().map(|q| q.capacity()).ok(), Some(0));
+
+        // A frame queued while nobody waits is not lost (the wake-up is kept).
+        conn.deliver(binary(7));
+        assert_eq!(byte(conn.recv().await), 7);
+
+        // Full: the answer to the client is dropped, a delivery cuts the connection off.
+        for n in 0..100 {
+            conn.deliver(binary(n));
+        }
+        conn.reply(binary(200));
+        assert!(reg.kill.try_recv().is_err(), "no order yet");
+        conn.deliver(binary(201));
+        assert_eq!(
+            reg.kill.try_recv().ok(),
+            Some((close::SLOW_CONSUMER, "slow consumer"))
+        );
     }
 }

@@ -1008,6 +1008,58 @@ async fn a_dropped_connection_id_can_be_resumed_by_its_session_within_the_grace_
     assert_ne!(fresh.connection_id, id);
 }
 
+/// Regression: dropping the SDK's connection while its task was writing queued frames used to
+/// send a close frame (the task saw its outgoing channel end before the abort took effect), so
+/// the server took a "network failure" for a clean close and released the id and its OTR
+/// sessions. The race needs the task running on another worker at the moment of the drop, so
+/// every round queues frames just before dropping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_while_it_writes_is_a_drop_not_a_close() {
+    let ts = TestServer::start().await;
+    let (_admin, a, _b, _c) = three(&ts).await;
+    let mut bus = ts.server().subscribe_bus();
+    for round in 0..40 {
+        let mut rt = a.connect(ConnectOptions::default()).await.expect("connect");
+        let id = rt.connection_id.clone();
+        // Read what the server sends on its own (presence), and then send frames it does not
+        // answer: data left unread would make the client's kernel reset the connection, which
+        // the server takes for a drop whatever came before.
+        rt.drain(Duration::from_millis(30)).await;
+        for frame in 0..24 {
+            rt.send(&ClientEvent::E2eState {
+                unlocked: frame % 2 == 0,
+            })
+            .expect("send");
+        }
+        // Drop at a different moment of the task's work each round (0 to 195 µs in).
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_micros(round * 5) {
+            std::hint::spin_loop();
+        }
+        rt.drop_abruptly();
+        assert!(
+            !closed_signal(&mut bus, &id).await,
+            "round {round}: an abrupt drop was seen as a clean close"
+        );
+        let back = a
+            .connect(ConnectOptions {
+                resume: Some(id.clone()),
+                ..ConnectOptions::default()
+            })
+            .await
+            .expect("resume");
+        assert!(
+            back.resumed,
+            "round {round}: the dropped id was not offered back"
+        );
+        back.close().await;
+        assert!(
+            closed_signal(&mut bus, &id).await,
+            "round {round}: clean close"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_dropped_connection_id_is_not_resumable_after_the_grace_period() {
     let ts = TestServer::start_with(|c| c.resume_grace_secs = 1).await;

@@ -32,6 +32,7 @@ use crate::app::App;
 use crate::bus::{BusMessage, Frame};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::METRICS;
+use crate::realtime::ConnHandle;
 use crate::secrets::random_hex;
 use crate::services::accounts::Caller;
 use crate::services::events;
@@ -195,18 +196,13 @@ async fn serve(
     resumed: bool,
     reg: crate::realtime::Registration,
 ) -> End {
-    let crate::realtime::Registration {
-        mut rx,
-        mut kill,
-        tx,
-        catch_up,
-    } = reg;
+    let crate::realtime::Registration { conn, mut kill } = reg;
     let hb = Duration::from_secs(app.config.heartbeat_secs.max(1));
     // The hello and the catch-up run once, in their own heap allocation that is freed when
     // they are done: their futures (database reads) are far larger than the idle loop's, and
     // an async fn's state is as large as its largest await, for the connection's whole life.
     let mut last_seq = match Box::pin(start(
-        app, socket, &mut kill, caller, conn_id, since, resumed, hb, catch_up,
+        app, socket, &mut kill, caller, conn_id, since, resumed, hb, &conn,
     ))
     .await
     {
@@ -223,19 +219,16 @@ async fn serve(
                 close_with(socket, order).await;
                 return End::Server(order.0);
             }
-            frame = rx.recv() => {
-                let Some(frame) = frame else {
-                    return End::Server(1011);
-                };
-                if let Err(end) = push_queued(socket, &mut kill, &mut rx, frame, &mut last_seq).await {
+            frame = conn.recv() => {
+                if let Err(end) = push_queued(socket, &mut kill, &conn, frame, &mut last_seq).await {
                     return end;
                 }
             }
             incoming = socket.recv() => {
                 last_heard = Instant::now();
                 match incoming {
-                    Some(Ok(Message::Text(t))) => on_text(app, caller, conn_id, &tx, t.as_str()).await,
-                    Some(Ok(Message::Binary(b))) => on_binary(app, caller, conn_id, &tx, &b).await,
+                    Some(Ok(Message::Text(t))) => on_text(app, caller, conn_id, &conn, t.as_str()).await,
+                    Some(Ok(Message::Binary(b))) => on_binary(app, caller, conn_id, &conn, &b).await,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) => return End::Clean,
                     Some(Err(_)) | None => return End::Dropped,
@@ -265,7 +258,7 @@ async fn start(
     since: Seq,
     resumed: bool,
     hb: Duration,
-    catch_up: crate::realtime::CatchUp,
+    conn: &ConnHandle,
 ) -> Result<Seq, End> {
     let hello = ServerEvent::Hello {
         connection_id: conn_id.to_string(),
@@ -292,7 +285,7 @@ async fn start(
         Ok(_) => {}
         Err(_) => return Err(End::Dropped),
     }
-    // Live stored events are not queued until `catch_up.finish()` (the hub skips them), so a
+    // Live stored events are not queued until `finish_catch_up` (the hub skips them), so a
     // long replay in a busy room cannot fill the queue. When the log is exhausted, switch to
     // live and read it once more: what was committed before the switch is read there, what
     // comes after is queued (and deduplicated by `seq` below).
@@ -314,7 +307,7 @@ async fn start(
             if live {
                 break;
             }
-            catch_up.finish();
+            conn.finish_catch_up();
             live = true;
             continue;
         }
@@ -329,7 +322,7 @@ async fn start(
         }
     }
     // Cut short (the client reloads history over HTTP): live events from here on.
-    catch_up.finish();
+    conn.finish_catch_up();
     let done = text(&ServerEvent::CatchUpDone { last_seq, complete });
     push(socket, kill, done).await?;
 
@@ -375,12 +368,12 @@ fn queued_message(frame: Frame, last_seq: &mut Seq) -> Option<Message> {
 async fn push_queued(
     socket: &mut WebSocket,
     kill: &mut tokio::sync::oneshot::Receiver<crate::realtime::CloseOrder>,
-    rx: &mut tokio::sync::mpsc::Receiver<Frame>,
+    conn: &ConnHandle,
     first: Frame,
     last_seq: &mut Seq,
 ) -> Result<(), End> {
     tokio::select! {
-        r = feed_queued(socket, rx, first, last_seq) => r.map_err(|_| End::Dropped),
+        r = feed_queued(socket, conn, first, last_seq) => r.map_err(|_| End::Dropped),
         order = kill => {
             let order = order.unwrap_or((1011, "closed"));
             close_with(socket, order).await;
@@ -391,7 +384,7 @@ async fn push_queued(
 
 async fn feed_queued(
     socket: &mut WebSocket,
-    rx: &mut tokio::sync::mpsc::Receiver<Frame>,
+    conn: &ConnHandle,
     first: Frame,
     last_seq: &mut Seq,
 ) -> Result<(), axum::Error> {
@@ -403,7 +396,7 @@ async fn feed_queued(
         }
         fed += 1;
         if fed < MAX_WRITE_BATCH {
-            next = rx.try_recv().ok();
+            next = conn.try_recv();
         }
     }
     socket.flush().await
@@ -418,38 +411,21 @@ async fn close_with(socket: &mut WebSocket, (code, reason): crate::realtime::Clo
     let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(frame)).await;
 }
 
-fn reply(tx: &tokio::sync::mpsc::Sender<Frame>, frame: Frame) {
-    // A client whose queue is full is about to be cut off anyway.
-    let _ = tx.try_send(frame);
-}
-
-async fn on_text(
-    app: &App,
-    caller: &Caller,
-    conn_id: &Arc<str>,
-    tx: &tokio::sync::mpsc::Sender<Frame>,
-    t: &str,
-) {
+async fn on_text(app: &App, caller: &Caller, conn_id: &Arc<str>, conn: &ConnHandle, t: &str) {
     if t.len() > MAX_CLIENT_TEXT {
-        reply(
-            tx,
-            error_frame(
-                ErrorCode::PayloadTooLarge,
-                "client events are at most 4096 bytes",
-            ),
-        );
+        conn.reply(error_frame(
+            ErrorCode::PayloadTooLarge,
+            "client events are at most 4096 bytes",
+        ));
         return;
     }
     match serde_json::from_str::<ClientEvent>(t) {
         Ok(ClientEvent::Ping { nonce }) => {
             let json = serde_json::to_string(&ServerEvent::Pong { nonce }).unwrap_or_default();
-            reply(
-                tx,
-                Frame::Text {
-                    json: json.into(),
-                    seq: None,
-                },
-            );
+            conn.reply(Frame::Text {
+                json: json.into(),
+                seq: None,
+            });
         }
         Ok(ClientEvent::SetAway { away }) => {
             app.presence.set_away(caller.user_id, conn_id, away).await
@@ -463,33 +439,24 @@ async fn on_text(
             } else {
                 ErrorCode::BadFrame
             };
-            reply(tx, error_frame(code, "unreadable client event"));
+            conn.reply(error_frame(code, "unreadable client event"));
         }
     }
 }
 
-async fn on_binary(
-    app: &App,
-    caller: &Caller,
-    conn_id: &Arc<str>,
-    tx: &tokio::sync::mpsc::Sender<Frame>,
-    b: &[u8],
-) {
+async fn on_binary(app: &App, caller: &Caller, conn_id: &Arc<str>, conn: &ConnHandle, b: &[u8]) {
     let max = app.settings.otr().max_frame_bytes;
     if b.len() > max + MAX_EPHEMERAL_HEADER {
-        reply(
-            tx,
-            error_frame(
-                ErrorCode::PayloadTooLarge,
-                format!("ephemeral frames are at most {max} bytes"),
-            ),
-        );
+        conn.reply(error_frame(
+            ErrorCode::PayloadTooLarge,
+            format!("ephemeral frames are at most {max} bytes"),
+        ));
         return;
     }
     let out = match OutgoingRef::decode(b) {
         Ok(o) => o,
         Err(e) => {
-            reply(tx, error_frame(ErrorCode::BadFrame, e.to_string()));
+            conn.reply(error_frame(ErrorCode::BadFrame, e.to_string()));
             return;
         }
     };
@@ -500,7 +467,7 @@ async fn on_binary(
     }
     // Other channels read room membership from the database: a future several times the size
     // of the relay's, in its own allocation so that every connection's state does not carry it.
-    Box::pin(other_channel(app, caller, conn_id, tx, b, out)).await;
+    Box::pin(other_channel(app, caller, conn_id, conn, b, out)).await;
 }
 
 /// An ephemeral frame on a channel other than the relay's: rate-limited, routed by membership.
@@ -508,29 +475,23 @@ async fn other_channel(
     app: &App,
     caller: &Caller,
     conn_id: &Arc<str>,
-    tx: &tokio::sync::mpsc::Sender<Frame>,
+    conn: &ConnHandle,
     b: &[u8],
     out: OutgoingRef<'_>,
 ) {
     let max = app.settings.otr().max_frame_bytes;
     if b.len() > max {
-        reply(
-            tx,
-            error_frame(
-                ErrorCode::PayloadTooLarge,
-                format!("ephemeral frames are at most {max} bytes"),
-            ),
-        );
+        conn.reply(error_frame(
+            ErrorCode::PayloadTooLarge,
+            format!("ephemeral frames are at most {max} bytes"),
+        ));
         return;
     }
     if !app.otr.allow_other_channel(conn_id) {
-        reply(
-            tx,
-            error_frame(
-                ErrorCode::RateLimited,
-                "too many ephemeral frames; slow down",
-            ),
-        );
+        conn.reply(error_frame(
+            ErrorCode::RateLimited,
+            "too many ephemeral frames; slow down",
+        ));
         return;
     }
     // One answer for every routing failure, so probing reveals nothing about rooms or users.
@@ -541,7 +502,7 @@ async fn other_channel(
         .await
         .unwrap_or(false)
     {
-        reply(tx, unreachable());
+        conn.reply(unreachable());
         return;
     }
     let target_user = match &out.target {
@@ -549,7 +510,7 @@ async fn other_channel(
         Target::Connection(c) => app.hub.owner(c),
     };
     let Some(target_user) = target_user else {
-        reply(tx, unreachable());
+        conn.reply(unreachable());
         return;
     };
     if app.hub.user_connections(target_user) == 0
@@ -559,7 +520,7 @@ async fn other_channel(
             .await
             .unwrap_or(false)
     {
-        reply(tx, unreachable());
+        conn.reply(unreachable());
         return;
     }
     let frame = bytes::Bytes::from(Incoming::encode_parts(

@@ -38,7 +38,7 @@ use sotto_api::realtime::ServerEvent;
 use sotto_api::rest::RoomKind;
 use sotto_api::{ErrorCode, RoomId, UserId};
 
-use crate::bus::{Bus, BusMessage, DisconnectTarget, Frame};
+use crate::bus::{Bus, BusMessage, DisconnectTarget, FastMap, Frame};
 use crate::metrics::METRICS;
 use crate::services::accounts::Caller;
 use crate::services::e2e::E2e;
@@ -133,8 +133,10 @@ impl Session {
 
 #[derive(Default)]
 struct State {
-    conns: HashMap<ConnId, Conn>,
-    sessions: HashMap<SessionKey, Session>,
+    conns: FastMap<ConnId, Conn>,
+    /// Keyed by client-chosen session ids: foldhash is seeded per map, and sessions exist only
+    /// within the offer rate limit.
+    sessions: FastMap<SessionKey, Session>,
     offers: HashMap<(RoomId, UserId), VecDeque<Instant>>,
 }
 
@@ -217,24 +219,24 @@ impl OtrRelay {
 
     fn send(&self, out: Vec<Out>) {
         for o in out {
-            let (connection_id, frame) = match o {
+            match o {
                 Out::Notice(to, ev) => {
                     let json = serde_json::to_string(&ServerEvent::Otr(ev)).unwrap_or_default();
-                    (
-                        to,
-                        Frame::Text {
-                            json: json.into(),
-                            seq: None,
-                        },
-                    )
+                    let frame = Frame::Text {
+                        json: json.into(),
+                        seq: None,
+                    };
+                    self.bus.to_connection(to, frame);
                 }
-                Out::Packet(to, bytes) => {
-                    METRICS.ephemeral_relayed.inc();
-                    (to, Frame::Binary(bytes))
-                }
-            };
-            self.bus.to_connection(connection_id, frame);
+                Out::Packet(to, bytes) => self.forward(to, bytes),
+            }
         }
+    }
+
+    /// Hands a packet to a connection (counted, unlabeled).
+    fn forward(&self, to: ConnId, packet: Bytes) {
+        METRICS.ephemeral_relayed.inc();
+        self.bus.to_connection(to, Frame::Binary(packet));
     }
 
     fn bucket_limits(&self) -> (f64, f64) {
@@ -380,11 +382,21 @@ impl OtrRelay {
             }
             if let Some((kind, sid)) = peeked
                 && kind != PacketKind::Offer
-                && holds_bound(&st, conn, caller.user_id, room, sid, &out.target)
             {
-                route(&mut st, conn, room, sid, kind, incoming, &mut sent);
-                drop(st);
-                return self.send(sent);
+                match bound_recipient(&mut st, conn, caller.user_id, room, sid, kind, &out.target) {
+                    // The common case (a frame of an established session, the peer online):
+                    // one session lookup, nothing collected to send.
+                    Bound::To(to) => {
+                        drop(st);
+                        return self.forward(to, incoming);
+                    }
+                    Bound::Route => {
+                        route(&mut st, conn, room, sid, kind, incoming, &mut sent);
+                        drop(st);
+                        return self.send(sent);
+                    }
+                    Bound::No => {}
+                }
             }
         }
         // Everything else reads the room (and for an offer the key directory) from the
@@ -656,34 +668,68 @@ impl OtrRelay {
     }
 }
 
+/// What the hot path makes of a packet (see [`bound_recipient`]).
+enum Bound {
+    /// A packet of a bound session this connection holds, for the other party, who is online
+    /// and whom it does not end: forward it to this connection (the session is updated).
+    To(ConnId),
+    /// A packet of a bound session this connection holds, addressed to the other party, that
+    /// [`route`] must handle (it ends the session, or the other side is away).
+    Route,
+    /// Not a session this connection holds: the room must be read.
+    No,
+}
+
 /// Whether `conn` (authenticated as `user`) is one of the two connections of the bound session
 /// `(room, sid)` and addressed its packet to the other party (the same target check the slow
-/// path makes). Then the packet needs no membership lookup: see [`OtrRelay::handle`].
-fn holds_bound(
-    st: &State,
+/// path makes). Then the packet needs no membership lookup: see [`OtrRelay::handle`]. The
+/// common case is routed here, with the one lookup of the session; what it does is exactly
+/// what [`route`] does for it.
+fn bound_recipient(
+    st: &mut State,
     conn: &ConnId,
     user: UserId,
     room: RoomId,
     sid: OtrSessionId,
+    kind: PacketKind,
     target: &Target,
-) -> bool {
-    let Some(s) = st.sessions.get(&(room, sid)) else {
-        return false;
+) -> Bound {
+    let State {
+        conns, sessions, ..
+    } = st;
+    let Some(s) = sessions.get_mut(&(room, sid)) else {
+        return Bound::No;
     };
     let Some(bound) = &s.bound else {
-        return false;
+        return Bound::No;
     };
-    let other = if s.offerer == *conn && s.offerer_user == user {
-        s.peer
+    let from_offerer = s.offerer == *conn && s.offerer_user == user;
+    let (other, to) = if from_offerer {
+        (s.peer, bound)
     } else if bound == conn && s.peer == user {
-        s.offerer_user
+        (s.offerer_user, &s.offerer)
     } else {
-        return false;
+        return Bound::No;
     };
-    match target {
+    let addressed = match target {
         Target::User(u) => *u == other,
-        Target::Connection(c) => st.conns.get(c.as_str()).map(|c| c.user) == Some(other),
+        Target::Connection(c) => conns.get(c.as_str()).map(|c| c.user) == Some(other),
+    };
+    if !addressed {
+        return Bound::No;
     }
+    if kind.ends_session() || !conns.get(to).is_some_and(Conn::online) {
+        return Bound::Route;
+    }
+    let to = to.clone();
+    if kind == PacketKind::Frame {
+        if from_offerer {
+            s.framed.0 = true;
+        } else {
+            s.framed.1 = true;
+        }
+    }
+    Bound::To(to)
 }
 
 /// Routes a packet of an existing session (anything but an offer), pushing what to send.

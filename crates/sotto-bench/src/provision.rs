@@ -18,11 +18,11 @@ use futures_util::StreamExt;
 use sotto_api::RoomId;
 use sotto_api::ephemeral::{Outgoing, Target};
 use sotto_api::otr::{CHANNEL, OtrNotice};
-use sotto_api::realtime::{ClientEvent, ServerEvent};
+use sotto_api::realtime::ServerEvent;
 use sotto_api::rest::SettingsMap;
 use sotto_client::sotto_crypto::backup::{KdfParams, Passphrase};
 use sotto_client::sotto_crypto::otr::{OtrEvent, OtrState};
-use sotto_client::{Client, ConnectOptions, OtrEndpoint, OtrUpdate, RealtimeEvent};
+use sotto_client::{Client, ConnectOptions, OtrEndpoint, OtrUpdate};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
@@ -144,27 +144,10 @@ async fn peer(client: Client) -> Result<OtrPeer, ProvisionError> {
     let keys = client
         .e2e_setup(&passphrase, KdfParams::INSECURE_FOR_TESTS)
         .await?;
-    let mut endpoint = OtrEndpoint::connect(&client, keys, ConnectOptions::default()).await?;
-    // `connect` announces the unlocked identity without waiting for the server to take it in,
-    // and the peer's offer comes on another connection: it could be refused with
-    // `otr_peer_locked`. The server reads a connection's frames in order, so the answer to a
-    // ping sent after the announcement means it has been taken in.
-    endpoint.realtime().send(&ClientEvent::Ping { nonce: 1 })?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match endpoint.next(left).await {
-            Some(OtrUpdate::Other(RealtimeEvent::Event(ServerEvent::Pong { nonce: 1 }))) => {
-                return Ok(OtrPeer { client, endpoint });
-            }
-            Some(_) => {}
-            None => {
-                return Err(ProvisionError::Handshake(
-                    "no answer to the ping after announcing the unlocked identity".into(),
-                ));
-            }
-        }
-    }
+    // `connect` returns once the server has taken in the unlocked state, so the peer's offer
+    // cannot overtake it.
+    let endpoint = OtrEndpoint::connect(&client, keys, ConnectOptions::default()).await?;
+    Ok(OtrPeer { client, endpoint })
 }
 
 /// Runs one OTR handshake: the first side starts, the second accepts when invited; returns the

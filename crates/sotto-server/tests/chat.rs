@@ -335,6 +335,62 @@ async fn search_finds_text_and_never_an_encrypted_envelope() {
 }
 
 #[tokio::test]
+async fn index_writes_follow_their_jobs_within_a_shared_batch() {
+    let ts = TestServer::start().await;
+    let (_admin, a, b, _c) = three(&ts).await;
+    let room = a.dm(b.user_id()).await.expect("dm").id;
+    // Sent at once so they share commits. Every third is refused after its text was queued for
+    // the index (its attachment does not exist): its index write must go with it.
+    let sends = (0..30).map(|i| {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let req = SendMessageRequest {
+                body: MessageBody::Text {
+                    text: format!("wombat number{i}"),
+                },
+                attachment_id: (i % 3 == 0).then_some(999_999),
+            };
+            (i, a.send(room, &req).await)
+        })
+    });
+    let mut kept = Vec::new();
+    for send in sends {
+        let (i, result) = send.await.expect("join");
+        match result {
+            Ok(m) => kept.push(m.id),
+            Err(e) => assert_eq!(i % 3, 0, "only the bad attachments fail: {e}"),
+        }
+    }
+    assert_eq!(kept.len(), 20);
+    // An edit and a delete, also at once: the edit's unindex and index keep their order.
+    let (edit, delete) = tokio::join!(
+        a.edit(
+            kept[0],
+            MessageBody::Text {
+                text: "numbat now".into()
+            }
+        ),
+        a.delete_message(kept[1])
+    );
+    edit.expect("edit");
+    delete.expect("delete");
+    let hits = b
+        .search("wombat", Some(50), None)
+        .await
+        .expect("search")
+        .hits;
+    let mut found: Vec<_> = hits.iter().map(|m| m.id).collect();
+    found.sort_unstable();
+    assert_eq!(
+        found,
+        kept[2..],
+        "refused, edited and deleted messages are not found"
+    );
+    let numbat = b.search("numbat", None, None).await.expect("search").hits;
+    assert_eq!(numbat.iter().map(|m| m.id).collect::<Vec<_>>(), [kept[0]]);
+}
+
+#[tokio::test]
 async fn uploads_are_access_controlled_and_html_is_an_attachment() {
     let ts = TestServer::start().await;
     let (_admin, a, b, c) = three(&ts).await;

@@ -161,7 +161,7 @@ impl Messages {
                     let (kind, body) = split_body(&req.body);
                     let id = tx.insert_message(room, author, kind, body, now).await?;
                     if let MessageBody::Text { text } = &req.body {
-                        search::index(tx, id, room, text).await?;
+                        search::index(outbox, id, room, text);
                     }
                     // An encrypted room's policy was checked above: its body is an envelope, and
                     // `attach` refuses an upload not declared encrypted there.
@@ -304,9 +304,9 @@ impl Messages {
                     if !tx.update_message(id, kind, text, now).await? {
                         return Err(ApiError::not_found("message"));
                     }
-                    search::unindex(tx, id).await?;
+                    search::unindex(outbox, id);
                     if let MessageBody::Text { text } = &body {
-                        search::index(tx, id, room, text).await?;
+                        search::index(outbox, id, room, text);
                     }
                     let message = Message {
                         body,
@@ -337,7 +337,7 @@ impl Messages {
             .write(move |tx, outbox| {
                 Box::pin(async move {
                     let files = tx.detach_uploads(id).await?;
-                    search::unindex(tx, id).await?;
+                    search::unindex(outbox, id);
                     if !tx.delete_message(id).await? {
                         return Err(ApiError::not_found("message"));
                     }

@@ -10,17 +10,17 @@ use crate::error::{ApiError, ApiResult};
 use crate::services::accounts::Caller;
 use crate::services::messages::Messages;
 use crate::services::rooms::Rooms;
-use crate::storage::{Db, Tx};
+use crate::storage::{Db, WriteOutbox};
 
-/// Indexes a text body (inside the writer job that stores the message). Encrypted envelopes
-/// must never be passed here.
-pub async fn index(tx: &mut dyn Tx, id: MessageId, room: RoomId, text: &str) -> ApiResult<()> {
-    tx.index_text(id, room, text).await
+/// Indexes a text body (from the writer job that stores the message; applied with the batch's
+/// commit). Encrypted envelopes must never be passed here.
+pub fn index(outbox: &mut WriteOutbox, id: MessageId, room: RoomId, text: &str) {
+    outbox.index_text(id, room, text);
 }
 
-/// Removes a message from the index.
-pub async fn unindex(tx: &mut dyn Tx, id: MessageId) -> ApiResult<()> {
-    tx.unindex(id).await
+/// Removes a message from the index (applied with the batch's commit).
+pub fn unindex(outbox: &mut WriteOutbox, id: MessageId) {
+    outbox.unindex(id);
 }
 
 /// Splits user input into at most 16 plain terms (all must match). The storage backend

@@ -66,7 +66,7 @@ async fn run(
     let mut closing = None;
     while closing.is_none() && rx.recv_many(&mut batch, batch_max).await > 0 {
         let mut replies = Vec::with_capacity(batch.len());
-        let mut published = Vec::new();
+        let mut deferred = WriteOutbox::default();
         let commit = async {
             let mut tx = conn.begin().await?;
             for job in batch.drain(..) {
@@ -79,12 +79,12 @@ async fn run(
                     }
                 };
                 let mut sp = tx.begin().await?;
-                let mut outbox = WriteOutbox::new();
+                let mut outbox = WriteOutbox::default();
                 let conn: &mut SqliteConnection = &mut sp;
                 match run(conn, &mut outbox).await {
                     Ok(v) => {
                         sp.commit().await?;
-                        published.append(&mut outbox);
+                        deferred.append(&mut outbox);
                         replies.push((reply, Ok(v)));
                     }
                     Err(e) => {
@@ -93,12 +93,15 @@ async fn run(
                     }
                 }
             }
-            tx.commit().await
+            // Outside every savepoint: see `WriteOutbox` for why index writes wait until here.
+            let conn: &mut SqliteConnection = &mut tx;
+            deferred.apply_search_writes(conn).await?;
+            tx.commit().await.map_err(ApiError::from)
         };
         match commit.await {
             Ok(()) => {
                 crate::metrics::METRICS.db_batches.inc();
-                for m in published {
+                for m in deferred.into_messages() {
                     bus.publish(m);
                 }
                 for (reply, result) in replies {

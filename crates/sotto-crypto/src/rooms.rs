@@ -1067,9 +1067,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_envelope_signature_has_its_own_context() {
-        let alice = Identity::generate();
+    /// A ring for room 1 holding a fresh key shared with user 1 alone.
+    fn solo_ring() -> (RoomKeyRing, ShareHeader) {
         let key = RoomKey::generate().unwrap();
         let header = ShareHeader {
             room_id: 1,
@@ -1080,6 +1079,39 @@ mod tests {
         };
         let mut ring = RoomKeyRing::new(1);
         ring.insert(key, &header).unwrap();
+        (ring, header)
+    }
+
+    #[test]
+    fn the_plaintext_fits_the_buffer_reserved_for_it_or_is_refused() {
+        let alice = Identity::generate();
+        let (ring, header) = solo_ring();
+        // `{"text":"…"}` adds 11 bytes of JSON around the text.
+        let fits = RoomContent::text("a".repeat(MAX_PLAINTEXT - 11));
+        let envelope = ring.encrypt(&alice, header.key_id, 1, &fits, &[1]).unwrap();
+        assert_eq!(
+            envelope.len(),
+            ENVELOPE_CIPHERTEXT_OFFSET + MAX_PLAINTEXT + TAG_LEN + SIGNATURE_LEN
+        );
+        let decrypted = ring.decrypt(&envelope, 1, &alice.public().ed25519).unwrap();
+        assert_eq!(decrypted.content, fits);
+        let too_long = RoomContent::text("a".repeat(MAX_PLAINTEXT - 10));
+        assert_eq!(
+            ring.encrypt(&alice, header.key_id, 1, &too_long, &[1]),
+            Err(RoomError::TooLarge)
+        );
+        // The writer refuses to grow its buffer rather than reallocate it.
+        let mut buffer = Vec::with_capacity(4);
+        let mut writer = BoundedWriter(&mut buffer);
+        assert!(std::io::Write::write_all(&mut writer, b"abcd").is_ok());
+        assert!(std::io::Write::write_all(&mut writer, b"e").is_err());
+        assert_eq!(buffer, b"abcd");
+    }
+
+    #[test]
+    fn the_envelope_signature_has_its_own_context() {
+        let alice = Identity::generate();
+        let (ring, header) = solo_ring();
         let envelope = ring
             .encrypt(&alice, header.key_id, 1, &RoomContent::text("x"), &[1])
             .unwrap();

@@ -765,3 +765,35 @@ fn the_agreement_key_is_derived_from_the_identity_the_same_from_every_backup() {
     assert_eq!(adopt().agreement_key(), adopt().agreement_key());
     assert_ne!(adopt().agreement_key(), agreement);
 }
+
+#[test]
+fn a_backup_written_before_encrypted_rooms_yields_the_same_agreement_key_at_every_unlock() {
+    // Written by the browser package of commit f2a507d, before the agreement key existed (the
+    // same vector as on branch e2e-crypto).
+    let vector: serde_json::Value =
+        serde_json::from_str(include_str!("vectors/v1_backup.json")).unwrap();
+    let field = |name: &str| vector[name].as_str().unwrap().to_owned();
+    let backup = sotto_crypto::rooms::from_base64(&field("key_backup")).unwrap();
+    let device_key = sotto_crypto::rooms::from_base64(&field("device_key")).unwrap();
+    let unlocks = [
+        unlock_backup(&backup, &field("passphrase")).unwrap(),
+        unlock_backup(&backup, &field("passphrase")).unwrap(),
+        unlock_backup_with_storage_key(&backup, StorageKey::from_bytes(&device_key).unwrap())
+            .unwrap(),
+    ];
+    for unlocked in &unlocks {
+        let (curve, ed) = unlocked.identity.public().to_base64();
+        assert_eq!((curve, ed), (field("curve25519"), field("ed25519")));
+        // A known answer: the derivation is part of the format, it must never change.
+        assert_eq!(
+            unlocked.identity.agreement_key().to_base64(),
+            AGREEMENT_KEY_OF_THE_V1_VECTOR
+        );
+    }
+    let owner: i64 = field("owner_user_id").parse().unwrap();
+    let signed = unlocks[0].identity.signed_agreement_key(owner);
+    assert!(Member::verify(owner, unlocks[0].identity.public().ed25519, &signed).is_ok());
+}
+
+/// The agreement key derived from the identity in `vectors/v1_backup.json`.
+const AGREEMENT_KEY_OF_THE_V1_VECTOR: &str = "TfF+sfJEwJeWqzK5ULoE2Z9Ucmrd3lytB2btUTE3pgY";

@@ -3,6 +3,7 @@
 // envelopes, and encrypt a file.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { loadPage } from "./load.mjs";
 
 const ROOM = "42";
@@ -261,4 +262,26 @@ test("the agreement key is the same after every unlock; no backup needs upgradin
     const byDevice = page.unlockWithDeviceKey("5", sealed.backup, deviceKey, sealed.trustStore);
     assert.equal(byDevice.upgradedBackup, undefined);
     assert.equal(page.publicKeys(), keys);
+});
+
+test("a backup written before encrypted rooms gives the same agreement key at every unlock", async () => {
+    // Written by the package of commit f2a507d, before the agreement key existed.
+    const vectorUrl = new URL("../../../sotto-crypto/tests/vectors/v1_backup.json", import.meta.url);
+    const v = JSON.parse(readFileSync(vectorUrl, "utf8"));
+    const bytes = (b64) => new Uint8Array(Buffer.from(b64, "base64"));
+    const keys = [];
+    for (const name of ["a", "b"]) {
+        const page = await loadPage(`v1-${name}-${Math.random()}`);
+        const unlocked = page.unlock(v.owner_user_id, bytes(v.key_backup), v.passphrase, bytes(v.trust_store), false);
+        assert.equal(unlocked.upgradedBackup, undefined, "nothing to store back");
+        keys.push(JSON.parse(page.publicKeys()));
+        page.lock();
+        page.unlockWithDeviceKey(v.owner_user_id, bytes(v.key_backup), bytes(v.device_key), bytes(v.trust_store));
+        keys.push(JSON.parse(page.publicKeys()));
+    }
+    assert.equal(keys[0].curve25519, v.curve25519);
+    assert.equal(keys[0].ed25519, v.ed25519);
+    // The same known answer as the native test.
+    assert.equal(keys[0].agreement_key, "TfF+sfJEwJeWqzK5ULoE2Z9Ucmrd3lytB2btUTE3pgY");
+    for (const k of keys) assert.deepEqual(k, keys[0]);
 });

@@ -80,9 +80,9 @@ export class UnlockResult {
      */
     readonly needsRekey: boolean;
     /**
-     * Set when the backup predates encrypted rooms: the identity got a room agreement key, and
-     * these are the re-sealed backup bytes. Store them with the public keys (`publicKeys()`, now
-     * with the agreement key) and the trust store (`PUT /api/v1/e2e/keys`).
+     * Always `undefined`: the room agreement key is derived from the identity, so no backup
+     * needs upgrading any more. Kept only so that callers written against the upgrade path still
+     * type-check; do not use it in new code.
      */
     readonly upgradedBackup: Uint8Array | undefined;
 }
@@ -276,37 +276,46 @@ export function publicKeys(): string;
 export function resetIdentity(passphrase: string, insecure_test_params: boolean): SealedKeys;
 
 /**
- * Opens a share addressed to this user and adds its key to the room's ring. `distributorJson`
- * has the shape of a member of [`room_create_key`]; `expectedMembersJson` (an array of user
- * ids as numbers, or null) is the membership the page knows for the key's epoch: when given, the share's
- * recipients must equal it. Returns `{"key_id", "distributor_id", "recipients"}`.
+ * Opens a share addressed to this user and adds its key to the room's ring. `localUserId` must
+ * be the unlocked user (`e2e_not_owner`); `distributorJson` is a directory entry as in
+ * [`room_create_key`] (pinned the same way); `expectedMembersJson` (required: a JSON array of
+ * user ids) is the membership the page knows for the key's epoch: the distributor must be one
+ * of them (`e2e_share_distributor_not_member`) and the share's recipients must equal it
+ * (`e2e_share_members_mismatch`). A key id already held with another secret is refused
+ * (`e2e_key_conflict`). Returns `{"key_id", "distributor_id", "recipients"}`.
  */
-export function roomAddShare(room_id: string, local_user_id: string, share_b64: string, distributor_json: string, expected_members_json?: string | null): string;
+export function roomAddShare(room_id: string, local_user_id: string, share_b64: string, distributor_json: string, expected_members_json: string): string;
 
 /**
- * Creates a new room key for `membersJson` — `[{"user_id", "ed25519", "agreement_key",
- * "agreement_signature"}]`, the caller included — after verifying every agreement signature
- * (and that each Ed25519 key is the pinned one, for pinned users). Adds the key to this page's
- * ring for the room and returns `{"key_id", "shares": [{"user_id", "share"}]}` (standard
- * base64) for `PUT /api/v1/rooms/{id}/keys`.
+ * Creates a new room key for `membersJson` — key-directory entries `[{"user_id",
+ * "curve25519", "ed25519", "agreement_key", "agreement_signature", ...}]`, the caller included
+ * — after checking every member's keys against the trust store (pinning unpinned users,
+ * `e2e_key_changed` while a change is unacknowledged) and verifying every agreement signature.
+ * `localUserId` must be the unlocked user (`e2e_not_owner`). At most 256 members
+ * (`e2e_too_many_members`). Adds the key, with its recipients, to this page's ring for the
+ * room and returns `{"key_id", "shares": [{"user_id", "share"}]}` (standard base64) for
+ * `PUT /api/v1/rooms/{id}/keys`.
  */
 export function roomCreateKey(room_id: string, local_user_id: string, members_json: string): string;
 
 /**
- * Decrypts an envelope that the server says `authorUserId` wrote; `authorEd25519` is the
- * author's pinned Ed25519 key (checked against this page's pin too). Returns `{"key_id",
- * "sender_id", "content"}`. Errors: `e2e_key_not_shared`, `e2e_locked`, `e2e_tampered`,
- * `e2e_wrong_sender`, `e2e_unknown_version`, `e2e_malformed` (and `key_changed` when the
- * given key is not the pinned one).
+ * Decrypts an envelope that the server says `authorJson` wrote: the author's key-directory
+ * entry (`{"user_id", "curve25519", "ed25519", ...}`), checked against the trust store and
+ * pinned on first use like a member of [`room_create_key`]. Returns `{"key_id", "sender_id",
+ * "content"}`. Errors: `e2e_key_not_shared`, `e2e_locked`, `e2e_tampered`, `e2e_wrong_sender`
+ * (also when the author is not among the key's recipients), `e2e_unknown_version`,
+ * `e2e_malformed`, `e2e_key_changed`.
  */
-export function roomDecrypt(room_id: string, envelope_b64: string, author_user_id: string, author_ed25519: string): string;
+export function roomDecrypt(room_id: string, envelope_b64: string, author_json: string): string;
 
 /**
  * Encrypts and signs `plaintextJson` (`{"text"}` or `{"file": {...}, "text"?}`) under the key
- * `keyIdB64` of the room. `senderUserId` must be this page's user. Returns the envelope in
- * standard base64.
+ * `keyIdB64` of the room. `senderUserId` must be this page's user (`e2e_wrong_sender`).
+ * `membersJson` (a JSON array of user ids) is the room's current membership: the key must have
+ * been shared with exactly those users (`e2e_key_members_mismatch` otherwise: create a new key
+ * first). Returns the envelope in standard base64.
  */
-export function roomEncrypt(room_id: string, key_id_b64: string, sender_user_id: string, plaintext_json: string): string;
+export function roomEncrypt(room_id: string, key_id_b64: string, sender_user_id: string, plaintext_json: string, members_json: string): string;
 
 /**
  * The key id of an envelope (standard base64), read from its cleartext header.
@@ -406,8 +415,8 @@ export interface InitOutput {
     readonly resetIdentity: (a: number, b: number, c: number) => [number, number, number];
     readonly roomAddShare: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number) => [number, number, number, number];
     readonly roomCreateKey: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];
-    readonly roomDecrypt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number, number, number];
-    readonly roomEncrypt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number, number, number];
+    readonly roomDecrypt: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];
+    readonly roomEncrypt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number) => [number, number, number, number];
     readonly roomEnvelopeKeyId: (a: number, b: number) => [number, number, number, number];
     readonly roomForget: (a: number, b: number) => [number, number];
     readonly roomHasKey: (a: number, b: number, c: number, d: number) => [number, number, number];

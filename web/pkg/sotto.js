@@ -198,9 +198,9 @@ export class UnlockResult {
         return ret !== 0;
     }
     /**
-     * Set when the backup predates encrypted rooms: the identity got a room agreement key, and
-     * these are the re-sealed backup bytes. Store them with the public keys (`publicKeys()`, now
-     * with the agreement key) and the trust store (`PUT /api/v1/e2e/keys`).
+     * Always `undefined`: the room agreement key is derived from the identity, so no backup
+     * needs upgrading any more. Kept only so that callers written against the upgrade path still
+     * type-check; do not use it in new code.
      * @returns {Uint8Array | undefined}
      */
     get upgradedBackup() {
@@ -867,15 +867,18 @@ export function resetIdentity(passphrase, insecure_test_params) {
 }
 
 /**
- * Opens a share addressed to this user and adds its key to the room's ring. `distributorJson`
- * has the shape of a member of [`room_create_key`]; `expectedMembersJson` (an array of user
- * ids as numbers, or null) is the membership the page knows for the key's epoch: when given, the share's
- * recipients must equal it. Returns `{"key_id", "distributor_id", "recipients"}`.
+ * Opens a share addressed to this user and adds its key to the room's ring. `localUserId` must
+ * be the unlocked user (`e2e_not_owner`); `distributorJson` is a directory entry as in
+ * [`room_create_key`] (pinned the same way); `expectedMembersJson` (required: a JSON array of
+ * user ids) is the membership the page knows for the key's epoch: the distributor must be one
+ * of them (`e2e_share_distributor_not_member`) and the share's recipients must equal it
+ * (`e2e_share_members_mismatch`). A key id already held with another secret is refused
+ * (`e2e_key_conflict`). Returns `{"key_id", "distributor_id", "recipients"}`.
  * @param {string} room_id
  * @param {string} local_user_id
  * @param {string} share_b64
  * @param {string} distributor_json
- * @param {string | null} [expected_members_json]
+ * @param {string} expected_members_json
  * @returns {string}
  */
 export function roomAddShare(room_id, local_user_id, share_b64, distributor_json, expected_members_json) {
@@ -892,7 +895,7 @@ export function roomAddShare(room_id, local_user_id, share_b64, distributor_json
             len2 = WASM_VECTOR_LEN;
             ptr3 = passStringToWasm0(distributor_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len3 = WASM_VECTOR_LEN;
-            ptr4 = isLikeNone(expected_members_json) ? 0 : passStringToWasm0(expected_members_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            ptr4 = passStringToWasm0(expected_members_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len4 = WASM_VECTOR_LEN;
         } catch (e) {
             if (ptr4) { wasm.__wbindgen_free(ptr4, len4 * 1, 1); }
@@ -918,11 +921,14 @@ export function roomAddShare(room_id, local_user_id, share_b64, distributor_json
 }
 
 /**
- * Creates a new room key for `membersJson` — `[{"user_id", "ed25519", "agreement_key",
- * "agreement_signature"}]`, the caller included — after verifying every agreement signature
- * (and that each Ed25519 key is the pinned one, for pinned users). Adds the key to this page's
- * ring for the room and returns `{"key_id", "shares": [{"user_id", "share"}]}` (standard
- * base64) for `PUT /api/v1/rooms/{id}/keys`.
+ * Creates a new room key for `membersJson` — key-directory entries `[{"user_id",
+ * "curve25519", "ed25519", "agreement_key", "agreement_signature", ...}]`, the caller included
+ * — after checking every member's keys against the trust store (pinning unpinned users,
+ * `e2e_key_changed` while a change is unacknowledged) and verifying every agreement signature.
+ * `localUserId` must be the unlocked user (`e2e_not_owner`). At most 256 members
+ * (`e2e_too_many_members`). Adds the key, with its recipients, to this page's ring for the
+ * room and returns `{"key_id", "shares": [{"user_id", "share"}]}` (standard base64) for
+ * `PUT /api/v1/rooms/{id}/keys`.
  * @param {string} room_id
  * @param {string} local_user_id
  * @param {string} members_json
@@ -962,68 +968,68 @@ export function roomCreateKey(room_id, local_user_id, members_json) {
 }
 
 /**
- * Decrypts an envelope that the server says `authorUserId` wrote; `authorEd25519` is the
- * author's pinned Ed25519 key (checked against this page's pin too). Returns `{"key_id",
- * "sender_id", "content"}`. Errors: `e2e_key_not_shared`, `e2e_locked`, `e2e_tampered`,
- * `e2e_wrong_sender`, `e2e_unknown_version`, `e2e_malformed` (and `key_changed` when the
- * given key is not the pinned one).
+ * Decrypts an envelope that the server says `authorJson` wrote: the author's key-directory
+ * entry (`{"user_id", "curve25519", "ed25519", ...}`), checked against the trust store and
+ * pinned on first use like a member of [`room_create_key`]. Returns `{"key_id", "sender_id",
+ * "content"}`. Errors: `e2e_key_not_shared`, `e2e_locked`, `e2e_tampered`, `e2e_wrong_sender`
+ * (also when the author is not among the key's recipients), `e2e_unknown_version`,
+ * `e2e_malformed`, `e2e_key_changed`.
  * @param {string} room_id
  * @param {string} envelope_b64
- * @param {string} author_user_id
- * @param {string} author_ed25519
+ * @param {string} author_json
  * @returns {string}
  */
-export function roomDecrypt(room_id, envelope_b64, author_user_id, author_ed25519) {
-    let deferred6_0;
-    let deferred6_1;
+export function roomDecrypt(room_id, envelope_b64, author_json) {
+    let deferred5_0;
+    let deferred5_1;
     try {
-        let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3;
+        let ptr0, len0, ptr1, len1, ptr2, len2;
         try {
             ptr0 = passStringToWasm0(room_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len0 = WASM_VECTOR_LEN;
             ptr1 = passStringToWasm0(envelope_b64, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len1 = WASM_VECTOR_LEN;
-            ptr2 = passStringToWasm0(author_user_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            ptr2 = passStringToWasm0(author_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len2 = WASM_VECTOR_LEN;
-            ptr3 = passStringToWasm0(author_ed25519, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len3 = WASM_VECTOR_LEN;
         } catch (e) {
-            if (ptr3) { wasm.__wbindgen_free(ptr3, len3 * 1, 1); }
             if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
             if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
             if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
             throw e;
         }
-        const ret = wasm.roomDecrypt(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3);
-        var ptr5 = ret[0];
-        var len5 = ret[1];
+        const ret = wasm.roomDecrypt(ptr0, len0, ptr1, len1, ptr2, len2);
+        var ptr4 = ret[0];
+        var len4 = ret[1];
         if (ret[3]) {
-            ptr5 = 0; len5 = 0;
+            ptr4 = 0; len4 = 0;
             throw takeFromExternrefTable0(ret[2]);
         }
-        deferred6_0 = ptr5;
-        deferred6_1 = len5;
-        return getStringFromWasm0(ptr5, len5);
+        deferred5_0 = ptr4;
+        deferred5_1 = len4;
+        return getStringFromWasm0(ptr4, len4);
     } finally {
-        wasm.__wbindgen_free(deferred6_0, deferred6_1, 1);
+        wasm.__wbindgen_free(deferred5_0, deferred5_1, 1);
     }
 }
 
 /**
  * Encrypts and signs `plaintextJson` (`{"text"}` or `{"file": {...}, "text"?}`) under the key
- * `keyIdB64` of the room. `senderUserId` must be this page's user. Returns the envelope in
- * standard base64.
+ * `keyIdB64` of the room. `senderUserId` must be this page's user (`e2e_wrong_sender`).
+ * `membersJson` (a JSON array of user ids) is the room's current membership: the key must have
+ * been shared with exactly those users (`e2e_key_members_mismatch` otherwise: create a new key
+ * first). Returns the envelope in standard base64.
  * @param {string} room_id
  * @param {string} key_id_b64
  * @param {string} sender_user_id
  * @param {string} plaintext_json
+ * @param {string} members_json
  * @returns {string}
  */
-export function roomEncrypt(room_id, key_id_b64, sender_user_id, plaintext_json) {
-    let deferred6_0;
-    let deferred6_1;
+export function roomEncrypt(room_id, key_id_b64, sender_user_id, plaintext_json, members_json) {
+    let deferred7_0;
+    let deferred7_1;
     try {
-        let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3;
+        let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4;
         try {
             ptr0 = passStringToWasm0(room_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len0 = WASM_VECTOR_LEN;
@@ -1033,25 +1039,28 @@ export function roomEncrypt(room_id, key_id_b64, sender_user_id, plaintext_json)
             len2 = WASM_VECTOR_LEN;
             ptr3 = passStringToWasm0(plaintext_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len3 = WASM_VECTOR_LEN;
+            ptr4 = passStringToWasm0(members_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len4 = WASM_VECTOR_LEN;
         } catch (e) {
+            if (ptr4) { wasm.__wbindgen_free(ptr4, len4 * 1, 1); }
             if (ptr3) { wasm.__wbindgen_free(ptr3, len3 * 1, 1); }
             if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
             if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
             if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
             throw e;
         }
-        const ret = wasm.roomEncrypt(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3);
-        var ptr5 = ret[0];
-        var len5 = ret[1];
+        const ret = wasm.roomEncrypt(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4);
+        var ptr6 = ret[0];
+        var len6 = ret[1];
         if (ret[3]) {
-            ptr5 = 0; len5 = 0;
+            ptr6 = 0; len6 = 0;
             throw takeFromExternrefTable0(ret[2]);
         }
-        deferred6_0 = ptr5;
-        deferred6_1 = len5;
-        return getStringFromWasm0(ptr5, len5);
+        deferred7_0 = ptr6;
+        deferred7_1 = len6;
+        return getStringFromWasm0(ptr6, len6);
     } finally {
-        wasm.__wbindgen_free(deferred6_0, deferred6_1, 1);
+        wasm.__wbindgen_free(deferred7_0, deferred7_1, 1);
     }
 }
 

@@ -33,6 +33,9 @@ pub struct E2eKeys {
     owner: String,
     kdf: KdfParams,
     pub(crate) rings: HashMap<RoomId, RoomKeyRing>,
+    /// Each encrypted room's members as of the last key sync, by its membership history: what
+    /// a message is encrypted for (the key must have been shared with exactly them).
+    pub(crate) room_members: HashMap<RoomId, Vec<UserId>>,
 }
 
 impl E2eKeys {
@@ -140,6 +143,7 @@ impl Client {
             owner: self.user_id().to_string(),
             kdf: params,
             rings: HashMap::new(),
+            room_members: HashMap::new(),
         };
         let _: OkBody = self
             .call(
@@ -152,9 +156,10 @@ impl Client {
     }
 
     /// Enters the E2E key on this client: fetches the key backup and trust store and opens them.
-    /// A v1 backup (from before encrypted rooms) gets a room agreement key at this first unlock:
-    /// the upgraded backup and the signed agreement key are published at once (the identity keys
-    /// stay the same, so this is no identity reset). So is an agreement key the directory lacks.
+    /// The room agreement key is derived from the identity, so a backup from before encrypted
+    /// rooms needs no upgrade: when the directory lacks the agreement key (or holds another),
+    /// the signed one is published, with the backup unchanged (the identity keys stay the same,
+    /// so this is no identity reset).
     pub async fn e2e_unlock(&self, passphrase: &str) -> Result<E2eKeys> {
         let own: E2eOwnKeys = self.get("/api/v1/e2e/keys/me").await?;
         let backup = STANDARD.decode(&own.key_backup).map_err(crypto)?;
@@ -171,14 +176,10 @@ impl Client {
             owner,
             kdf: unlocked.kdf,
             rings: HashMap::new(),
+            room_members: HashMap::new(),
         };
         let published = keys.identity.agreement_key().to_base64();
-        let republish = match unlocked.upgraded_backup {
-            Some(upgraded) => Some(upgraded),
-            None if own.agreement_key.as_deref() != Some(published.as_str()) => Some(backup),
-            None => None,
-        };
-        if let Some(backup) = republish {
+        if own.agreement_key.as_deref() != Some(published.as_str()) {
             let _: OkBody = self
                 .call(
                     Method::PUT,

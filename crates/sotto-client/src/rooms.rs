@@ -7,8 +7,9 @@
 //!   membership history says. [`Client::room_ensure_key`] creates and distributes a new key when
 //!   the room has none the caller holds for the current epoch, and retries on
 //!   `e2e_key_members_mismatch` (the membership moved meanwhile).
-//! * **Messages.** [`Client::room_send`] encrypts under the current key (a fresh one after any
-//!   membership change, retrying on `e2e_room_key_stale`); [`Client::room_history`] fetches and
+//! * **Messages.** [`Client::room_send`] encrypts under the current key for the members of
+//!   the last key sync (a fresh key after any membership change, retrying on
+//!   `e2e_room_key_stale` or a key shared with other members); [`Client::room_history`] fetches and
 //!   decrypts the whole history, telling for each message which key it used and, when it cannot be
 //!   read, why ([`ReadError`]).
 //! * **Files.** [`Client::room_send_file`] encrypts a file with its own key, uploads the
@@ -302,38 +303,33 @@ impl Client {
                     let expected = members_at(&state.changes, entry.epoch);
                     from_base64(&entry.share)
                         .and_then(|share| {
-                            open_share(
-                                &keys.identity,
-                                room,
-                                me,
-                                &share,
-                                &distributor,
-                                Some(&expected),
-                            )
+                            open_share(&keys.identity, room, me, &share, &distributor, &expected)
                         })
                         .map_err(|e| e.to_string())
                         .and_then(|(key, header)| {
-                            if header.key_id == key_id {
-                                Ok(key)
-                            } else {
-                                Err("the share is for another key than announced".to_string())
+                            if header.key_id != key_id {
+                                return Err(
+                                    "the share is for another key than announced".to_string()
+                                );
                             }
+                            // A key id already held with another secret or other recipients
+                            // (`KeyConflict`) is refused like any other bad share.
+                            keys.rings
+                                .entry(room)
+                                .or_insert_with(|| RoomKeyRing::new(room))
+                                .insert(key, &header)
+                                .map(drop)
+                                .map_err(|e| e.to_string())
                         })
                 }
                 Err(e) => Err(e.to_string()),
             };
-            match opened {
-                Ok(key) => {
-                    keys.rings
-                        .entry(room)
-                        .or_insert_with(|| RoomKeyRing::new(room))
-                        .insert(key);
-                }
-                Err(reason) => refused.push(RefusedShare {
+            if let Err(reason) = opened {
+                refused.push(RefusedShare {
                     key_id: entry.key_id.clone(),
                     distributor_id: entry.distributor_id,
                     reason,
-                }),
+                });
             }
         }
         // The current key is usable if it is of the current epoch and this client holds it.
@@ -345,9 +341,9 @@ impl Client {
                 && key_id_of(current)
                     .is_ok_and(|id| keys.rings.get(&room).is_some_and(|r| r.contains(id)))
         });
-        let explained: BTreeSet<UserId> = members_at(&state.changes, state.epoch)
-            .into_iter()
-            .collect();
+        let current = members_at(&state.changes, state.epoch);
+        let explained: BTreeSet<UserId> = current.iter().copied().collect();
+        keys.room_members.insert(room, current);
         let listed: BTreeSet<UserId> = state.members.iter().copied().collect();
         let unexplained_members = explained.symmetric_difference(&listed).copied().collect();
         Ok(RoomKeyState {
@@ -384,13 +380,14 @@ impl Client {
                 members.push(self.room_member(keys, *m).await?);
             }
             let key = RoomKey::generate().map_err(crypto)?;
-            let shares =
+            let created =
                 create_shares(&keys.identity, room, keys.user, &key, &members).map_err(crypto)?;
             let key_id = key.id().to_base64();
             let req = PutRoomKeyRequest {
                 key_id: key_id.clone(),
                 epoch: state.epoch,
-                shares: shares
+                shares: created
+                    .shares
                     .into_iter()
                     .map(|(user_id, share)| RoomKeyShare {
                         user_id,
@@ -403,7 +400,8 @@ impl Client {
                     keys.rings
                         .entry(room)
                         .or_insert_with(|| RoomKeyRing::new(room))
-                        .insert(key);
+                        .insert(key, &created.header)
+                        .map_err(crypto)?;
                     return Ok(key_id);
                 }
                 Err(e) if e.code() == Some(ErrorCode::E2eKeyMembersMismatch) => last = Some(e),
@@ -414,10 +412,12 @@ impl Client {
     }
 
     /// Encrypts `content` under the room's current key (distributing a new one first if
-    /// needed) and sends it, with an encrypted upload attached if given. The key this client
-    /// received last is tried first, without asking the server (one round trip per message);
-    /// when the server answers `e2e_room_key_stale` (the membership changed), the keys are
-    /// synced, a new one distributed if needed, and the send retried.
+    /// needed) for the members of the last key sync, and sends it, with an encrypted upload
+    /// attached if given. The key this client received last is tried first, without asking the
+    /// server (one round trip per message); when the server answers `e2e_room_key_stale` (the
+    /// membership changed), or the key was not shared with exactly those members
+    /// (`MembersMismatch`), the keys are synced, a new one distributed if needed, and the send
+    /// retried.
     pub async fn room_send(
         &self,
         keys: &mut E2eKeys,
@@ -426,7 +426,12 @@ impl Client {
         attachment: Option<sotto_api::UploadId>,
     ) -> Result<Message> {
         let mut last = None;
-        let mut newest = keys.rings.get(&room).and_then(RoomKeyRing::newest);
+        let mut newest = keys
+            .rings
+            .get(&room)
+            .and_then(RoomKeyRing::newest)
+            .filter(|_| keys.room_members.contains_key(&room));
+        let mut resynced_on_mismatch = false;
         for _ in 0..ATTEMPTS {
             let key_id = match newest.take() {
                 Some(k) => k,
@@ -436,9 +441,18 @@ impl Client {
                 .rings
                 .get(&room)
                 .ok_or_else(|| Error::Crypto("no key ring for this room".into()))?;
-            let envelope = ring
-                .encrypt(&keys.identity, key_id, keys.user, content)
-                .map_err(crypto)?;
+            let members = keys.room_members.get(&room).map_or(&[][..], Vec::as_slice);
+            let envelope = match ring.encrypt(&keys.identity, key_id, keys.user, content, members) {
+                Ok(envelope) => envelope,
+                // The key was shared with others than the members this client knows of: sync
+                // and retry once (a second mismatch right after a sync is an error).
+                Err(e @ RoomError::MembersMismatch) if !resynced_on_mismatch => {
+                    resynced_on_mismatch = true;
+                    last = Some(crypto(e));
+                    continue;
+                }
+                Err(e) => return Err(crypto(e)),
+            };
             let req = SendMessageRequest {
                 body: MessageBody::Encrypted {
                     envelope: to_base64(&envelope),

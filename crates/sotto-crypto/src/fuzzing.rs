@@ -9,8 +9,8 @@ use crate::backup::{KdfParams, backup_params, unlock_backup};
 use crate::identity::PublicIdentity;
 use crate::otr::{Packet, SessionId, reply_to_unknown_session};
 use crate::rooms::{
-    ENVELOPE_KEY_ID_OFFSET, KeyId, Member, RoomKey, RoomKeyRing, envelope_key_id, open_share,
-    peek_share,
+    ENVELOPE_KEY_ID_OFFSET, KeyId, Member, RoomKey, RoomKeyRing, ShareHeader, envelope_key_id,
+    open_share, peek_share,
 };
 
 /// OTR packets: decode, and a decodable packet survives encode → decode unchanged.
@@ -192,19 +192,34 @@ pub fn room_envelope(bytes: &[u8]) {
         );
     }
     let key_id = peeked.unwrap_or(KeyId([0; 16]));
-    let mut ring = RoomKeyRing::new(1);
-    ring.insert(RoomKey::from_parts_for_fuzzing(key_id, [7; 32]));
     let sender = bytes
         .get(24..32)
         .and_then(|b| b.try_into().ok())
         .map_or(0, i64::from_be_bytes);
+    let ring = fuzz_ring(key_id, sender);
     FUZZ_IDENTITY.with(|identity| {
         let _ = ring.decrypt(bytes, sender, &identity.public().ed25519);
     });
 }
 
+/// The ring `room_envelope` decrypts with: room 1, the fixed key under `key_id`, shared with
+/// `sender` alone (so the recipient check passes and the signature check is reached).
+fn fuzz_ring(key_id: KeyId, sender: i64) -> RoomKeyRing {
+    let key = RoomKey::from_parts_for_fuzzing(key_id, [7; 32]);
+    let header = ShareHeader {
+        room_id: 1,
+        key_id,
+        distributor: sender,
+        commitment: key.commitment(),
+        recipients: vec![sender],
+    };
+    let mut ring = RoomKeyRing::new(1);
+    assert_eq!(ring.insert(key, &header), Ok(true));
+    ring
+}
+
 /// Room key shares: the decoder, and the whole opening (every check, HPKE) for the harness's
-/// identity as distributor and recipient, with and without an expected membership.
+/// identity as distributor and recipient, with a mismatching and the matching membership.
 pub fn room_share(bytes: &[u8]) {
     let Ok(header) = peek_share(bytes) else {
         return;
@@ -222,7 +237,7 @@ pub fn room_share(bytes: &[u8]) {
             recipient,
             bytes,
             &distributor,
-            None,
+            &[header.distributor],
         );
         let _ = open_share(
             identity,
@@ -230,7 +245,7 @@ pub fn room_share(bytes: &[u8]) {
             recipient,
             bytes,
             &distributor,
-            Some(&header.recipients),
+            &header.recipients,
         );
     });
 }
@@ -266,9 +281,8 @@ pub fn room_seeds() -> Vec<(&'static str, Vec<u8>)> {
     use crate::rooms::{FileRef, RoomContent, create_shares};
     FUZZ_IDENTITY.with(|identity| {
         let mut seeds = Vec::new();
-        let mut ring = RoomKeyRing::new(1);
         let key_id = KeyId([1; 16]);
-        ring.insert(RoomKey::from_parts_for_fuzzing(key_id, [7; 32]));
+        let ring = fuzz_ring(key_id, 5);
         let file = RoomContent {
             text: Some("caption".into()),
             file: Some(FileRef {
@@ -282,14 +296,14 @@ pub fn room_seeds() -> Vec<(&'static str, Vec<u8>)> {
             }),
         };
         for content in [RoomContent::text("hello"), file] {
-            if let Ok(envelope) = ring.encrypt(identity, key_id, 5, &content) {
+            if let Ok(envelope) = ring.encrypt(identity, key_id, 5, &content, &[5]) {
                 seeds.push(("room_envelope", envelope));
             }
         }
         let other = crate::identity::Identity::generate();
         let other_member = fuzz_member(&other, 6);
         if let Ok(key) = RoomKey::generate()
-            && let Ok(shares) = create_shares(
+            && let Ok(created) = create_shares(
                 identity,
                 3,
                 5,
@@ -297,7 +311,12 @@ pub fn room_seeds() -> Vec<(&'static str, Vec<u8>)> {
                 &[fuzz_member(identity, 5), other_member],
             )
         {
-            seeds.extend(shares.into_iter().map(|(_, share)| ("room_share", share)));
+            seeds.extend(
+                created
+                    .shares
+                    .into_iter()
+                    .map(|(_, share)| ("room_share", share)),
+            );
         }
         let (key, signature) = identity.signed_agreement_key(7).to_base64();
         seeds.push(("agreement_key", format!("{key} {signature}").into_bytes()));

@@ -3,18 +3,25 @@
 //! The identity is an Olm [`Account`]: a Curve25519 key used in the triple Diffie-Hellman of the
 //! off-the-record handshake and an Ed25519 key. Beside it sits the *room agreement key*, an X25519
 //! key pair for HPKE (room key shares, see [`crate::rooms`]): vodozemac does not expose the Olm
-//! account's identity secret, so HPKE needs a key pair whose secret we hold. Its public half is
-//! published as a [`SignedAgreementKey`], signed by the Ed25519 key, so pinning the Ed25519 key
-//! (the trust store, safety numbers) covers it too. It exists in two forms after unlocking:
+//! account's identity secret, so HPKE needs a key pair whose secret we hold. It is *derived* from
+//! the account: the HKDF-SHA256 of the account's Ed25519 signature over a fixed context that is
+//! signed for nothing else ("sotto room agreement key derivation v1"; RFC 8032 signatures are
+//! deterministic, and this one is never published) gives the input keying material of HPKE's
+//! `DeriveKeyPair`. Every device and every backup of the account therefore yields the same
+//! agreement key, and backups hold only the account. Its public half is published as a
+//! [`SignedAgreementKey`], signed by the Ed25519 key, so pinning the Ed25519 key (the trust
+//! store, safety numbers) covers it too. The identity exists in two forms after unlocking:
 //!
 //! - [`Identity`]: the exportable form. It never holds one-time or fallback keys, so a key backup
 //!   can never carry the secret half of a one-time key that an OTR session used.
 //! - [`OtrIdentity`]: an in-memory copy that mints one-time keys for off-the-record handshakes. It
 //!   has no export, serialisation, `Clone` or `Debug`, and its keys are zeroized when it is dropped.
 
+use hkdf::Hkdf;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, Serializable};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use thiserror::Error;
 use vodozemac::olm::{
     Account, AccountPickle, InboundCreationResult, PreKeyMessage, Session, SessionConfig,
@@ -30,12 +37,13 @@ pub(crate) type AgreementSecret = <X25519HkdfSha256 as Kem>::PrivateKey;
 /// The HPKE public key type of the agreement key.
 pub(crate) type AgreementPublic = <X25519HkdfSha256 as Kem>::PublicKey;
 
-/// Identity secret format v2: `"SOTTOID" | 2 | agreement secret [32] | account pickle (JSON)`.
-/// Format v1 is the bare account pickle (JSON, so it starts with `{` and never with the magic).
-const SECRET_MAGIC: &[u8; 7] = b"SOTTOID";
-const SECRET_VERSION: u8 = 2;
 /// What the identity signs to publish its agreement key (with the user id and the key).
 const AGREEMENT_CONTEXT: &[u8] = b"sotto room agreement key v1";
+/// The one message whose signature seeds the agreement key. Every other signed message starts
+/// with its own, different context, so this signature is never produced for anything else.
+const AGREEMENT_DERIVATION_CONTEXT: &[u8] = b"sotto room agreement key derivation v1";
+/// HKDF's `info` when expanding that signature into the agreement key's seed.
+const AGREEMENT_SEED_INFO: &[u8] = b"sotto room agreement key v1";
 
 /// Errors about identities and public identity keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -234,31 +242,37 @@ pub struct Identity {
 
 impl Identity {
     /// Generates a fresh identity from the operating system's (or browser's) random source.
+    /// Like vodozemac's `Account::new`, this panics only if the platform has no randomness.
     pub fn generate() -> Self {
-        Self::with_new_agreement_key(Account::new())
+        Self::with_derived_agreement_key(Account::new())
     }
 
-    /// Adopts an existing Olm account, for example one migrated from another client, with a new
-    /// room agreement key. Refused if it holds one-time or fallback keys (published or not):
-    /// their secrets must never reach a backup or an OTR identity.
+    /// Adopts an existing Olm account, for example one migrated from another client, with its
+    /// derived room agreement key. Refused if it holds one-time or fallback keys (published or
+    /// not): their secrets must never reach a backup or an OTR identity.
     pub fn from_olm_account(account: Account) -> Result<Self, IdentityError> {
-        let identity = Self::with_new_agreement_key(account);
+        let identity = Self::with_derived_agreement_key(account);
         if identity.holds_ephemeral_keys()? {
             return Err(IdentityError::HoldsEphemeralKeys);
         }
         Ok(identity)
     }
 
-    /// Like vodozemac's `Account::new`, this panics only if the platform has no randomness.
-    fn with_new_agreement_key(account: Account) -> Self {
-        let (agreement, _) = X25519HkdfSha256::gen_keypair();
+    /// Derives the agreement key from the account (see the module documentation).
+    fn with_derived_agreement_key(account: Account) -> Self {
+        let signature = Zeroizing::new(account.sign(AGREEMENT_DERIVATION_CONTEXT).to_bytes());
+        let mut seed = Zeroizing::new([0u8; 32]);
+        // 32 bytes is far below HKDF-SHA-256's limit of 255 * 32, so expansion cannot fail.
+        let _ = Hkdf::<Sha256>::new(None, signature.as_slice())
+            .expand(AGREEMENT_SEED_INFO, seed.as_mut_slice());
+        let (agreement, _) = X25519HkdfSha256::derive_keypair(seed.as_slice());
         Self { account, agreement }
     }
 
     /// Bypasses the checks of [`Identity::from_olm_account`], to test the checks behind them.
     #[cfg(test)]
     pub(crate) fn unchecked_for_tests(account: Account) -> Self {
-        Self::with_new_agreement_key(account)
+        Self::with_derived_agreement_key(account)
     }
 
     /// The public half of the room agreement key.
@@ -321,59 +335,24 @@ impl Identity {
             || probe.fallback_keys.previous_fallback_key.is_some())
     }
 
-    /// The serialised secret keys (identity secret format v2), for sealing into a key backup.
+    /// The serialised secret keys (the account pickle as JSON), for sealing into a key backup.
+    /// The agreement key is not stored: it is derived again on import.
     pub(crate) fn export_secret(&self) -> Result<Zeroizing<Vec<u8>>, IdentityError> {
         if self.holds_ephemeral_keys()? {
             return Err(IdentityError::HoldsEphemeralKeys);
         }
-        let mut out = Zeroizing::new(Vec::with_capacity(16 * 1024));
-        out.extend_from_slice(SECRET_MAGIC);
-        out.push(SECRET_VERSION);
-        out.extend_from_slice(&self.agreement.to_bytes());
-        write_pickle(&self.account, &mut out)?;
-        Ok(out)
+        pickle_bytes(&self.account)
     }
 
-    /// Restores what [`Identity::export_secret`] produced, or a v1 secret (a bare account
-    /// pickle), which gets a fresh agreement key: the second value is then `true`, and the
-    /// caller re-seals the backup and publishes the new key.
-    pub(crate) fn import_secret(bytes: &[u8]) -> Result<(Self, bool), IdentityError> {
-        let (agreement, pickle, upgraded) = match bytes.strip_prefix(SECRET_MAGIC.as_slice()) {
-            Some(rest) => {
-                let mut reader = Reader::new(rest);
-                if reader.u8().ok() != Some(SECRET_VERSION) {
-                    return Err(IdentityError::MalformedIdentity);
-                }
-                let secret = Zeroizing::new(
-                    reader
-                        .array::<32>()
-                        .map_err(|_| IdentityError::MalformedIdentity)?,
-                );
-                let agreement = AgreementSecret::from_bytes(secret.as_slice())
-                    .map_err(|_| IdentityError::MalformedIdentity)?;
-                let pickle = reader
-                    .rest(usize::MAX)
-                    .map_err(|_| IdentityError::MalformedIdentity)?;
-                (Some(agreement), pickle, false)
-            }
-            None => (None, bytes, true),
-        };
+    /// Restores what [`Identity::export_secret`] produced.
+    pub(crate) fn import_secret(bytes: &[u8]) -> Result<Self, IdentityError> {
         let pickle: AccountPickle =
-            serde_json::from_slice(pickle).map_err(|_| IdentityError::MalformedIdentity)?;
-        let account = Account::from_pickle(pickle);
-        let identity = match agreement {
-            Some(agreement) => Self { account, agreement },
-            None => Self::with_new_agreement_key(account),
-        };
+            serde_json::from_slice(bytes).map_err(|_| IdentityError::MalformedIdentity)?;
+        let identity = Self::with_derived_agreement_key(Account::from_pickle(pickle));
         if identity.holds_ephemeral_keys()? {
             return Err(IdentityError::HoldsEphemeralKeys);
         }
-        Ok((identity, upgraded))
-    }
-
-    /// The v1 secret (the bare pickle), to test the upgrade path.
-    pub(crate) fn export_v1_secret_for_tests(&self) -> Result<Zeroizing<Vec<u8>>, IdentityError> {
-        pickle_bytes(&self.account)
+        Ok(identity)
     }
 }
 

@@ -4,12 +4,18 @@
 //! the membership changes, and seals one *share* of it to every member ([`create_shares`]) with
 //! HPKE in Auth mode (RFC 9180: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305) from
 //! the distributor's room agreement key to the recipient's. The shares carry a header — room id,
-//! key id, distributor, the sorted recipient list — that is HPKE's associated data and is also
-//! signed by the distributor's Ed25519 identity key, so a recipient ([`open_share`]) knows who
-//! distributed the key and to whom. Keys go into a per-room [`RoomKeyRing`], which encrypts and
-//! decrypts message envelopes: XChaCha20-Poly1305 under a key derived from the room key, then an
-//! Ed25519 signature by the sender, so a member holding the room key still cannot write in
-//! another member's name.
+//! key id, distributor, a commitment to the key, the sorted recipient list — that is HPKE's
+//! associated data and is also signed by the distributor's Ed25519 identity key, so a recipient
+//! ([`open_share`]) knows who distributed which key to whom, and two recipients of one key id
+//! are sure to hold the same secret. Keys go into a per-room [`RoomKeyRing`] together with their
+//! recipients; it encrypts message envelopes only for exactly that membership, and decrypts
+//! only envelopes by one of the recipients: XChaCha20-Poly1305 under a key derived from the room
+//! key, then an Ed25519 signature by the sender, so a member holding the room key still cannot
+//! write in another member's name.
+//!
+//! An encrypted room has at most [`MAX_RECIPIENTS`] (256) members: every share repeats the
+//! whole recipient list, so a re-key costs about `8n²` bytes (≈ 0.6 MB at 256 members, well
+//! within the server's 6 MiB request body).
 //!
 //! Share format, version 1 (integers big-endian; user and room ids are `i64`):
 //!
@@ -19,12 +25,13 @@
 //!        8   room id i64               ┐
 //!       16   key id [16]               │ the canonical header: HPKE associated data, and
 //!       32   distributor id i64        │ signed as "sotto room key share v1" | header
-//!       40   count u16 (1..=4096)      │
-//!       42   recipient ids i64 × count ┘ strictly ascending
-//!   42+8n    enc [32]                  HPKE encapsulated key
-//!   74+8n    ciphertext [48]           the 32-byte room key + 16-byte tag
-//!  122+8n    signature [64]            Ed25519 by the distributor
-//!  186+8n    end
+//!       40   key commitment [32]       │ HKDF-SHA256(room key, "sotto room key commit v1")
+//!       72   count u16 (1..=256)       │
+//!       74   recipient ids i64 × count ┘ strictly ascending
+//!   74+8n    enc [32]                  HPKE encapsulated key
+//!  106+8n    ciphertext [48]           the 32-byte room key + 16-byte tag
+//!  154+8n    signature [64]            Ed25519 by the distributor
+//!  218+8n    end
 //! ```
 //!
 //! Envelope format, version 1 (a message body `{"type": "encrypted", "envelope": base64}`):
@@ -39,7 +46,8 @@
 //!       60   ciphertext [len]          XChaCha20-Poly1305 under HKDF-SHA256(room key,
 //!                                      "sotto room message v1"), associated data =
 //!                                      room id i64 | bytes 0..60
-//!   60+len   signature [64]            Ed25519 by the sender over room id i64 | bytes 0..60+len
+//!   60+len   signature [64]            Ed25519 by the sender over "sotto room envelope v1" |
+//!                                      room id i64 | bytes 0..60+len
 //!  124+len   end
 //! ```
 //!
@@ -73,8 +81,13 @@ const SHARE_MAGIC: &[u8; 7] = b"SOTTORS";
 const SHARE_VERSION: u8 = 1;
 /// HPKE's `info`, and the context of the distributor's signature over the share header.
 const SHARE_CONTEXT: &[u8] = b"sotto room key share v1";
-/// The most recipients one share names; also bounds what a hostile share makes us allocate.
-pub const MAX_RECIPIENTS: usize = 4096;
+/// The most members an encrypted room (and so one share's recipient list) may have; also
+/// bounds what a hostile share makes us allocate.
+pub const MAX_RECIPIENTS: usize = 256;
+/// What the key commitment in a share header is derived with.
+const KEY_COMMIT_INFO: &[u8] = b"sotto room key commit v1";
+/// Header bytes before the recipient list: room id, key id, distributor, commitment, count.
+const HEADER_FIXED_LEN: usize = 8 + 16 + 8 + 32 + 2;
 const ENC_LEN: usize = 32;
 const SEALED_KEY_LEN: usize = 32 + 16;
 const SIGNATURE_LEN: usize = 64;
@@ -82,6 +95,8 @@ const SIGNATURE_LEN: usize = 64;
 const ENVELOPE_MAGIC: &[u8; 7] = b"SOTTOE2";
 const ENVELOPE_VERSION: u8 = 1;
 const MESSAGE_KEY_INFO: &[u8] = b"sotto room message v1";
+/// The context of the sender's signature over an envelope.
+const ENVELOPE_CONTEXT: &[u8] = b"sotto room envelope v1";
 /// Where the key id sits in an envelope (16 bytes), for a server that checks it without parsing.
 pub const ENVELOPE_KEY_ID_OFFSET: usize = 8;
 /// Where the sender's user id sits in an envelope (u64 big-endian).
@@ -115,9 +130,15 @@ pub enum RoomError {
     /// The bytes are not an envelope or share (bad magic, lengths, trailing bytes, bad JSON).
     #[error("malformed encrypted data")]
     Malformed,
-    /// The content is too large to encrypt (see [`MAX_PLAINTEXT`]) or names too many members.
+    /// The content is too large to encrypt (see [`MAX_PLAINTEXT`]).
     #[error("too large")]
     TooLarge,
+    /// The room has more members than an encrypted room may have ([`MAX_RECIPIENTS`]).
+    #[error("an encrypted room has at most 256 members")]
+    TooManyMembers,
+    /// The ring already holds a key with this id but another secret or other recipients.
+    #[error("a different room key with the same id is already held")]
+    KeyConflict,
     /// The content has neither text nor a file.
     #[error("a message needs text or a file")]
     EmptyContent,
@@ -133,7 +154,8 @@ pub enum RoomError {
     /// This user is not among the share's recipients.
     #[error("this room key share does not name you as a recipient")]
     NotARecipient,
-    /// The share's recipients are not the membership the caller expects.
+    /// The share's recipients, or the recipients of the key a message is to be written under,
+    /// are not the membership the caller expects.
     #[error("this room key was shared with other members than the room has")]
     MembersMismatch,
     /// The member list given to [`create_shares`] is unusable: empty, a user twice, or without
@@ -242,6 +264,12 @@ impl RoomKey {
     fn message_key(&self) -> Zeroizing<[u8; 32]> {
         subkey(&self.secret, MESSAGE_KEY_INFO)
     }
+
+    /// The public commitment to the secret that share headers carry: a one-way function of it,
+    /// so it reveals nothing, but no other secret has the same one.
+    pub(crate) fn commitment(&self) -> [u8; 32] {
+        *subkey(&self.secret, KEY_COMMIT_INFO)
+    }
 }
 
 /// A room member whose keys were checked: the Ed25519 identity key the caller pinned, and an
@@ -295,6 +323,9 @@ pub struct ShareHeader {
     pub key_id: KeyId,
     /// Who created and distributed the key.
     pub distributor: UserId,
+    /// HKDF-SHA256 of the key's secret ("sotto room key commit v1"): binds the signed header to
+    /// one secret.
+    pub commitment: [u8; 32],
     /// Everyone the key was shared with, ascending (the distributor among them).
     pub recipients: Vec<UserId>,
 }
@@ -303,10 +334,11 @@ impl ShareHeader {
     /// The canonical encoding: HPKE's associated data and what the distributor signs (after
     /// the context string).
     fn encode(&self) -> Vec<u8> {
-        let mut out = Writer::with_capacity(42 + 8 * self.recipients.len());
+        let mut out = Writer::with_capacity(HEADER_FIXED_LEN + 8 * self.recipients.len());
         out.u64(self.room_id as u64)
             .raw(&self.key_id.0)
-            .u64(self.distributor as u64);
+            .u64(self.distributor as u64)
+            .raw(&self.commitment);
         // Callers keep the list within MAX_RECIPIENTS, far below u16::MAX.
         out.u16(u16::try_from(self.recipients.len()).unwrap_or(u16::MAX));
         for recipient in &self.recipients {
@@ -349,6 +381,7 @@ impl<'a> ParsedShare<'a> {
         let room_id = read_id(&mut reader)?;
         let key_id = KeyId(reader.array()?);
         let distributor = read_id(&mut reader)?;
+        let commitment = reader.array()?;
         let count = usize::from(reader.u16()?);
         if count == 0 || count > MAX_RECIPIENTS {
             return Err(RoomError::Malformed);
@@ -362,7 +395,7 @@ impl<'a> ParsedShare<'a> {
             }
             recipients.push(id);
         }
-        let header_end = SHARE_MAGIC.len() + 1 + 34 + 8 * count;
+        let header_end = SHARE_MAGIC.len() + 1 + HEADER_FIXED_LEN + 8 * count;
         let encoded_header = bytes
             .get(SHARE_MAGIC.len() + 1..header_end)
             .ok_or(RoomError::Malformed)?;
@@ -375,6 +408,7 @@ impl<'a> ParsedShare<'a> {
                 room_id,
                 key_id,
                 distributor,
+                commitment,
                 recipients,
             },
             encoded_header,
@@ -391,24 +425,34 @@ pub fn peek_share(bytes: &[u8]) -> Result<ShareHeader, RoomError> {
     ParsedShare::decode(bytes).map(|parsed| parsed.header)
 }
 
+/// The shares of one new room key: the header they all carry (what the distributor's own ring
+/// records with the key, see [`RoomKeyRing::insert`]) and one share per member.
+#[derive(Debug)]
+pub struct CreatedShares {
+    /// The signed header common to every share.
+    pub header: ShareHeader,
+    /// `(user id, share bytes)` per member, ascending by user id.
+    pub shares: Vec<(UserId, Vec<u8>)>,
+}
+
 /// Seals one share of `key` to each of `members` (which must include the distributor with its
-/// own current keys, and name nobody twice). Returns `(user id, share bytes)` per member,
-/// ascending by user id. Check the members' keys with [`Member::verify`] against the pinned
-/// identity keys first: a share is only as private as the agreement keys it is sealed to.
+/// own current keys, name nobody twice, and number at most [`MAX_RECIPIENTS`]). Check the
+/// members' keys with [`Member::verify`] against the pinned identity keys first: a share is only
+/// as private as the agreement keys it is sealed to.
 pub fn create_shares(
     identity: &Identity,
     room_id: RoomId,
     distributor: UserId,
     key: &RoomKey,
     members: &[Member],
-) -> Result<Vec<(UserId, Vec<u8>)>, RoomError> {
+) -> Result<CreatedShares, RoomError> {
     let mut members: Vec<&Member> = members.iter().collect();
     members.sort_unstable_by_key(|member| member.user_id);
     if members.is_empty() {
         return Err(RoomError::InvalidMembers);
     }
     if members.len() > MAX_RECIPIENTS {
-        return Err(RoomError::TooLarge);
+        return Err(RoomError::TooManyMembers);
     }
     if members
         .windows(2)
@@ -429,8 +473,21 @@ pub fn create_shares(
         room_id,
         key_id: key.id,
         distributor,
+        commitment: key.commitment(),
         recipients: members.iter().map(|member| member.user_id).collect(),
     };
+    let shares = seal_shares(identity, &header, key, &members)?;
+    Ok(CreatedShares { header, shares })
+}
+
+/// Signs `header` and seals `key` to each member under it, without checking the header against
+/// the members (tests use that to build shares a correct client never makes).
+fn seal_shares(
+    identity: &Identity,
+    header: &ShareHeader,
+    key: &RoomKey,
+    members: &[&Member],
+) -> Result<Vec<(UserId, Vec<u8>)>, RoomError> {
     let encoded = header.encode();
     let signature = identity
         .sign(&ShareHeader::signed_message(&encoded))
@@ -466,20 +523,32 @@ pub fn create_shares(
     Ok(shares)
 }
 
+/// Sorted and without duplicates: how recipient lists are compared.
+fn canonical_members(members: &[UserId]) -> Vec<UserId> {
+    let mut members = members.to_vec();
+    members.sort_unstable();
+    members.dedup();
+    members
+}
+
 /// Opens a share addressed to `recipient` (this identity's user) for `room_id`, distributed by
-/// `distributor` (whose keys the caller verified with [`Member::verify`]). Checks, in order: the
-/// format and version; the room; that the share names this distributor; that the distributor
-/// and the recipient are among the recipients; when `expected_members` is given (the membership
-/// the client knows for that moment), that the distributor is one of them and the recipient list
-/// equals it; the distributor's signature over the header; HPKE's authentication of the
-/// distributor's agreement key. Returns the key and the header.
+/// `distributor` (whose keys the caller verified with [`Member::verify`]). `expected_members`
+/// is the room's membership the client knows for the key's epoch; it is required, so that no
+/// user (a non-member, or a member who leaves others out or adds someone) can hand out a key
+/// for the room. Checks, in order: the format and version; the room; that the share names this
+/// distributor; that the distributor is among the expected members
+/// ([`RoomError::DistributorNotMember`]) and the recipients equal them
+/// ([`RoomError::MembersMismatch`]); that the recipient is among them; the distributor's
+/// signature over the header; HPKE's authentication of the distributor's agreement key; that
+/// the opened key matches the header's commitment. Returns the key and the header (give both
+/// to [`RoomKeyRing::insert`]).
 pub fn open_share(
     identity: &Identity,
     room_id: RoomId,
     recipient: UserId,
     share: &[u8],
     distributor: &Member,
-    expected_members: Option<&[UserId]>,
+    expected_members: &[UserId],
 ) -> Result<(RoomKey, ShareHeader), RoomError> {
     let parsed = ParsedShare::decode(share)?;
     let header = &parsed.header;
@@ -489,25 +558,12 @@ pub fn open_share(
     if header.distributor != distributor.user_id {
         return Err(RoomError::WrongDistributor);
     }
-    if let Some(expected) = expected_members {
-        if !expected.contains(&header.distributor) {
-            return Err(RoomError::DistributorNotMember);
-        }
-        // Equal as sets, without sorting (the recipients are already strictly ascending).
-        let same = expected
-            .iter()
-            .all(|id| header.recipients.binary_search(id).is_ok())
-            && header.recipients.iter().all(|id| expected.contains(id));
-        if !same {
-            return Err(RoomError::MembersMismatch);
-        }
-    }
-    if header
-        .recipients
-        .binary_search(&header.distributor)
-        .is_err()
-    {
+    let expected = canonical_members(expected_members);
+    if expected.binary_search(&header.distributor).is_err() {
         return Err(RoomError::DistributorNotMember);
+    }
+    if expected != header.recipients {
+        return Err(RoomError::MembersMismatch);
     }
     if header.recipients.binary_search(&recipient).is_err() {
         return Err(RoomError::NotARecipient);
@@ -540,13 +596,16 @@ pub fn open_share(
         return Err(RoomError::Tampered);
     }
     key.copy_from_slice(&opened);
-    Ok((
-        RoomKey {
-            id: header.key_id,
-            secret: key,
-        },
-        parsed.header,
-    ))
+    let key = RoomKey {
+        id: header.key_id,
+        secret: key,
+    };
+    // The distributor signed the commitment: a distributor who seals different secrets under
+    // one key id to different members is caught here.
+    if key.commitment() != header.commitment {
+        return Err(RoomError::Tampered);
+    }
+    Ok((key, parsed.header))
 }
 
 /// What a message says, as JSON: text, a file, or a file with a caption.
@@ -680,11 +739,45 @@ fn envelope_aad(room_id: RoomId, header: &[u8]) -> Vec<u8> {
     aad
 }
 
-/// The room keys this user holds for one room, in the order they arrived (a room gathers a key
-/// per membership change, so a list is small, and smaller in wasm than a hash map).
+/// What the sender signs: the context, then the room id and the envelope up to the signature.
+fn envelope_signed_message(room_id: RoomId, signed: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(ENVELOPE_CONTEXT.len() + 8 + signed.len());
+    message.extend_from_slice(ENVELOPE_CONTEXT);
+    message.extend_from_slice(&room_id.to_be_bytes());
+    message.extend_from_slice(signed);
+    message
+}
+
+/// A buffer that refuses to grow past its capacity, so serialising a plaintext into it never
+/// reallocates (which would leave unzeroized copies behind).
+struct BoundedWriter<'a>(&'a mut Vec<u8>);
+
+impl std::io::Write for BoundedWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.0.capacity() - self.0.len() {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A key in a ring, with everyone it was shared with (ascending).
+struct HeldKey {
+    key: RoomKey,
+    recipients: Vec<UserId>,
+}
+
+/// The room keys this user holds for one room, each with its recipients, in the order they
+/// arrived (a room gathers a key per membership change, so a list is small, and smaller in wasm
+/// than a hash map).
 pub struct RoomKeyRing {
     room_id: RoomId,
-    keys: Vec<RoomKey>,
+    keys: Vec<HeldKey>,
 }
 
 impl RoomKeyRing {
@@ -701,18 +794,41 @@ impl RoomKeyRing {
         self.room_id
     }
 
-    /// Adds a key; it becomes the newest unless the ring already had it. Returns whether it was
-    /// new.
-    pub fn insert(&mut self, key: RoomKey) -> bool {
-        if self.contains(key.id) {
-            return false;
+    /// Adds a key with the header it was shared under (from [`open_share`], or
+    /// [`CreatedShares::header`] for the distributor); it becomes the newest unless the ring
+    /// already had it. Returns whether it was new. Refuses a header for another room
+    /// ([`RoomError::WrongRoom`]) or that does not commit to this key ([`RoomError::Tampered`]),
+    /// and a key id already held with another secret or other recipients
+    /// ([`RoomError::KeyConflict`]).
+    pub fn insert(&mut self, key: RoomKey, header: &ShareHeader) -> Result<bool, RoomError> {
+        if header.room_id != self.room_id {
+            return Err(RoomError::WrongRoom);
         }
-        self.keys.push(key);
-        true
+        let commitment = key.commitment();
+        if header.key_id != key.id || header.commitment != commitment {
+            return Err(RoomError::Tampered);
+        }
+        let recipients = canonical_members(&header.recipients);
+        if let Some(held) = self.get(key.id) {
+            // Commitments, not secrets, are compared: equal exactly when the secrets are, and
+            // comparing them leaks nothing about the secret.
+            return if held.key.commitment() == commitment && held.recipients == recipients {
+                Ok(false)
+            } else {
+                Err(RoomError::KeyConflict)
+            };
+        }
+        self.keys.push(HeldKey { key, recipients });
+        Ok(true)
     }
 
-    fn get(&self, key_id: KeyId) -> Option<&RoomKey> {
-        self.keys.iter().find(|key| key.id == key_id)
+    /// The users a held key was shared with, ascending.
+    pub fn recipients(&self, key_id: KeyId) -> Option<&[UserId]> {
+        self.get(key_id).map(|held| held.recipients.as_slice())
+    }
+
+    fn get(&self, key_id: KeyId) -> Option<&HeldKey> {
+        self.keys.iter().find(|held| held.key.id == key_id)
     }
 
     /// Whether the ring holds this key.
@@ -722,7 +838,7 @@ impl RoomKeyRing {
 
     /// The key added last (the one to write under, unless the server says another is current).
     pub fn newest(&self) -> Option<KeyId> {
-        self.keys.last().map(|key| key.id)
+        self.keys.last().map(|held| held.key.id)
     }
 
     /// How many keys the ring holds.
@@ -735,21 +851,30 @@ impl RoomKeyRing {
         self.keys.is_empty()
     }
 
-    /// Encrypts and signs `content` as `sender` (this identity's user) under the key `key_id`.
+    /// Encrypts and signs `content` as `sender` (this identity's user) under the key `key_id`,
+    /// for the room's current `members`: the key must have been shared with exactly them
+    /// ([`RoomError::MembersMismatch`] otherwise — re-key first), so nobody the writer does not
+    /// count as a member can read it.
     pub fn encrypt(
         &self,
         identity: &Identity,
         key_id: KeyId,
         sender: UserId,
         content: &RoomContent,
+        members: &[UserId],
     ) -> Result<Vec<u8>, RoomError> {
         if content.text.is_none() && content.file.is_none() {
             return Err(RoomError::EmptyContent);
         }
-        let key = self.get(key_id).ok_or(RoomError::KeyNotShared(key_id))?;
+        let held = self.get(key_id).ok_or(RoomError::KeyNotShared(key_id))?;
+        if canonical_members(members) != held.recipients {
+            return Err(RoomError::MembersMismatch);
+        }
+        let key = &held.key;
         let sender_bits = u64::try_from(sender).map_err(|_| RoomError::Malformed)?;
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(256));
-        serde_json::to_writer(&mut *plaintext, content).map_err(|_| RoomError::Malformed)?;
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(MAX_PLAINTEXT));
+        serde_json::to_writer(BoundedWriter(&mut plaintext), content)
+            .map_err(|_| RoomError::TooLarge)?;
         if plaintext.len() > MAX_PLAINTEXT {
             return Err(RoomError::TooLarge);
         }
@@ -776,7 +901,7 @@ impl RoomKeyRing {
             )
             .map_err(|_| RoomError::TooLarge)?;
         bytes.extend_from_slice(&ciphertext);
-        let signature = identity.sign(&envelope_aad(self.room_id, &bytes));
+        let signature = identity.sign(&envelope_signed_message(self.room_id, &bytes));
         bytes.extend_from_slice(&signature.to_bytes());
         Ok(bytes)
     }
@@ -785,9 +910,10 @@ impl RoomKeyRing {
     /// *pinned* identity key. Checks, in order: the format ([`RoomError::Malformed`],
     /// [`RoomError::UnknownVersion`]); that this ring holds the key
     /// ([`RoomError::KeyNotShared`]); the AEAD over the header and the room id
-    /// ([`RoomError::Tampered`]); that the envelope's sender is the author and the signature is
-    /// theirs ([`RoomError::WrongSender`]: the content came from someone holding the room key,
-    /// but not from the author); and that the content is valid JSON.
+    /// ([`RoomError::Tampered`]); that the envelope's sender is the author, that the author is
+    /// one of the key's recipients, and that the signature is theirs
+    /// ([`RoomError::WrongSender`]: the content came from someone holding the room key, but not
+    /// from the author); and that the content is valid JSON.
     pub fn decrypt(
         &self,
         envelope: &[u8],
@@ -795,9 +921,10 @@ impl RoomKeyRing {
         author_ed25519: &Ed25519PublicKey,
     ) -> Result<Decrypted, RoomError> {
         let parsed = ParsedEnvelope::decode(envelope)?;
-        let key = self
+        let held = self
             .get(parsed.key_id)
             .ok_or(RoomError::KeyNotShared(parsed.key_id))?;
+        let key = &held.key;
         let aad = envelope_aad(self.room_id, parsed.header);
         let plaintext = Zeroizing::new(
             XChaCha20Poly1305::new(&(*key.message_key()).into())
@@ -810,13 +937,16 @@ impl RoomKeyRing {
                 )
                 .map_err(|_| RoomError::Tampered)?,
         );
-        if parsed.sender != author {
+        if parsed.sender != author || held.recipients.binary_search(&author).is_err() {
             return Err(RoomError::WrongSender);
         }
         let signature =
             Ed25519Signature::from_slice(&parsed.signature).map_err(|_| RoomError::WrongSender)?;
         author_ed25519
-            .verify(&envelope_aad(self.room_id, parsed.signed), &signature)
+            .verify(
+                &envelope_signed_message(self.room_id, parsed.signed),
+                &signature,
+            )
             .map_err(|_| RoomError::WrongSender)?;
         let content: RoomContent =
             serde_json::from_slice(&plaintext).map_err(|_| RoomError::Malformed)?;
@@ -843,6 +973,155 @@ mod tests {
         assert_eq!(
             ENVELOPE_CIPHERTEXT_OFFSET,
             ENVELOPE_NONCE_OFFSET + NONCE_LEN + 4
+        );
+    }
+
+    fn member(identity: &Identity, user_id: UserId) -> Member {
+        Member::verify(
+            user_id,
+            identity.public().ed25519,
+            &identity.signed_agreement_key(user_id),
+        )
+        .unwrap()
+    }
+
+    /// Shares a correct client never makes: `header` is signed and sealed as given.
+    fn hand_built(
+        eve: &Identity,
+        header: &ShareHeader,
+        key: &RoomKey,
+        to: &Member,
+    ) -> Vec<(UserId, Vec<u8>)> {
+        seal_shares(eve, header, key, &[to]).unwrap()
+    }
+
+    #[test]
+    fn a_distributor_missing_from_the_recipients_is_refused() {
+        let (eve, bob) = (Identity::generate(), Identity::generate());
+        let (eve_member, bob_member) = (member(&eve, 66), member(&bob, 2));
+        let key = RoomKey::generate().unwrap();
+        // Eve hands out a key naming only Alice and Bob as recipients, not herself.
+        let header = ShareHeader {
+            room_id: 1,
+            key_id: key.id,
+            distributor: 66,
+            commitment: key.commitment(),
+            recipients: vec![1, 2],
+        };
+        let shares = hand_built(&eve, &header, &key, &bob_member);
+        assert_eq!(peek_share(&shares[0].1).unwrap(), header);
+        // Bob's client expects the room's membership, Alice and Bob: Eve is not in it.
+        assert_eq!(
+            open_share(&bob, 1, 2, &shares[0].1, &eve_member, &[1, 2]).err(),
+            Some(RoomError::DistributorNotMember)
+        );
+    }
+
+    #[test]
+    fn a_header_that_does_not_commit_to_the_sealed_key_is_refused() {
+        let (alice, bob) = (Identity::generate(), Identity::generate());
+        let (alice_member, bob_member) = (member(&alice, 1), member(&bob, 2));
+        // Alice seals one secret under a header committing to another: she could otherwise give
+        // each member a different secret under one key id.
+        let (key, other) = (RoomKey::generate().unwrap(), RoomKey::generate().unwrap());
+        let header = ShareHeader {
+            room_id: 1,
+            key_id: key.id,
+            distributor: 1,
+            commitment: other.commitment(),
+            recipients: vec![1, 2],
+        };
+        let shares = hand_built(&alice, &header, &key, &bob_member);
+        assert_eq!(
+            open_share(&bob, 1, 2, &shares[0].1, &alice_member, &[1, 2]).err(),
+            Some(RoomError::Tampered)
+        );
+        // With the right commitment the same construction opens.
+        let header = ShareHeader {
+            commitment: key.commitment(),
+            ..header
+        };
+        let shares = hand_built(&alice, &header, &key, &bob_member);
+        let (opened, _) = open_share(&bob, 1, 2, &shares[0].1, &alice_member, &[1, 2]).unwrap();
+        assert_eq!(*opened.secret, *key.secret);
+        // A key id already held with another secret is a conflict, not silently ignored.
+        let mut ring = RoomKeyRing::new(1);
+        assert_eq!(ring.insert(opened, &header), Ok(true));
+        let impostor = RoomKey {
+            id: key.id,
+            secret: other.secret.clone(),
+        };
+        let impostor_header = ShareHeader {
+            commitment: impostor.commitment(),
+            ..header
+        };
+        assert_eq!(
+            ring.insert(impostor, &impostor_header),
+            Err(RoomError::KeyConflict)
+        );
+    }
+
+    /// A ring for room 1 holding a fresh key shared with user 1 alone.
+    fn solo_ring() -> (RoomKeyRing, ShareHeader) {
+        let key = RoomKey::generate().unwrap();
+        let header = ShareHeader {
+            room_id: 1,
+            key_id: key.id,
+            distributor: 1,
+            commitment: key.commitment(),
+            recipients: vec![1],
+        };
+        let mut ring = RoomKeyRing::new(1);
+        ring.insert(key, &header).unwrap();
+        (ring, header)
+    }
+
+    #[test]
+    fn the_plaintext_fits_the_buffer_reserved_for_it_or_is_refused() {
+        let alice = Identity::generate();
+        let (ring, header) = solo_ring();
+        // `{"text":"…"}` adds 11 bytes of JSON around the text.
+        let fits = RoomContent::text("a".repeat(MAX_PLAINTEXT - 11));
+        let envelope = ring.encrypt(&alice, header.key_id, 1, &fits, &[1]).unwrap();
+        assert_eq!(
+            envelope.len(),
+            ENVELOPE_CIPHERTEXT_OFFSET + MAX_PLAINTEXT + TAG_LEN + SIGNATURE_LEN
+        );
+        let decrypted = ring.decrypt(&envelope, 1, &alice.public().ed25519).unwrap();
+        assert_eq!(decrypted.content, fits);
+        let too_long = RoomContent::text("a".repeat(MAX_PLAINTEXT - 10));
+        assert_eq!(
+            ring.encrypt(&alice, header.key_id, 1, &too_long, &[1]),
+            Err(RoomError::TooLarge)
+        );
+        // The writer refuses to grow its buffer rather than reallocate it.
+        let mut buffer = Vec::with_capacity(4);
+        let mut writer = BoundedWriter(&mut buffer);
+        assert!(std::io::Write::write_all(&mut writer, b"abcd").is_ok());
+        assert!(std::io::Write::write_all(&mut writer, b"e").is_err());
+        assert_eq!(buffer, b"abcd");
+    }
+
+    #[test]
+    fn the_envelope_signature_has_its_own_context() {
+        let alice = Identity::generate();
+        let (ring, header) = solo_ring();
+        let envelope = ring
+            .encrypt(&alice, header.key_id, 1, &RoomContent::text("x"), &[1])
+            .unwrap();
+        let (signed, signature) = envelope.split_at(envelope.len() - SIGNATURE_LEN);
+        let signature = Ed25519Signature::from_slice(signature).unwrap();
+        let ed25519 = alice.public().ed25519;
+        assert!(
+            ed25519
+                .verify(&envelope_signed_message(1, signed), &signature)
+                .is_ok()
+        );
+        // Without the context (the old, context-free message) it does not verify.
+        assert!(
+            ed25519
+                .verify(&envelope_aad(1, signed), &signature)
+                .is_err()
         );
     }
 

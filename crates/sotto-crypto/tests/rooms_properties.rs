@@ -7,10 +7,11 @@
 use std::sync::LazyLock;
 
 use proptest::prelude::*;
-use sotto_crypto::files::{FILE_CHUNK, decrypt_file, encrypt_file};
+use sotto_crypto::files::{FILE_CHUNK, FileError, decrypt_file, encrypt_file};
 use sotto_crypto::identity::Identity;
 use sotto_crypto::rooms::{
-    Member, RoomContent, RoomKey, RoomKeyRing, create_shares, envelope_key_id, open_share,
+    ENVELOPE_CIPHERTEXT_OFFSET, ENVELOPE_KEY_ID_OFFSET, ENVELOPE_SENDER_OFFSET, KeyId, Member,
+    RoomContent, RoomError, RoomKey, RoomKeyRing, create_shares, envelope_key_id, open_share,
     peek_share,
 };
 
@@ -30,13 +31,39 @@ fn member(index: usize, user_id: i64) -> Member {
     .unwrap()
 }
 
-/// A ring holding one fresh key for ROOM, and the key's id.
-fn ring() -> (RoomKeyRing, sotto_crypto::rooms::KeyId) {
+/// A ring holding one fresh key for ROOM shared with `sender` (and user 1) by the first
+/// identity, and the key's id.
+fn ring(sender: i64) -> (RoomKeyRing, KeyId) {
     let mut ring = RoomKeyRing::new(ROOM);
     let key = RoomKey::generate().unwrap();
     let id = key.id();
-    ring.insert(key);
+    let mut members = vec![member(0, 1)];
+    if sender != 1 {
+        members.push(member(1, sender));
+    }
+    let created = create_shares(&IDENTITIES[0], ROOM, 1, &key, &members).unwrap();
+    assert_eq!(ring.insert(key, &created.header), Ok(true));
     (ring, id)
+}
+
+/// What decrypting `envelope` with byte `index` flipped to `tampered[index]` must report.
+fn flip_error(index: usize, tampered: &[u8]) -> RoomError {
+    let signature_at = tampered.len() - 64;
+    match index {
+        0..7 => RoomError::Malformed,
+        7 => RoomError::UnknownVersion(tampered[7]),
+        ENVELOPE_KEY_ID_OFFSET..ENVELOPE_SENDER_OFFSET => RoomError::KeyNotShared(KeyId(
+            tampered[ENVELOPE_KEY_ID_OFFSET..ENVELOPE_SENDER_OFFSET]
+                .try_into()
+                .unwrap(),
+        )),
+        // The sender's top bit makes it negative.
+        ENVELOPE_SENDER_OFFSET if tampered[index] & 0x80 != 0 => RoomError::Malformed,
+        // The length field: the lengths no longer add up.
+        56..ENVELOPE_CIPHERTEXT_OFFSET => RoomError::Malformed,
+        _ if index < signature_at => RoomError::Tampered,
+        _ => RoomError::WrongSender,
+    }
 }
 
 proptest! {
@@ -50,22 +77,36 @@ proptest! {
         bit in 0u8..8,
         cut in any::<prop::sample::Index>(),
     ) {
-        let (ring, key_id) = ring();
-        let identity = &IDENTITIES[0];
+        let (ring, key_id) = ring(sender);
+        let identity = &IDENTITIES[1];
         let ed25519 = identity.public().ed25519;
-        let envelope = ring.encrypt(identity, key_id, sender, &RoomContent::text(text.clone())).unwrap();
+        let members = ring.recipients(key_id).unwrap().to_vec();
+        let envelope = ring
+            .encrypt(identity, key_id, sender, &RoomContent::text(text.clone()), &members)
+            .unwrap();
         let decrypted = ring.decrypt(&envelope, sender, &ed25519).unwrap();
         prop_assert_eq!(decrypted.content.text, Some(text));
         prop_assert_eq!(decrypted.sender, sender);
         prop_assert_eq!(envelope_key_id(&envelope).unwrap(), key_id);
 
         let mut tampered = envelope.clone();
-        tampered[flip.index(envelope.len())] ^= 1 << bit;
-        prop_assert!(ring.decrypt(&tampered, sender, &ed25519).is_err());
-        prop_assert!(ring.decrypt(&envelope[..cut.index(envelope.len())], sender, &ed25519).is_err());
+        let index = flip.index(envelope.len());
+        tampered[index] ^= 1 << bit;
+        prop_assert_eq!(
+            ring.decrypt(&tampered, sender, &ed25519).err(),
+            Some(flip_error(index, &tampered)),
+            "byte {}", index
+        );
+        prop_assert_eq!(
+            ring.decrypt(&envelope[..cut.index(envelope.len())], sender, &ed25519).err(),
+            Some(RoomError::Malformed)
+        );
         // Another author (or the right author with another key) never passes.
-        prop_assert!(ring.decrypt(&envelope, sender ^ 1, &ed25519).is_err());
-        prop_assert!(ring.decrypt(&envelope, sender, &IDENTITIES[1].public().ed25519).is_err());
+        prop_assert_eq!(ring.decrypt(&envelope, sender ^ 1, &ed25519).err(), Some(RoomError::WrongSender));
+        prop_assert_eq!(
+            ring.decrypt(&envelope, sender, &IDENTITIES[2].public().ed25519).err(),
+            Some(RoomError::WrongSender)
+        );
     }
 
     #[test]
@@ -77,22 +118,26 @@ proptest! {
         let members: Vec<Member> = ids.iter().enumerate().map(|(i, &id)| member(i, id)).collect();
         let from = distributor.index(ids.len());
         let key = RoomKey::generate().unwrap();
-        let shares = create_shares(&IDENTITIES[from], ROOM, ids[from], &key, &members).unwrap();
+        let shares = create_shares(&IDENTITIES[from], ROOM, ids[from], &key, &members).unwrap().shares;
         prop_assert_eq!(shares.len(), ids.len());
         for (i, &id) in ids.iter().enumerate() {
             let share = &shares.iter().find(|(user, _)| *user == id).unwrap().1;
             prop_assert_eq!(&peek_share(share).unwrap().recipients, &ids);
             let (opened, header) =
-                open_share(&IDENTITIES[i], ROOM, id, share, &members[from], Some(&ids)).unwrap();
+                open_share(&IDENTITIES[i], ROOM, id, share, &members[from], &ids).unwrap();
             prop_assert_eq!(opened.id(), key.id());
             prop_assert_eq!(header.distributor, ids[from]);
             // The sixth identity is never a member: it cannot open anyone's share.
-            prop_assert!(open_share(&IDENTITIES[5], ROOM, id, share, &members[from], None).is_err());
+            prop_assert_eq!(
+                open_share(&IDENTITIES[5], ROOM, id, share, &members[from], &ids).err(),
+                Some(RoomError::Tampered)
+            );
             // Nor can a member open another member's share.
             let j = (i + 1) % ids.len();
             if j != i {
-                prop_assert!(
-                    open_share(&IDENTITIES[j], ROOM, ids[j], share, &members[from], Some(&ids)).is_err()
+                prop_assert_eq!(
+                    open_share(&IDENTITIES[j], ROOM, ids[j], share, &members[from], &ids).err(),
+                    Some(RoomError::Tampered)
                 );
             }
         }
@@ -109,16 +154,19 @@ proptest! {
         prop_assert_eq!(&*opened, &plaintext);
         let short = &encrypted.ciphertext[..cut.index(encrypted.ciphertext.len())];
         let hash: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(short).into();
-        prop_assert!(decrypt_file(short, &encrypted.key, &encrypted.nonce, &hash).is_err());
+        prop_assert_eq!(
+            decrypt_file(short, &encrypted.key, &encrypted.nonce, &hash).err(),
+            Some(FileError::Tampered)
+        );
     }
 
     #[test]
     fn the_decoders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
         let _ = envelope_key_id(&bytes);
         let _ = peek_share(&bytes);
-        let (ring, _) = ring();
+        let (ring, _) = ring(1);
         let _ = ring.decrypt(&bytes, 1, &IDENTITIES[0].public().ed25519);
-        let _ = open_share(&IDENTITIES[0], ROOM, 1, &bytes, &member(1, 2), None);
+        let _ = open_share(&IDENTITIES[0], ROOM, 1, &bytes, &member(1, 2), &[1, 2]);
         // The same with a valid header in front, so the length checks deeper in are reached.
         let mut prefixed = b"SOTTOE2\x01".to_vec();
         prefixed.extend_from_slice(&bytes);

@@ -316,6 +316,61 @@ async fn removed_and_late_members_read_exactly_their_share_of_the_history() {
 }
 
 #[tokio::test]
+async fn a_send_after_a_sync_that_saw_a_new_member_distributes_a_key_first() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let mut alice = person(&ts, &admin, "alice").await;
+    let bob = person(&ts, &admin, "bob").await;
+    let mut carol = person(&ts, &admin, "carol").await;
+    let room = alice
+        .client
+        .create_group_with("pair", &[bob.id()], Some(true))
+        .await
+        .expect("group")
+        .id;
+    alice.say(room, "before carol").await;
+    alice
+        .client
+        .add_member(room, carol.id())
+        .await
+        .expect("add carol");
+    // Alice's sync sees carol, but nobody shared a key with her yet: the newest key alice holds
+    // was shared with alice and bob only, so it cannot be used for the current members...
+    let state = alice
+        .client
+        .room_sync_keys(&mut alice.keys, room)
+        .await
+        .expect("sync");
+    assert_eq!(state.usable_key, None);
+    let ring = alice.keys.room_ring(room).expect("alice's keys");
+    let old = ring.newest().expect("a key");
+    assert_eq!(
+        ring.encrypt(
+            alice.keys.identity(),
+            old,
+            alice.id(),
+            &RoomContent::text("not for carol's eyes"),
+            &state.members,
+        )
+        .expect_err("mismatch"),
+        RoomError::MembersMismatch
+    );
+    // ...so the send syncs, distributes a key to all three, and goes out under it.
+    alice.say(room, "welcome carol").await;
+    assert_ne!(
+        alice.keys.room_ring(room).and_then(|r| r.newest()),
+        Some(old)
+    );
+    assert_eq!(
+        texts(&carol.read(room).await),
+        [
+            Err(ReadError::KeyNotShared),
+            Ok("welcome carol".to_string())
+        ]
+    );
+}
+
+#[tokio::test]
 async fn forged_senders_tampered_envelopes_and_foreign_keys_are_rejected() {
     let ts = TestServer::start().await;
     let admin = ts.admin().await;
@@ -333,6 +388,11 @@ async fn forged_senders_tampered_envelopes_and_foreign_keys_are_rejected() {
     alice.say(room, "hello from alice").await;
     mallory.say(room, "mallory, honestly").await;
 
+    let current: Vec<UserId> = {
+        let mut v = vec![alice.id(), bob.id(), mallory.id()];
+        v.sort_unstable();
+        v
+    };
     // Mallory holds the room key and writes an envelope claiming to be alice.
     let ring = mallory.keys.room_ring(room).expect("mallory's keys");
     let key_id = ring.newest().expect("a key");
@@ -342,6 +402,7 @@ async fn forged_senders_tampered_envelopes_and_foreign_keys_are_rejected() {
             key_id,
             alice.id(),
             &RoomContent::text("alice says: send mallory the money"),
+            &current,
         )
         .expect("encrypt");
     // The server reads the cleartext sender and refuses it, so no member ever sees the row...
@@ -362,6 +423,7 @@ async fn forged_senders_tampered_envelopes_and_foreign_keys_are_rejected() {
             key_id,
             alice.id(),
             &RoomContent::text("meet at noon"),
+            &current,
         )
         .expect("encrypt");
     tampered[61] ^= 1;
@@ -397,11 +459,6 @@ async fn forged_senders_tampered_envelopes_and_foreign_keys_are_rejected() {
     );
 
     // Eve is no member. The server refuses her key...
-    let current: Vec<UserId> = {
-        let mut v = vec![alice.id(), bob.id(), mallory.id()];
-        v.sort_unstable();
-        v
-    };
     let key = RoomKey::generate().expect("key");
     let shares = create_shares(
         eve.keys.identity(),
@@ -415,6 +472,7 @@ async fn forged_senders_tampered_envelopes_and_foreign_keys_are_rejected() {
         key_id: key.id().to_base64(),
         epoch: 0,
         shares: shares
+            .shares
             .iter()
             .map(|(user_id, share)| sotto_api::rest::RoomKeyShare {
                 user_id: *user_id,
@@ -428,6 +486,7 @@ async fn forged_senders_tampered_envelopes_and_foreign_keys_are_rejected() {
     );
     // ...and a client refuses it anyway (a server that served it would not get it accepted).
     let (_, for_alice) = shares
+        .shares
         .iter()
         .find(|(u, _)| *u == alice.id())
         .expect("alice's share");
@@ -437,7 +496,7 @@ async fn forged_senders_tampered_envelopes_and_foreign_keys_are_rejected() {
         alice.id(),
         for_alice,
         &eve.member(),
-        Some(&current),
+        &current,
     )
     .err()
     .expect("refused");
@@ -529,11 +588,20 @@ async fn only_ciphertext_at_rest_and_only_the_client_finds_encrypted_messages() 
 }
 
 #[tokio::test]
-async fn a_v1_backup_gets_an_agreement_key_at_its_first_unlock_and_keeps_it() {
+async fn a_pre_rooms_v1_backup_unlocks_and_publishes_its_derived_agreement_key() {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
-    use sotto_client::sotto_crypto::backup::{create_v1_backup_for_tests, unlock_backup};
+    use sotto_client::sotto_crypto::backup::unlock_backup;
     use sotto_client::sotto_crypto::trust::TrustStore;
+
+    // Written by the browser package of commit f2a507d, before the agreement key existed.
+    let vector: serde_json::Value = serde_json::from_str(include_str!(
+        "../../sotto-crypto/tests/vectors/v1_backup.json"
+    ))
+    .expect("vector");
+    let field = |name: &str| vector[name].as_str().expect(name).to_owned();
+    let v1 = STANDARD.decode(field("key_backup")).expect("base64");
+    let passphrase = field("passphrase");
 
     let ts = TestServer::start().await;
     let admin = ts.admin().await;
@@ -543,22 +611,14 @@ async fn a_v1_backup_gets_an_agreement_key_at_its_first_unlock_and_keeps_it() {
         .dm_with(alice.id(), Some(true))
         .await
         .expect("a shared room");
-    // Alice's directory entry as a client from before encrypted rooms left it: a v1 backup of
-    // the same identity (no agreement key), published without one.
-    let passphrase = Passphrase::custom(&alice.passphrase).expect("passphrase");
-    let v1 = create_v1_backup_for_tests(alice.keys.identity(), &passphrase, CHEAP).expect("v1");
-    let opened = unlock_backup(&v1, &alice.passphrase).expect("v1 opens");
-    assert!(
-        opened.upgraded_backup.is_some(),
-        "a v1 backup is upgraded at unlock"
-    );
-    let owner = alice.id().to_string();
+    // Alice's directory entry as a client from before encrypted rooms left it: the vector's
+    // identity and v1 backup, published without an agreement key.
+    let opened = unlock_backup(&v1, &passphrase).expect("v1 opens");
     let trust = TrustStore::new()
-        .seal(&opened.storage_key, &owner)
+        .seal(&opened.storage_key, &alice.id().to_string())
         .expect("seal");
-    let (curve, ed) = alice.keys.public().to_base64();
     let body = serde_json::json!({
-        "curve25519": curve, "ed25519": ed,
+        "curve25519": field("curve25519"), "ed25519": field("ed25519"),
         "key_backup": STANDARD.encode(&v1), "trust_store": STANDARD.encode(trust),
     });
     let r = alice
@@ -572,40 +632,28 @@ async fn a_v1_backup_gets_an_agreement_key_at_its_first_unlock_and_keeps_it() {
         .await
         .expect("put");
     assert_eq!(r.status, 200);
-    let before = bob
-        .client
-        .directory_entry(alice.id())
-        .await
-        .expect("entry")
-        .agreement_key;
+    let before = bob.client.directory_entry(alice.id()).await.expect("entry");
     assert_eq!(
-        before,
-        Some(alice.keys.identity().agreement_key().to_base64()),
-        "the same identity keys keep the published agreement key"
+        before.agreement_key, None,
+        "new identity keys, no agreement key"
     );
 
-    // The first unlock draws a new agreement key and publishes it with the upgraded backup.
-    let keys = alice
-        .client
-        .e2e_unlock(&alice.passphrase)
-        .await
-        .expect("unlock");
+    // The unlock derives the agreement key and publishes it; the backup stays as it was.
+    let keys = alice.client.e2e_unlock(&passphrase).await.expect("unlock");
+    let derived = keys.identity().agreement_key().to_base64();
+    // The same known answer as sotto-crypto's test of this vector.
+    assert_eq!(derived, "TfF+sfJEwJeWqzK5ULoE2Z9Ucmrd3lytB2btUTE3pgY");
     let published = bob.client.directory_entry(alice.id()).await.expect("entry");
-    let fresh = keys.identity().agreement_key().to_base64();
-    assert_eq!(published.agreement_key, Some(fresh.clone()));
-    assert_ne!(before, Some(fresh.clone()), "a new agreement key");
+    assert_eq!(published.agreement_key, Some(derived.clone()));
     assert_eq!(
         (published.curve25519, published.ed25519),
-        alice.keys.public().to_base64()
+        (field("curve25519"), field("ed25519"))
     );
-    // The next unlock finds a v2 backup: same agreement key, nothing republished.
-    let again = alice
-        .client
-        .e2e_unlock(&alice.passphrase)
-        .await
-        .expect("unlock");
-    assert_eq!(again.identity().agreement_key().to_base64(), fresh);
-    // And bob can share a room key with her new agreement key.
+    assert_eq!(alice.client.e2e_own_backup().await.expect("backup"), v1);
+    // The next unlock derives the same key.
+    let again = alice.client.e2e_unlock(&passphrase).await.expect("unlock");
+    assert_eq!(again.identity().agreement_key().to_base64(), derived);
+    // And bob can share a room key with her published agreement key.
     let mut bob = bob;
     let room = bob
         .client
@@ -613,7 +661,11 @@ async fn a_v1_backup_gets_an_agreement_key_at_its_first_unlock_and_keeps_it() {
         .await
         .expect("dm")
         .id;
-    bob.say(room, "hello v2").await;
-    let mut alice = Person { keys, ..alice };
-    assert_eq!(alice.read(room).await[0].text(), Some("hello v2"));
+    bob.say(room, "hello v1").await;
+    let mut alice = Person {
+        keys,
+        passphrase,
+        ..alice
+    };
+    assert_eq!(alice.read(room).await[0].text(), Some("hello v1"));
 }

@@ -29,7 +29,7 @@ use sotto_crypto::backup::{
 };
 use sotto_crypto::files::{self, FileError, FileKey};
 use sotto_crypto::identity::{
-    Identity, IdentityError, OtrIdentity, PublicIdentity, SignedAgreementKey, ed25519_from_base64,
+    Identity, IdentityError, OtrIdentity, PublicIdentity, SignedAgreementKey,
 };
 use sotto_crypto::otr::{
     EndReason, FailureReason, OtrError, OtrEvent, OtrKeys, OtrSession, OtrState, Packet, Step,
@@ -248,7 +248,6 @@ pub fn create_identity(
 #[wasm_bindgen]
 pub struct UnlockResult {
     needs_rekey: bool,
-    upgraded_backup: Option<Vec<u8>>,
 }
 
 #[wasm_bindgen]
@@ -260,12 +259,12 @@ impl UnlockResult {
         self.needs_rekey
     }
 
-    /// Set when the backup predates encrypted rooms: the identity got a room agreement key, and
-    /// these are the re-sealed backup bytes. Store them with the public keys (`publicKeys()`, now
-    /// with the agreement key) and the trust store (`PUT /api/v1/e2e/keys`).
+    /// Always `undefined`: the room agreement key is derived from the identity, so no backup
+    /// needs upgrading any more. Kept only so that callers written against the upgrade path still
+    /// type-check; do not use it in new code.
     #[wasm_bindgen(getter, js_name = upgradedBackup)]
     pub fn upgraded_backup(&self) -> Option<Uint8Array> {
-        self.upgraded_backup.as_deref().map(Uint8Array::from)
+        None
     }
 }
 
@@ -274,7 +273,6 @@ impl UnlockResult {
 fn install(unlocked: Unlocked, trust: TrustStore, owner_user_id: &str) -> UnlockResult {
     let result = UnlockResult {
         needs_rekey: unlocked.kdf.weaker_than_default(),
-        upgraded_backup: unlocked.upgraded_backup,
     };
     REGISTRY.with(|registry| {
         *registry.borrow_mut() = Registry {
@@ -889,6 +887,8 @@ fn room_error(err: RoomError) -> JsValue {
         RoomError::UnknownVersion(_) => "e2e_unknown_version",
         RoomError::Malformed => "e2e_malformed",
         RoomError::TooLarge => "e2e_too_large",
+        RoomError::TooManyMembers => "e2e_too_many_members",
+        RoomError::KeyConflict => "e2e_key_conflict",
         RoomError::EmptyContent => "e2e_empty_content",
         RoomError::WrongRoom => "e2e_share_wrong_room",
         RoomError::WrongDistributor => "e2e_share_wrong_distributor",
@@ -911,49 +911,76 @@ fn malformed(what: &str) -> JsValue {
     error("e2e_malformed", what)
 }
 
-/// A member as the directory publishes them (`membersJson`, `distributorJson`); the user id is
-/// the server's number (plain serde derives: an untagged number-or-string id cost ~10 KiB of
-/// wasm).
+/// A member as the key directory publishes them (`membersJson`, `distributorJson`): JavaScript
+/// passes directory entries whole, so unknown fields are ignored. The user id is the server's
+/// number (plain serde derives: an untagged number-or-string id cost ~10 KiB of wasm).
 #[derive(Deserialize)]
 struct MemberJson {
     user_id: i64,
+    curve25519: String,
     ed25519: String,
     agreement_key: String,
     agreement_signature: String,
 }
 
-/// Verifies a member's agreement key against their Ed25519 key. When the page has pinned that
-/// user, the given Ed25519 key must be the pinned one (`key_changed` otherwise), so a directory
-/// that swaps keys is caught here too, not only by the caller.
-fn verified_member(state: &UnlockedState, member: &MemberJson) -> Result<Member, JsValue> {
-    let ed25519 = pinned_ed25519(state, member.user_id, &member.ed25519)?;
+/// A message author's identity keys (`authorJson`): a directory entry, extra fields ignored.
+#[derive(Deserialize)]
+struct AuthorJson {
+    user_id: i64,
+    curve25519: String,
+    ed25519: String,
+}
+
+/// Checks a member's agreement key against their pinned Ed25519 key (see [`pinned_ed25519`]).
+fn verified_member(state: &mut UnlockedState, member: &MemberJson) -> Result<Member, JsValue> {
+    let ed25519 = pinned_ed25519(state, member.user_id, &member.curve25519, &member.ed25519)?;
     let signed =
         SignedAgreementKey::from_base64(&member.agreement_key, &member.agreement_signature)
             .map_err(|err| room_error(err.into()))?;
     Member::verify(member.user_id, ed25519, &signed).map_err(room_error)
 }
 
-/// Parses an Ed25519 key and checks it against what this page knows for the user: the trust
-/// store's pin, or for the page's own user the unlocked identity (`key_changed` if it differs).
+/// The user's Ed25519 key, once the keys the caller passes are known to be the pinned ones: for
+/// the page's own user, those of the unlocked identity; for anyone else, the trust store's pin,
+/// which is made now when the user has none (trust on first use, exactly as `observePeer`).
+/// While the directory serves keys other than the pinned ones — a change the user has not
+/// acknowledged (`acknowledgeChange`) — this refuses with `e2e_key_changed`, the same rule as
+/// off-the-record. The trust store may change: seal it again (`sealTrustStore`).
 fn pinned_ed25519(
-    state: &UnlockedState,
+    state: &mut UnlockedState,
     user_id: UserId,
+    curve25519: &str,
     ed25519: &str,
 ) -> Result<sotto_crypto::vodozemac::Ed25519PublicKey, JsValue> {
-    let key = ed25519_from_base64(ed25519)
-        .map_err(|_| error("invalid_public_key", "invalid public key"))?;
-    let known = if user_id.to_string() == state.owner_user_id {
-        Some(state.identity.public().ed25519)
+    let keys = peer_keys(curve25519, ed25519)?;
+    let user = user_id.to_string();
+    let matches = if user == state.owner_user_id {
+        state.identity.public() == keys
     } else {
-        state
-            .trust
-            .pinned(&user_id.to_string())
-            .map(|pinned| pinned.ed25519)
+        matches!(
+            state.trust.observe(&user, keys),
+            TrustDecision::PinnedNow | TrustDecision::Matches { .. }
+        )
     };
-    if known.is_some_and(|known| known != key) {
-        return Err(trust_error(TrustError::KeyChangedUnacknowledged));
+    if !matches {
+        return Err(error(
+            "e2e_key_changed",
+            "this member's identity key changed: acknowledge the change first",
+        ));
     }
-    Ok(key)
+    Ok(keys.ed25519)
+}
+
+/// The page's own user id, after checking that JavaScript named that user.
+fn owner_id(state: &UnlockedState, user_id: &str) -> Result<UserId, JsValue> {
+    let owner = numeric_id(&state.owner_user_id)?;
+    if numeric_id(user_id)? != owner {
+        return Err(error(
+            "e2e_not_owner",
+            "the user id is not the user whose E2E key is unlocked",
+        ));
+    }
+    Ok(owner)
 }
 
 fn parse_json<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T, JsValue> {
@@ -976,11 +1003,14 @@ struct CreatedKeyJson {
     shares: Vec<ShareJson>,
 }
 
-/// Creates a new room key for `membersJson` — `[{"user_id", "ed25519", "agreement_key",
-/// "agreement_signature"}]`, the caller included — after verifying every agreement signature
-/// (and that each Ed25519 key is the pinned one, for pinned users). Adds the key to this page's
-/// ring for the room and returns `{"key_id", "shares": [{"user_id", "share"}]}` (standard
-/// base64) for `PUT /api/v1/rooms/{id}/keys`.
+/// Creates a new room key for `membersJson` — key-directory entries `[{"user_id",
+/// "curve25519", "ed25519", "agreement_key", "agreement_signature", ...}]`, the caller included
+/// — after checking every member's keys against the trust store (pinning unpinned users,
+/// `e2e_key_changed` while a change is unacknowledged) and verifying every agreement signature.
+/// `localUserId` must be the unlocked user (`e2e_not_owner`). At most 256 members
+/// (`e2e_too_many_members`). Adds the key, with its recipients, to this page's ring for the
+/// room and returns `{"key_id", "shares": [{"user_id", "share"}]}` (standard base64) for
+/// `PUT /api/v1/rooms/{id}/keys`.
 #[wasm_bindgen(js_name = roomCreateKey)]
 pub fn room_create_key(
     room_id: &str,
@@ -988,20 +1018,27 @@ pub fn room_create_key(
     members_json: &str,
 ) -> Result<String, JsValue> {
     let room = numeric_id(room_id)?;
-    let local = numeric_id(local_user_id)?;
     let members: Vec<MemberJson> = parse_json(members_json, "membersJson is not a member list")?;
     with_registry(|registry| {
-        let state = registry.unlocked.as_ref().ok_or_else(room_locked)?;
+        let state = registry.unlocked.as_mut().ok_or_else(room_locked)?;
+        let local = owner_id(state, local_user_id)?;
         let members = members
             .iter()
             .map(|member| verified_member(state, member))
             .collect::<Result<Vec<_>, _>>()?;
         let key = RoomKey::generate().map_err(room_error)?;
-        let shares = rooms::create_shares(&state.identity, room, local, &key, &members)
+        let created = rooms::create_shares(&state.identity, room, local, &key, &members)
+            .map_err(room_error)?;
+        registry
+            .rings
+            .entry(room)
+            .or_insert_with(|| RoomKeyRing::new(room))
+            .insert(key, &created.header)
             .map_err(room_error)?;
         let created = CreatedKeyJson {
-            key_id: key.id().to_base64(),
-            shares: shares
+            key_id: created.header.key_id.to_base64(),
+            shares: created
+                .shares
                 .into_iter()
                 .map(|(user_id, share)| ShareJson {
                     user_id,
@@ -1009,11 +1046,6 @@ pub fn room_create_key(
                 })
                 .collect(),
         };
-        registry
-            .rings
-            .entry(room)
-            .or_insert_with(|| RoomKeyRing::new(room))
-            .insert(key);
         serde_json::to_string(&created).map_err(|_| malformed("cannot encode the shares"))
     })
 }
@@ -1025,27 +1057,36 @@ struct AddedShareJson {
     recipients: Vec<i64>,
 }
 
-/// Opens a share addressed to this user and adds its key to the room's ring. `distributorJson`
-/// has the shape of a member of [`room_create_key`]; `expectedMembersJson` (an array of user
-/// ids as numbers, or null) is the membership the page knows for the key's epoch: when given, the share's
-/// recipients must equal it. Returns `{"key_id", "distributor_id", "recipients"}`.
+/// A JSON array of user ids (numbers).
+fn user_ids(json: &str, what: &str) -> Result<Vec<UserId>, JsValue> {
+    parse_json::<Vec<UserId>>(json, what)
+}
+
+/// Opens a share addressed to this user and adds its key to the room's ring. `localUserId` must
+/// be the unlocked user (`e2e_not_owner`); `distributorJson` is a directory entry as in
+/// [`room_create_key`] (pinned the same way); `expectedMembersJson` (required: a JSON array of
+/// user ids) is the membership the page knows for the key's epoch: the distributor must be one
+/// of them (`e2e_share_distributor_not_member`) and the share's recipients must equal it
+/// (`e2e_share_members_mismatch`). A key id already held with another secret is refused
+/// (`e2e_key_conflict`). Returns `{"key_id", "distributor_id", "recipients"}`.
 #[wasm_bindgen(js_name = roomAddShare)]
 pub fn room_add_share(
     room_id: &str,
     local_user_id: &str,
     share_b64: &str,
     distributor_json: &str,
-    expected_members_json: Option<String>,
+    expected_members_json: &str,
 ) -> Result<String, JsValue> {
     let room = numeric_id(room_id)?;
-    let local = numeric_id(local_user_id)?;
     let share = base64_bytes(share_b64, "the share is not base64")?;
     let distributor: MemberJson = parse_json(distributor_json, "distributorJson is not a member")?;
-    let expected = expected_members_json
-        .map(|json| parse_json::<Vec<i64>>(&json, "expectedMembersJson is not a list of user ids"))
-        .transpose()?;
+    let expected = user_ids(
+        expected_members_json,
+        "expectedMembersJson is not a list of user ids",
+    )?;
     with_registry(|registry| {
-        let state = registry.unlocked.as_ref().ok_or_else(room_locked)?;
+        let state = registry.unlocked.as_mut().ok_or_else(room_locked)?;
+        let local = owner_id(state, local_user_id)?;
         let distributor = verified_member(state, &distributor)?;
         let (key, header) = rooms::open_share(
             &state.identity,
@@ -1053,14 +1094,15 @@ pub fn room_add_share(
             local,
             &share,
             &distributor,
-            expected.as_deref(),
+            &expected,
         )
         .map_err(room_error)?;
         registry
             .rings
             .entry(room)
             .or_insert_with(|| RoomKeyRing::new(room))
-            .insert(key);
+            .insert(key, &header)
+            .map_err(room_error)?;
         serde_json::to_string(&AddedShareJson {
             key_id: header.key_id.to_base64(),
             distributor_id: header.distributor,
@@ -1071,19 +1113,23 @@ pub fn room_add_share(
 }
 
 /// Encrypts and signs `plaintextJson` (`{"text"}` or `{"file": {...}, "text"?}`) under the key
-/// `keyIdB64` of the room. `senderUserId` must be this page's user. Returns the envelope in
-/// standard base64.
+/// `keyIdB64` of the room. `senderUserId` must be this page's user (`e2e_wrong_sender`).
+/// `membersJson` (a JSON array of user ids) is the room's current membership: the key must have
+/// been shared with exactly those users (`e2e_key_members_mismatch` otherwise: create a new key
+/// first). Returns the envelope in standard base64.
 #[wasm_bindgen(js_name = roomEncrypt)]
 pub fn room_encrypt(
     room_id: &str,
     key_id_b64: &str,
     sender_user_id: &str,
     plaintext_json: String,
+    members_json: &str,
 ) -> Result<String, JsValue> {
     let plaintext_json = Zeroizing::new(plaintext_json);
     let room = numeric_id(room_id)?;
     let sender = numeric_id(sender_user_id)?;
     let key_id = KeyId::from_base64(key_id_b64).map_err(room_error)?;
+    let members = user_ids(members_json, "membersJson is not a list of user ids")?;
     let content: RoomContent = parse_json(&plaintext_json, "the plaintext is not message JSON")?;
     with_registry(|registry| {
         let state = registry.unlocked.as_ref().ok_or_else(room_locked)?;
@@ -1094,9 +1140,15 @@ pub fn room_encrypt(
             .rings
             .get(&room)
             .ok_or_else(|| room_error(RoomError::KeyNotShared(key_id)))?;
-        ring.encrypt(&state.identity, key_id, sender, &content)
+        ring.encrypt(&state.identity, key_id, sender, &content, &members)
             .map(|envelope| rooms::to_base64(&envelope))
-            .map_err(room_error)
+            .map_err(|err| match err {
+                RoomError::MembersMismatch => error(
+                    "e2e_key_members_mismatch",
+                    "this room key was shared with other members than the room has now",
+                ),
+                other => room_error(other),
+            })
     })
 }
 
@@ -1107,30 +1159,31 @@ struct DecryptedJson<'a> {
     content: &'a RoomContent,
 }
 
-/// Decrypts an envelope that the server says `authorUserId` wrote; `authorEd25519` is the
-/// author's pinned Ed25519 key (checked against this page's pin too). Returns `{"key_id",
-/// "sender_id", "content"}`. Errors: `e2e_key_not_shared`, `e2e_locked`, `e2e_tampered`,
-/// `e2e_wrong_sender`, `e2e_unknown_version`, `e2e_malformed` (and `key_changed` when the
-/// given key is not the pinned one).
+/// Decrypts an envelope that the server says `authorJson` wrote: the author's key-directory
+/// entry (`{"user_id", "curve25519", "ed25519", ...}`), checked against the trust store and
+/// pinned on first use like a member of [`room_create_key`]. Returns `{"key_id", "sender_id",
+/// "content"}`. Errors: `e2e_key_not_shared`, `e2e_locked`, `e2e_tampered`, `e2e_wrong_sender`
+/// (also when the author is not among the key's recipients), `e2e_unknown_version`,
+/// `e2e_malformed`, `e2e_key_changed`.
 #[wasm_bindgen(js_name = roomDecrypt)]
 pub fn room_decrypt(
     room_id: &str,
     envelope_b64: &str,
-    author_user_id: &str,
-    author_ed25519: &str,
+    author_json: &str,
 ) -> Result<String, JsValue> {
     let room = numeric_id(room_id)?;
-    let author = numeric_id(author_user_id)?;
     let envelope = base64_bytes(envelope_b64, "the envelope is not base64")?;
+    let author: AuthorJson = parse_json(author_json, "authorJson is not a key-directory entry")?;
     with_registry(|registry| {
-        let state = registry.unlocked.as_ref().ok_or_else(room_locked)?;
-        let author_key = pinned_ed25519(state, author, author_ed25519)?;
+        let state = registry.unlocked.as_mut().ok_or_else(room_locked)?;
+        let author_key =
+            pinned_ed25519(state, author.user_id, &author.curve25519, &author.ed25519)?;
         let Some(ring) = registry.rings.get(&room) else {
             let key_id = rooms::envelope_key_id(&envelope).map_err(room_error)?;
             return Err(room_error(RoomError::KeyNotShared(key_id)));
         };
         let decrypted = ring
-            .decrypt(&envelope, author, &author_key)
+            .decrypt(&envelope, author.user_id, &author_key)
             .map_err(room_error)?;
         serde_json::to_string(&DecryptedJson {
             key_id: decrypted.key_id.to_base64(),

@@ -52,18 +52,17 @@ for (const size of [100, 4096]) {
 }
 // Encrypted rooms: Alice and Bob share a room key (Alice's page creates it).
 const roomId = "42";
-const member = (page, id) => {
-    const k = JSON.parse(page.publicKeys());
-    return { user_id: Number(id), ed25519: k.ed25519, agreement_key: k.agreement_key, agreement_signature: k.agreement_signature };
-};
+// A key-directory entry (the room functions pin its identity keys on first use).
+const member = (page, id) => ({ user_id: Number(id), ...JSON.parse(page.publicKeys()) });
 const [aliceEntry, bobEntry] = [member(alice, A), member(bob, B)];
 const created = JSON.parse(alice.roomCreateKey(roomId, A, JSON.stringify([aliceEntry, bobEntry])));
-bob.roomAddShare(roomId, B, created.shares.find((s) => s.user_id === Number(B)).share, JSON.stringify(aliceEntry), null);
+bob.roomAddShare(roomId, B, created.shares.find((s) => s.user_id === Number(B)).share, JSON.stringify(aliceEntry), JSON.stringify([Number(A), Number(B)]));
+const roomMembers = JSON.stringify([Number(A), Number(B)]);
 for (const size of [100, 4096]) {
     const plaintext = JSON.stringify({ text: "x".repeat(size) });
     results[`room_round_${size}`] = measure(`wasm/node room envelope encrypt+decrypt ${size} B text`, 3000, () => {
-        const envelope = alice.roomEncrypt(roomId, created.key_id, A, plaintext);
-        bob.roomDecrypt(roomId, envelope, A, aliceEntry.ed25519);
+        const envelope = alice.roomEncrypt(roomId, created.key_id, A, plaintext, roomMembers);
+        bob.roomDecrypt(roomId, envelope, JSON.stringify(aliceEntry));
     });
 }
 // A key for ten members (the same two pages' keys under ten ids would fail the signatures, so

@@ -15,14 +15,15 @@ async function user(userId) {
     const keys = JSON.parse(page.publicKeys());
     assert.equal(keys.agreement_key.length, 43, "32 bytes, unpadded base64");
     assert.equal(keys.agreement_signature.length, 86, "64 bytes, unpadded base64");
-    const entry = {
-        user_id: Number(userId),
-        ed25519: keys.ed25519,
-        agreement_key: keys.agreement_key,
-        agreement_signature: keys.agreement_signature,
-    };
+    // A key-directory entry, passed whole (extra fields are ignored).
+    const entry = { user_id: Number(userId), ...keys, published_at: "2026-11-26T10:00:00Z" };
     return { page, keys, entry, id: userId };
 }
+
+/** The JSON array of the members' user ids. */
+const ids = (members) => JSON.stringify(members.map((m) => m.entry.user_id));
+/** The author's directory entry, as roomDecrypt takes it. */
+const by = (author) => JSON.stringify(author.entry);
 
 /** Every page pins every other user (as after the key directory lookups). */
 function pinAll(users) {
@@ -58,35 +59,35 @@ test("two pages exchange a room key and a message; a non-member and a lock canno
     pinAll([alice, bob, eve]);
     const { key_id: keyId } = distribute(alice, [alice, bob]);
 
-    const envelope = alice.page.roomEncrypt(ROOM, keyId, alice.id, JSON.stringify({ text: "hello bob" }));
+    const envelope = alice.page.roomEncrypt(ROOM, keyId, alice.id, JSON.stringify({ text: "hello bob" }), ids([alice, bob]));
     assert.match(envelope, /^[A-Za-z0-9+/]+={0,2}$/);
     assert.equal(bob.page.roomEnvelopeKeyId(envelope), keyId);
     // The server checks the key id at bytes 8..24 of the decoded envelope.
     assert.equal(Buffer.from(Buffer.from(envelope, "base64").subarray(8, 24)).toString("base64"), keyId);
-    const read = JSON.parse(bob.page.roomDecrypt(ROOM, envelope, alice.id, alice.keys.ed25519));
+    const read = JSON.parse(bob.page.roomDecrypt(ROOM, envelope, by(alice)));
     assert.deepEqual(read, { key_id: keyId, sender_id: 1, content: { text: "hello bob" } });
     // Alice reads her own message too.
-    assert.equal(JSON.parse(alice.page.roomDecrypt(ROOM, envelope, alice.id, alice.keys.ed25519)).content.text, "hello bob");
+    assert.equal(JSON.parse(alice.page.roomDecrypt(ROOM, envelope, by(alice))).content.text, "hello bob");
 
     // Eve has no share.
-    assert.throws(() => eve.page.roomDecrypt(ROOM, envelope, alice.id, alice.keys.ed25519), { code: "e2e_key_not_shared" });
+    assert.throws(() => eve.page.roomDecrypt(ROOM, envelope, by(alice)), { code: "e2e_key_not_shared" });
     // A tampered envelope.
     const bytes = Buffer.from(envelope, "base64");
     bytes[70] ^= 1;
-    assert.throws(() => bob.page.roomDecrypt(ROOM, bytes.toString("base64"), alice.id, alice.keys.ed25519), { code: "e2e_tampered" });
+    assert.throws(() => bob.page.roomDecrypt(ROOM, bytes.toString("base64"), by(alice)), { code: "e2e_tampered" });
     bytes[70] ^= 1;
     bytes[7] = 9;
-    assert.throws(() => bob.page.roomDecrypt(ROOM, bytes.toString("base64"), alice.id, alice.keys.ed25519), { code: "e2e_unknown_version" });
-    assert.throws(() => bob.page.roomDecrypt(ROOM, "AAAA", alice.id, alice.keys.ed25519), { code: "e2e_malformed" });
+    assert.throws(() => bob.page.roomDecrypt(ROOM, bytes.toString("base64"), by(alice)), { code: "e2e_unknown_version" });
+    assert.throws(() => bob.page.roomDecrypt(ROOM, "AAAA", by(alice)), { code: "e2e_malformed" });
     assert.throws(() => bob.page.roomEnvelopeKeyId("not base64!"), { code: "e2e_malformed" });
 
     // Locking forgets every ring; unlocking again starts empty (the shares on the server refill it).
     bob.page.lock();
-    assert.throws(() => bob.page.roomDecrypt(ROOM, envelope, alice.id, alice.keys.ed25519), { code: "e2e_locked" });
+    assert.throws(() => bob.page.roomDecrypt(ROOM, envelope, by(alice)), { code: "e2e_locked" });
     assert.equal(bob.page.roomHasKey(ROOM, keyId), false);
     alice.page.roomForget(ROOM);
     assert.equal(alice.page.roomHasKey(ROOM, keyId), false);
-    assert.throws(() => alice.page.roomEncrypt(ROOM, keyId, alice.id, JSON.stringify({ text: "x" })), { code: "e2e_key_not_shared" });
+    assert.throws(() => alice.page.roomEncrypt(ROOM, keyId, alice.id, JSON.stringify({ text: "x" }), ids([alice, bob])), { code: "e2e_key_not_shared" });
 });
 
 test("a member cannot write in another member's name, and shares are checked", async () => {
@@ -98,12 +99,13 @@ test("a member cannot write in another member's name, and shares are checked", a
     const { key_id: keyId, shares } = distribute(alice, [alice, bob, mallory]);
 
     // Mallory's page only signs as Mallory.
-    assert.throws(() => mallory.page.roomEncrypt(ROOM, keyId, bob.id, JSON.stringify({ text: "forged" })), { code: "e2e_wrong_sender" });
-    const fromMallory = mallory.page.roomEncrypt(ROOM, keyId, mallory.id, JSON.stringify({ text: "pay mallory" }));
+    assert.throws(() => mallory.page.roomEncrypt(ROOM, keyId, bob.id, JSON.stringify({ text: "forged" }), ids([alice, bob, mallory])), { code: "e2e_wrong_sender" });
+    const fromMallory = mallory.page.roomEncrypt(ROOM, keyId, mallory.id, JSON.stringify({ text: "pay mallory" }), ids([alice, bob, mallory]));
     // A server stamping Bob as the author of Mallory's envelope is caught.
-    assert.throws(() => alice.page.roomDecrypt(ROOM, fromMallory, bob.id, bob.keys.ed25519), { code: "e2e_wrong_sender" });
-    // A directory serving Mallory's key as Bob's is caught by Alice's pin.
-    assert.throws(() => alice.page.roomDecrypt(ROOM, fromMallory, bob.id, mallory.keys.ed25519), { code: "key_changed" });
+    assert.throws(() => alice.page.roomDecrypt(ROOM, fromMallory, by(bob)), { code: "e2e_wrong_sender" });
+    // A directory serving Mallory's keys as Bob's is caught by Alice's pin.
+    const bobAsMallory = JSON.stringify({ ...mallory.entry, user_id: 2 });
+    assert.throws(() => alice.page.roomDecrypt(ROOM, fromMallory, bobAsMallory), { code: "e2e_key_changed" });
 
     // Eve (no member) distributes a key to the members: refused against the known membership.
     const members = JSON.stringify([1, 2, 3]);
@@ -123,8 +125,22 @@ test("a member cannot write in another member's name, and shares are checked", a
     assert.throws(() => bob.page.roomAddShare("43", bob.id, aliceToBob, JSON.stringify(alice.entry), members), {
         code: "e2e_share_wrong_room",
     });
-    assert.throws(() => eve.page.roomAddShare(ROOM, eve.id, aliceToBob, JSON.stringify(alice.entry), null), {
+    assert.throws(() => eve.page.roomAddShare(ROOM, eve.id, aliceToBob, JSON.stringify(alice.entry), members), {
         code: "e2e_share_not_recipient",
+    });
+    // The expected membership is required, and the local user is the unlocked one.
+    assert.throws(() => bob.page.roomAddShare(ROOM, bob.id, aliceToBob, JSON.stringify(alice.entry), "null"), {
+        code: "e2e_malformed",
+    });
+    assert.throws(() => bob.page.roomAddShare(ROOM, alice.id, aliceToBob, JSON.stringify(alice.entry), members), {
+        code: "e2e_not_owner",
+    });
+    assert.throws(() => alice.page.roomCreateKey(ROOM, bob.id, JSON.stringify([alice.entry, bob.entry])), {
+        code: "e2e_not_owner",
+    });
+    // Alice's own entry with another key is not hers.
+    assert.throws(() => alice.page.roomCreateKey(ROOM, alice.id, JSON.stringify([{ ...alice.entry, ed25519: bob.keys.ed25519 }, bob.entry])), {
+        code: "e2e_key_changed",
     });
     // An agreement key whose signature is not its owner's.
     const forgedEntry = { ...mallory.entry, agreement_key: bob.entry.agreement_key };
@@ -141,14 +157,14 @@ test("after a rotation old messages stay readable and a removed member cannot re
     const carol = await user("3");
     pinAll([alice, bob, carol]);
     const first = distribute(alice, [alice, bob, carol]).key_id;
-    const before = bob.page.roomEncrypt(ROOM, first, bob.id, JSON.stringify({ text: "before" }));
+    const before = bob.page.roomEncrypt(ROOM, first, bob.id, JSON.stringify({ text: "before" }), ids([alice, bob, carol]));
     const second = distribute(bob, [alice, bob]).key_id;
-    const after = bob.page.roomEncrypt(ROOM, second, bob.id, JSON.stringify({ text: "after" }));
+    const after = bob.page.roomEncrypt(ROOM, second, bob.id, JSON.stringify({ text: "after" }), ids([alice, bob]));
     for (const reader of [alice, carol]) {
-        assert.equal(JSON.parse(reader.page.roomDecrypt(ROOM, before, bob.id, bob.keys.ed25519)).content.text, "before");
+        assert.equal(JSON.parse(reader.page.roomDecrypt(ROOM, before, by(bob))).content.text, "before");
     }
-    assert.equal(JSON.parse(alice.page.roomDecrypt(ROOM, after, bob.id, bob.keys.ed25519)).key_id, second);
-    assert.throws(() => carol.page.roomDecrypt(ROOM, after, bob.id, bob.keys.ed25519), { code: "e2e_key_not_shared" });
+    assert.equal(JSON.parse(alice.page.roomDecrypt(ROOM, after, by(bob))).key_id, second);
+    assert.throws(() => carol.page.roomDecrypt(ROOM, after, by(bob)), { code: "e2e_key_not_shared" });
 });
 
 test("a file is encrypted in chunks, named in a message and decrypted; tampering and truncation fail", async () => {
@@ -168,8 +184,8 @@ test("a file is encrypted in chunks, named in a message and decrypted; tampering
         size: data.length,
         upload_id: 7,
     };
-    const envelope = alice.page.roomEncrypt(ROOM, keyId, alice.id, JSON.stringify({ file, text: "the plan" }));
-    const { content } = JSON.parse(bob.page.roomDecrypt(ROOM, envelope, alice.id, alice.keys.ed25519));
+    const envelope = alice.page.roomEncrypt(ROOM, keyId, alice.id, JSON.stringify({ file, text: "the plan" }), ids([alice, bob]));
+    const { content } = JSON.parse(bob.page.roomDecrypt(ROOM, envelope, by(alice)));
     assert.deepEqual(content, { text: "the plan", file });
     const opened = bob.page.fileDecrypt(encrypted.ciphertext, content.file.key, content.file.nonce, content.file.sha256);
     assert.deepEqual(opened, data);
@@ -184,39 +200,88 @@ test("a file is encrypted in chunks, named in a message and decrypted; tampering
     assert.throws(() => bob.page.fileDecrypt(encrypted.ciphertext, "AAAA", file.nonce, file.sha256), { code: "e2e_malformed" });
 });
 
-test("a backup from before encrypted rooms is upgraded at unlock, with the passphrase or the device key", async () => {
+test("members are pinned on first use, and a changed key is refused until acknowledged", async () => {
+    const alice = await user("1");
+    const bob = await user("2");
+    const carol = await user("3");
+    // No observePeer: creating the key pins Bob and Carol on Alice's page; adding a share pins
+    // its distributor, Alice, on Bob's and Carol's.
+    assert.equal(alice.page.isVerified(bob.id), false);
+    const { key_id: keyId } = distribute(alice, [alice, bob, carol]);
+    assert.equal(alice.page.observePeer(bob.id, bob.keys.curve25519, bob.keys.ed25519), "matches");
+    assert.equal(bob.page.observePeer(alice.id, alice.keys.curve25519, alice.keys.ed25519), "matches");
+    const members = ids([alice, bob, carol]);
+    const envelope = bob.page.roomEncrypt(ROOM, keyId, bob.id, JSON.stringify({ text: "hi" }), members);
+    // Carol's page pins Bob when it first reads him.
+    assert.equal(JSON.parse(carol.page.roomDecrypt(ROOM, envelope, by(bob))).content.text, "hi");
+    assert.equal(carol.page.observePeer(bob.id, bob.keys.curve25519, bob.keys.ed25519), "matches");
+
+    // Bob resets his identity: the directory now serves new keys. Until the change is
+    // acknowledged, no room function accepts them, whatever key (curve25519 too) changed.
+    const newBob = await user("2");
+    const changed = [
+        newBob.entry,
+        { ...bob.entry, curve25519: newBob.keys.curve25519 },
+    ];
+    for (const entry of changed) {
+        assert.throws(() => alice.page.roomCreateKey(ROOM, alice.id, JSON.stringify([alice.entry, entry, carol.entry])), {
+            code: "e2e_key_changed",
+        });
+        assert.throws(() => carol.page.roomDecrypt(ROOM, envelope, JSON.stringify(entry)), { code: "e2e_key_changed" });
+    }
+    // The old keys are still the pinned ones, and were never replaced by the attempts.
+    assert.equal(JSON.parse(carol.page.roomDecrypt(ROOM, envelope, by(bob))).content.text, "hi");
+    // Alice acknowledges the change (as after observePeer reported "changed"): now accepted.
+    assert.equal(alice.page.observePeer(bob.id, newBob.keys.curve25519, newBob.keys.ed25519), "changed");
+    alice.page.acknowledgeChange(bob.id, newBob.keys.curve25519, newBob.keys.ed25519);
+    const rekeyed = JSON.parse(alice.page.roomCreateKey(ROOM, alice.id, JSON.stringify([alice.entry, newBob.entry, carol.entry])));
+    assert.equal(rekeyed.shares.length, 3);
+    // And the old key is refused for writing to another membership.
+    assert.throws(() => bob.page.roomEncrypt(ROOM, keyId, bob.id, JSON.stringify({ text: "x" }), ids([alice, bob])), {
+        code: "e2e_key_members_mismatch",
+    });
+    assert.throws(() => bob.page.roomEncrypt(ROOM, keyId, bob.id, JSON.stringify({ text: "x" }), "null"), {
+        code: "e2e_malformed",
+    });
+});
+
+test("the agreement key is the same after every unlock; no backup needs upgrading", async () => {
+    // The agreement key is derived from the identity: unlocking by passphrase or by device key
+    // yields the same public keys, and there is never an upgraded backup to store.
+    const page = await loadPage(`upgrade-${Math.random()}`);
+    const pass = page.generatePassphrase();
+    const sealed = page.createIdentity("5", pass, true);
+    const keys = page.publicKeys();
+    const deviceKey = page.deviceKey();
+    page.lock();
+    const unlocked = page.unlock("5", sealed.backup, pass, sealed.trustStore, false);
+    assert.equal(unlocked.upgradedBackup, undefined);
+    assert.equal(unlocked.needsRekey, true);
+    assert.equal(page.publicKeys(), keys, "the agreement key survives the backup");
+    page.lock();
+    const byDevice = page.unlockWithDeviceKey("5", sealed.backup, deviceKey, sealed.trustStore);
+    assert.equal(byDevice.upgradedBackup, undefined);
+    assert.equal(page.publicKeys(), keys);
+});
+
+test("a backup written before encrypted rooms gives the same agreement key at every unlock", async () => {
     // Written by the package of commit f2a507d, before the agreement key existed.
     const vectorUrl = new URL("../../../sotto-crypto/tests/vectors/v1_backup.json", import.meta.url);
     const v = JSON.parse(readFileSync(vectorUrl, "utf8"));
     const bytes = (b64) => new Uint8Array(Buffer.from(b64, "base64"));
-    const page = await loadPage(`upgrade-${Math.random()}`);
-
-    const unlocked = page.unlock(v.owner_user_id, bytes(v.key_backup), v.passphrase, bytes(v.trust_store), false);
-    assert.ok(unlocked.upgradedBackup instanceof Uint8Array, "the re-sealed backup is offered");
-    const keys = JSON.parse(page.publicKeys());
-    assert.equal(keys.curve25519, v.curve25519);
-    assert.equal(keys.ed25519, v.ed25519);
-    assert.equal(keys.agreement_key.length, 43);
-
-    // The upgraded backup opens with the same passphrase and device key, with the same keys.
-    page.lock();
-    const again = page.unlock(v.owner_user_id, unlocked.upgradedBackup, v.passphrase, bytes(v.trust_store), false);
-    assert.equal(again.upgradedBackup, undefined);
-    assert.deepEqual(JSON.parse(page.publicKeys()), keys);
-    page.lock();
-    const byDevice = page.unlockWithDeviceKey(v.owner_user_id, unlocked.upgradedBackup, bytes(v.device_key), bytes(v.trust_store));
-    assert.equal(byDevice.upgradedBackup, undefined);
-    assert.deepEqual(JSON.parse(page.publicKeys()), keys);
-
-    // A device-key unlock of the old backup upgrades as well.
-    page.lock();
-    const oldByDevice = page.unlockWithDeviceKey(v.owner_user_id, bytes(v.key_backup), bytes(v.device_key), bytes(v.trust_store));
-    assert.ok(oldByDevice.upgradedBackup instanceof Uint8Array);
-
-    // A current backup reports nothing to upgrade.
-    const fresh = await loadPage(`fresh-${Math.random()}`);
-    const pass = fresh.generatePassphrase();
-    const sealed = fresh.createIdentity("5", pass, true);
-    fresh.lock();
-    assert.equal(fresh.unlock("5", sealed.backup, pass, sealed.trustStore, false).upgradedBackup, undefined);
+    const keys = [];
+    for (const name of ["a", "b"]) {
+        const page = await loadPage(`v1-${name}-${Math.random()}`);
+        const unlocked = page.unlock(v.owner_user_id, bytes(v.key_backup), v.passphrase, bytes(v.trust_store), false);
+        assert.equal(unlocked.upgradedBackup, undefined, "nothing to store back");
+        keys.push(JSON.parse(page.publicKeys()));
+        page.lock();
+        page.unlockWithDeviceKey(v.owner_user_id, bytes(v.key_backup), bytes(v.device_key), bytes(v.trust_store));
+        keys.push(JSON.parse(page.publicKeys()));
+    }
+    assert.equal(keys[0].curve25519, v.curve25519);
+    assert.equal(keys[0].ed25519, v.ed25519);
+    // The same known answer as the native test.
+    assert.equal(keys[0].agreement_key, "TfF+sfJEwJeWqzK5ULoE2Z9Ucmrd3lytB2btUTE3pgY");
+    for (const k of keys) assert.deepEqual(k, keys[0]);
 });

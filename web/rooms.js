@@ -175,6 +175,7 @@ export class E2eRooms {
    * @param {number} roomId
    */
   roomChanged(roomId) {
+    if (!this.isEncrypted(roomId)) return;
     if (this.rooms.has(roomId) || this.state.openRoomId === roomId) void this.refresh(roomId);
   }
 
@@ -190,6 +191,7 @@ export class E2eRooms {
 
   /** @param {number} roomId */
   async load(roomId) {
+    if (!this.isEncrypted(roomId)) return;
     if (!e2e.isUnlocked()) {
       this.set(roomId, { status: 'locked', error: null });
       return;
@@ -198,7 +200,7 @@ export class E2eRooms {
     // Each load looks at the members' keys afresh (a key changed meanwhile must show).
     this.peers.clear();
     try {
-      for (let attempt = 1; ; attempt++) {
+      for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
         const keys = await api.roomKeys(roomId);
         const refused = await this.openShares(roomId, keys);
         const current = keys.keys.find((k) => k.key_id === keys.key_id);
@@ -213,11 +215,11 @@ export class E2eRooms {
         try {
           await this.makeKey(roomId, keys.epoch, keys.members);
         } catch (err) {
-          // Somebody joined or left meanwhile: look again, with the new members.
-          if (codeOf(err) === 'e2e_key_members_mismatch' && attempt < ATTEMPTS) continue;
-          throw err;
+          // Somebody joined or left meanwhile: look again (below), with the new members.
+          if (codeOf(err) !== 'e2e_key_members_mismatch') throw err;
         }
       }
+      throw new Error('The membership kept changing while a new room key was being shared; it will be tried again on the next change.');
     } catch (err) {
       if (!e2e.isUnlocked()) {
         this.set(roomId, { status: 'locked', error: null });

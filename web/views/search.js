@@ -87,7 +87,8 @@ export function searchBox(state, rooms, openRoom) {
       if (offset === 0) searchLocally(asked, page.unsearched_rooms ?? []);
       nextOffset = page.next_offset;
       const count = results.children.length;
-      status.textContent = count ? `${count} result${count === 1 ? '' : 's'}${nextOffset === null ? '' : ' so far'}` : 'Nothing found.';
+      const where = unsearched.hidden ? '' : ' on the server';
+      status.textContent = count ? `${count} result${count === 1 ? '' : 's'}${where}${nextOffset === null ? '' : ' so far'}` : `Nothing found${where}.`;
     } catch (err) {
       if (asked !== query) return;
       status.textContent = '';

@@ -383,15 +383,12 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
     enter_e2e_key(&c, &carol_passphrase, false).await;
     assert_eq!(key_of(&c, three).await, second_key);
 
-    // Nothing readable reached the server's disk, and the pages stored only the remembered
-    // device keys.
-    for canary in [one, two, three, edited, file_canary] {
-        assert_eq!(
-            found_on_disk(ts.dir.path(), canary),
-            None,
-            "{canary} is on the server's disk"
-        );
-    }
+    // The pages stored only the remembered device keys, and (with the server stopped)
+    // nothing readable is anywhere in its data directory: database, WAL and upload store. An
+    // ordinary DM's message is found there, so the scan sees what is stored.
+    let ordinary = "ordinary canary 5e8a2d14";
+    let dm = alice_sdk.dm(bob_id).await.expect("an ordinary DM");
+    alice_sdk.send_text(dm.id, ordinary).await.expect("send");
     assert_eq!(storage_inventory(&a).await, remembered_storage(alice_id));
     assert_eq!(storage_inventory(&b).await, remembered_storage(bob_id));
     assert_eq!(storage_inventory(&c).await, empty_storage());
@@ -402,4 +399,12 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
     b.quit().await;
     c.quit().await;
     ts.stop().await;
+    assert!(found_on_disk(ts.dir.path(), ordinary).is_some());
+    for canary in [one, two, three, edited, file_canary] {
+        assert_eq!(
+            found_on_disk(ts.dir.path(), canary),
+            None,
+            "{canary} is on the server's disk"
+        );
+    }
 }

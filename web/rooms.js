@@ -7,6 +7,7 @@
 
 import * as api from './api.js';
 import * as e2e from './e2e.js';
+import { PREVIEWABLE } from './otr.js';
 
 /** @typedef {import('./state.js').ChatState} ChatState */
 /** @typedef {import('./api.js').Message} Message */
@@ -50,9 +51,6 @@ const wasm = /** @type {RoomWasm} */ (/** @type {unknown} */ (e2e.sotto));
  * @typedef {{status: 'locked' | 'loading' | 'ready' | 'error', error: string | null, epoch: number,
  *   keyId: string | null, members: number[], changes: MembershipChange[], refused: string[]}} RoomE2e
  */
-
-/** Raster images keep their type in the decrypted blob (for a preview); anything else downloads. */
-const PREVIEWABLE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
 /** How often a key is re-made when the membership keeps moving underneath. */
 const ATTEMPTS = 3;

@@ -10,6 +10,7 @@
 import * as api from '../api.js';
 import { h, replace } from './dom.js';
 import { otrMessage } from './otr.js';
+import { PREVIEWABLE } from '../otr.js';
 import { e2eKeyIcon } from './e2e-rooms.js';
 
 /** @typedef {import('../state.js').ChatState} ChatState */
@@ -84,7 +85,11 @@ export class MessageList {
     this.nodes = new Map();
     /** @type {Map<string, HTMLElement>} membership lines of an encrypted room, by change */
     this.systemNodes = new Map();
-    /** @type {Map<number, string>} `blob:` URLs of decrypted files, by message: revoked when it leaves the list */
+    /**
+     * Decrypted files of the open room as `blob:` URLs, by upload id: made once (a message's
+     * node can be rebuilt), revoked when no shown message carries the file any more.
+     * @type {Map<number, Promise<string>>}
+     */
     this.blobUrls = new Map();
     /**
      * OTR messages' nodes by id. Their objects change in place (delivered, a file's bytes
@@ -132,8 +137,7 @@ export class MessageList {
       this.roomId = roomId;
       this.nodes.clear();
       this.systemNodes.clear();
-      for (const url of this.blobUrls.values()) URL.revokeObjectURL(url);
-      this.blobUrls.clear();
+      this.revokeFiles(new Set());
       this.otrNodes.clear();
       this.busy.clear();
       this.loadingOlder = false;
@@ -156,10 +160,9 @@ export class MessageList {
         this.busy.delete(id);
       }
     }
-    for (const [id, url] of this.blobUrls) {
-      if (this.nodes.get(id)?.node.querySelector(`a[href="${url}"]`)) continue;
-      URL.revokeObjectURL(url);
-      this.blobUrls.delete(id);
+    if (this.blobUrls.size) {
+      const shown = new Set([...this.nodes.values()].map((n) => Number(n.node.querySelector('.e2e-file')?.getAttribute('data-upload-id'))));
+      this.revokeFiles(shown);
     }
     items.push(...this.systemLines(roomId));
     /** @type {Map<string, {signature: string, node: HTMLElement}>} */
@@ -363,7 +366,7 @@ export class MessageList {
     } else {
       encrypted = true;
       const { text, file } = decrypted.content;
-      body = [text || !file ? h('p', { class: 'text', text: text ?? '' }) : null, file ? this.encryptedFile(msg.id, file) : null];
+      body = [text || !file ? h('p', { class: 'text', text: text ?? '' }) : null, file ? this.encryptedFile(file) : null];
     }
     const node = h(
       'li',
@@ -380,25 +383,37 @@ export class MessageList {
   }
 
   /**
+   * Revokes the decrypted files' URLs except those of `keep` (upload ids).
+   * @param {Set<number>} keep
+   */
+  revokeFiles(keep) {
+    for (const [id, url] of this.blobUrls) {
+      if (keep.has(id)) continue;
+      this.blobUrls.delete(id);
+      url.then((u) => URL.revokeObjectURL(u), () => {});
+    }
+  }
+
+  /**
    * A file of an encrypted room: downloaded and decrypted in the page into a `blob:` URL (a
    * raster image is previewed from it), with a download link named after the file.
-   * @param {number} messageId
    * @param {E2eFile} file
    */
-  encryptedFile(messageId, file) {
+  encryptedFile(file) {
     const link = h('a', { class: 'download', download: file.name, text: file.name, 'aria-busy': 'true' });
     const status = h('span', { class: 'hint e2e-file-status', text: 'Decrypting…' });
     const box = h('div', { class: 'attachment e2e-file', 'data-upload-id': file.upload_id }, link, h('span', { class: 'size', text: formatBytes(file.size) }), status);
-    this.rooms.openFile(file).then(
-      (blob) => {
-        const old = this.blobUrls.get(messageId);
-        if (old) URL.revokeObjectURL(old);
-        const url = URL.createObjectURL(blob);
-        this.blobUrls.set(messageId, url);
-        link.setAttribute('href', url);
+    let url = this.blobUrls.get(file.upload_id);
+    if (!url) {
+      url = this.rooms.openFile(file).then((blob) => URL.createObjectURL(blob));
+      this.blobUrls.set(file.upload_id, url);
+    }
+    url.then(
+      (href) => {
+        link.setAttribute('href', href);
         link.removeAttribute('aria-busy');
         status.remove();
-        if (blob.type.startsWith('image/')) box.prepend(h('img', { class: 'preview', src: url, alt: file.name }));
+        if (PREVIEWABLE.has(file.type)) box.prepend(h('img', { class: 'preview', src: href, alt: file.name }));
       },
       (err) => {
         link.removeAttribute('aria-busy');

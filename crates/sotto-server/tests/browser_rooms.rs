@@ -103,7 +103,10 @@ fn decode_envelope(envelope: &str) -> (Vec<u8>, base64::engine::GeneralPurpose) 
 
 /// The newest message of a room as `client` reads it from the server.
 async fn newest(client: &Client, room: i64) -> sotto_api::rest::Message {
-    let page = client.history(room, None, None, Some(1)).await.expect("history");
+    let page = client
+        .history(room, None, None, Some(1))
+        .await
+        .expect("history");
     page.messages.last().expect("a message").clone()
 }
 
@@ -138,7 +141,11 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
     a.click(&format!("#directory .pick[data-user-id=\"{bob_id}\"]"))
         .await;
     let checked = "return document.getElementById('start-encrypted').checked";
-    assert_eq!(a.exec(checked, json!([])).await, false, "DMs: not by default");
+    assert_eq!(
+        a.exec(checked, json!([])).await,
+        false,
+        "DMs: not by default"
+    );
     a.type_into("#group-name", "secret").await;
     assert_eq!(a.exec(checked, json!([])).await, true, "groups: by default");
     a.click("#start-conversation").await;
@@ -207,7 +214,10 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
         "Encrypted rooms are not searched on the server (secret). Found in the messages this tab \
          has decrypted: 1."
     );
-    assert_eq!(a.text("#search-status").await, "Nothing found on the server.");
+    assert_eq!(
+        a.text("#search-status").await,
+        "Nothing found on the server."
+    );
     let hit = a
         .exec(
             "const h = [...document.querySelectorAll('#search-local-results .local-hit')]; \
@@ -246,7 +256,10 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
         )
         .await;
     assert_eq!(got["img"], true);
-    assert_eq!(got["link"], true, "one blob URL for the preview and the link");
+    assert_eq!(
+        got["link"], true,
+        "one blob URL for the preview and the link"
+    );
     assert_eq!(got["download"], "pixel.png");
     let bytes: Vec<u8> = serde_json::from_value(got["bytes"].clone()).expect("bytes");
     assert_eq!(bytes, png, "the file decrypts to its exact bytes");
@@ -319,7 +332,10 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
     let three = "after carol joined 51c9e7ad";
     send(&a, three).await;
     let second_key = key_of(&a, three).await;
-    assert_ne!(second_key, first_key, "a new key after the membership change");
+    assert_ne!(
+        second_key, first_key,
+        "a new key after the membership change"
+    );
     open_room(&c, "secret").await;
     assert_eq!(key_of(&c, three).await, second_key);
     c.element(&format!(

@@ -102,9 +102,12 @@ export function peoplePicker(state, opened) {
       .filter((id) => selected.has(id));
   }
 
-  /** The box's answer, or undefined (the server decides) where E2E is turned off. */
+  /**
+   * The box's answer when the user chose; undefined (the server's default decides, which the
+   * box showed) otherwise, and where E2E is turned off.
+   */
   function wantsEncrypted() {
-    return encryptedField.hidden ? undefined : encrypted.checked;
+    return encryptedField.hidden || !encryptedChosen ? undefined : encrypted.checked;
   }
 
   async function startSelected() {

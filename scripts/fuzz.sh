@@ -8,7 +8,7 @@ cd "$root/crates/sotto-crypto"
 seconds="${1:-300}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(otr_packet otr_inner key_backup keys_and_trust otr_session)
+[ ${#targets[@]} -gt 0 ] || targets=(otr_packet otr_inner key_backup keys_and_trust otr_session room_envelope room_share agreement_key)
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz

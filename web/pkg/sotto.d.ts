@@ -2,6 +2,31 @@
 /* eslint-disable */
 
 /**
+ * An encrypted file: the bytes to upload, and what the message must carry to open them.
+ */
+export class EncryptedFile {
+    private constructor();
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * The bytes to upload.
+     */
+    readonly ciphertext: Uint8Array;
+    /**
+     * The file's key, standard base64 (goes into the encrypted message, nowhere else).
+     */
+    readonly key: string;
+    /**
+     * The STREAM nonce, standard base64.
+     */
+    readonly nonce: string;
+    /**
+     * SHA-256 of the ciphertext, standard base64.
+     */
+    readonly sha256: string;
+}
+
+/**
  * The outcome of an OTR call: packets for the relay and events to show.
  */
 export class OtrStep {
@@ -43,6 +68,26 @@ export class SealedKeys {
 }
 
 /**
+ * What an unlock found out about the backup.
+ */
+export class UnlockResult {
+    private constructor();
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * The backup's key-derivation parameters are weaker than today's defaults: re-seal it with
+     * `changePassphrase`.
+     */
+    readonly needsRekey: boolean;
+    /**
+     * Set when the backup predates encrypted rooms: the identity got a room agreement key, and
+     * these are the re-sealed backup bytes. Store them with the public keys (`publicKeys()`, now
+     * with the agreement key) and the trust store (`PUT /api/v1/e2e/keys`).
+     */
+    readonly upgradedBackup: Uint8Array | undefined;
+}
+
+/**
  * The user acknowledges a peer's changed key: re-pin it (unverified).
  */
 export function acknowledgeChange(user_id: string, curve25519: string, ed25519: string): void;
@@ -77,6 +122,17 @@ export function createIdentity(owner_user_id: string, passphrase: string, insecu
 export function deviceKey(): Uint8Array;
 
 /**
+ * Checks the ciphertext's hash, then decrypts it. Errors: `e2e_file_hash_mismatch`,
+ * `e2e_tampered` (altered, reordered or truncated), `e2e_malformed`.
+ */
+export function fileDecrypt(ciphertext: Uint8Array | number[], key: string, nonce: string, sha256: string): Uint8Array;
+
+/**
+ * Encrypts a file under a fresh key (chunked STREAM, see sotto-crypto's `files`).
+ */
+export function fileEncrypt(bytes: Uint8Array | number[]): EncryptedFile;
+
+/**
  * A generated E2E passphrase (100 bits, five groups of four characters).
  */
 export function generatePassphrase(): string;
@@ -92,7 +148,8 @@ export function isUnlocked(): boolean;
 export function isVerified(user_id: string): boolean;
 
 /**
- * Forgets everything secret: identity, trust store and every OTR session (keys zeroized).
+ * Forgets everything secret: identity, trust store, every OTR session and every room key ring
+ * (keys zeroized).
  */
 export function lock(): void;
 
@@ -205,7 +262,9 @@ export function otrState(room_id: string): string;
 export function passphraseBits(passphrase: string): number;
 
 /**
- * The public identity keys as JSON `{"curve25519": "...", "ed25519": "..."}`.
+ * The public keys to publish, as JSON `{"curve25519", "ed25519", "agreement_key",
+ * "agreement_signature"}` (unpadded base64). The agreement key is signed for the owner's user
+ * id, so the owner id given at unlock must be the server's (decimal) user id.
  */
 export function publicKeys(): string;
 
@@ -215,6 +274,54 @@ export function publicKeys(): string;
  * Ends every OTR session.
  */
 export function resetIdentity(passphrase: string, insecure_test_params: boolean): SealedKeys;
+
+/**
+ * Opens a share addressed to this user and adds its key to the room's ring. `distributorJson`
+ * has the shape of a member of [`room_create_key`]; `expectedMembersJson` (an array of user
+ * ids, or null) is the membership the page knows for the key's epoch: when given, the share's
+ * recipients must equal it. Returns `{"key_id", "distributor_id", "recipients"}`.
+ */
+export function roomAddShare(room_id: string, local_user_id: string, share_b64: string, distributor_json: string, expected_members_json?: string | null): string;
+
+/**
+ * Creates a new room key for `membersJson` — `[{"user_id", "ed25519", "agreement_key",
+ * "agreement_signature"}]`, the caller included — after verifying every agreement signature
+ * (and that each Ed25519 key is the pinned one, for pinned users). Adds the key to this page's
+ * ring for the room and returns `{"key_id", "shares": [{"user_id", "share"}]}` (standard
+ * base64) for `PUT /api/v1/rooms/{id}/keys`.
+ */
+export function roomCreateKey(room_id: string, local_user_id: string, members_json: string): string;
+
+/**
+ * Decrypts an envelope that the server says `authorUserId` wrote; `authorEd25519` is the
+ * author's pinned Ed25519 key (checked against this page's pin too). Returns `{"key_id",
+ * "sender_id", "content"}`. Errors: `e2e_key_not_shared`, `e2e_locked`, `e2e_tampered`,
+ * `e2e_wrong_sender`, `e2e_unknown_version`, `e2e_malformed` (and `key_changed` when the
+ * given key is not the pinned one).
+ */
+export function roomDecrypt(room_id: string, envelope_b64: string, author_user_id: string, author_ed25519: string): string;
+
+/**
+ * Encrypts and signs `plaintextJson` (`{"text"}` or `{"file": {...}, "text"?}`) under the key
+ * `keyIdB64` of the room. `senderUserId` must be this page's user. Returns the envelope in
+ * standard base64.
+ */
+export function roomEncrypt(room_id: string, key_id_b64: string, sender_user_id: string, plaintext_json: string): string;
+
+/**
+ * The key id of an envelope (standard base64), read from its cleartext header.
+ */
+export function roomEnvelopeKeyId(envelope_b64: string): string;
+
+/**
+ * Drops a room's key ring (its keys are zeroized); the shares on the server can refill it.
+ */
+export function roomForget(room_id: string): void;
+
+/**
+ * Whether this page holds the room key `keyIdB64` for the room.
+ */
+export function roomHasKey(room_id: string, key_id_b64: string): boolean;
 
 /**
  * The safety number with a pinned peer, as 12 groups of 5 digits separated by spaces.
@@ -235,30 +342,38 @@ export function sealTrustStore(): Uint8Array;
  * Enters the E2E key: opens the key backup and the sealed trust store. A missing trust store is
  * refused (`trust_store_missing`) unless `start_empty_trust_store` says the user agreed to lose
  * their pins and verified marks — otherwise a server could make the client forget every pin by
- * withholding the store. Returns `true` when the backup's key-derivation parameters are weaker
- * than today's defaults: re-seal it with `changePassphrase`.
+ * withholding the store. See [`UnlockResult`] for what the caller must act on.
  */
-export function unlock(owner_user_id: string, key_backup: Uint8Array | number[], passphrase: string, sealed_trust_store: Uint8Array | number[] | null | undefined, start_empty_trust_store: boolean): boolean;
+export function unlock(owner_user_id: string, key_backup: Uint8Array | number[], passphrase: string, sealed_trust_store: Uint8Array | number[] | null | undefined, start_empty_trust_store: boolean): UnlockResult;
 
 /**
  * Unlocks with a remembered device key instead of the passphrase (no Argon2). A key from before a
  * passphrase change or reset fails with `wrong_passphrase`: forget it and ask for the
- * passphrase. The trust store is required, as in [`unlock`].
+ * passphrase. The trust store is required, as in [`unlock`]; so is acting on the
+ * [`UnlockResult`].
  */
-export function unlockWithDeviceKey(owner_user_id: string, key_backup: Uint8Array | number[], device_key: Uint8Array | number[], sealed_trust_store: Uint8Array | number[]): void;
+export function unlockWithDeviceKey(owner_user_id: string, key_backup: Uint8Array | number[], device_key: Uint8Array | number[], sealed_trust_store: Uint8Array | number[]): UnlockResult;
 
 export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
 
 export interface InitOutput {
     readonly memory: WebAssembly.Memory;
+    readonly __wbg_encryptedfile_free: (a: number, b: number) => void;
     readonly __wbg_otrstep_free: (a: number, b: number) => void;
     readonly __wbg_sealedkeys_free: (a: number, b: number) => void;
+    readonly __wbg_unlockresult_free: (a: number, b: number) => void;
     readonly acknowledgeChange: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
     readonly changePassphrase: (a: number, b: number, c: number) => [number, number, number];
     readonly checkPassphrase: (a: number, b: number) => [number, number];
     readonly clearVerified: (a: number, b: number) => [number, number];
     readonly createIdentity: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
     readonly deviceKey: () => [number, number, number];
+    readonly encryptedfile_ciphertext: (a: number) => any;
+    readonly encryptedfile_key: (a: number) => [number, number];
+    readonly encryptedfile_nonce: (a: number) => [number, number];
+    readonly encryptedfile_sha256: (a: number) => [number, number];
+    readonly fileDecrypt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number, number];
+    readonly fileEncrypt: (a: number, b: number) => [number, number, number];
     readonly generatePassphrase: () => [number, number, number, number];
     readonly isUnlocked: () => number;
     readonly isVerified: (a: number, b: number) => [number, number, number];
@@ -289,13 +404,22 @@ export interface InitOutput {
     readonly passphraseBits: (a: number, b: number) => number;
     readonly publicKeys: () => [number, number, number, number];
     readonly resetIdentity: (a: number, b: number, c: number) => [number, number, number];
+    readonly roomAddShare: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number) => [number, number, number, number];
+    readonly roomCreateKey: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];
+    readonly roomDecrypt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number, number, number];
+    readonly roomEncrypt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number, number, number];
+    readonly roomEnvelopeKeyId: (a: number, b: number) => [number, number, number, number];
+    readonly roomForget: (a: number, b: number) => [number, number];
+    readonly roomHasKey: (a: number, b: number, c: number, d: number) => [number, number, number];
     readonly safetyNumber: (a: number, b: number) => [number, number, number, number];
     readonly safetyNumberOf: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
     readonly sealTrustStore: () => [number, number, number];
     readonly sealedkeys_backup: (a: number) => any;
     readonly sealedkeys_trustStore: (a: number) => any;
     readonly unlock: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number) => [number, number, number];
-    readonly unlockWithDeviceKey: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
+    readonly unlockWithDeviceKey: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number, number];
+    readonly unlockresult_needsRekey: (a: number) => number;
+    readonly unlockresult_upgradedBackup: (a: number) => any;
     readonly __wbindgen_exn_store: (a: number) => void;
     readonly __externref_table_alloc: () => number;
     readonly __wbindgen_externrefs: WebAssembly.Table;

@@ -1,6 +1,85 @@
 /* @ts-self-types="./sotto.d.ts" */
 
 /**
+ * An encrypted file: the bytes to upload, and what the message must carry to open them.
+ */
+export class EncryptedFile {
+    static __wrap(ptr) {
+        const obj = Object.create(EncryptedFile.prototype);
+        obj.__wbg_ptr = ptr;
+        EncryptedFileFinalization.register(obj, obj.__wbg_ptr, obj);
+        return obj;
+    }
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        EncryptedFileFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        wasm.__wbg_encryptedfile_free(ptr, 0);
+    }
+    /**
+     * The bytes to upload.
+     * @returns {Uint8Array}
+     */
+    get ciphertext() {
+        const ret = wasm.encryptedfile_ciphertext(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * The file's key, standard base64 (goes into the encrypted message, nowhere else).
+     * @returns {string}
+     */
+    get key() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            const ret = wasm.encryptedfile_key(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
+     * The STREAM nonce, standard base64.
+     * @returns {string}
+     */
+    get nonce() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            const ret = wasm.encryptedfile_nonce(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
+     * SHA-256 of the ciphertext, standard base64.
+     * @returns {string}
+     */
+    get sha256() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            const ret = wasm.encryptedfile_sha256(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+}
+if (Symbol.dispose) EncryptedFile.prototype[Symbol.dispose] = EncryptedFile.prototype.free;
+
+/**
  * The outcome of an OTR call: packets for the relay and events to show.
  */
 export class OtrStep {
@@ -88,6 +167,48 @@ export class SealedKeys {
     }
 }
 if (Symbol.dispose) SealedKeys.prototype[Symbol.dispose] = SealedKeys.prototype.free;
+
+/**
+ * What an unlock found out about the backup.
+ */
+export class UnlockResult {
+    static __wrap(ptr) {
+        const obj = Object.create(UnlockResult.prototype);
+        obj.__wbg_ptr = ptr;
+        UnlockResultFinalization.register(obj, obj.__wbg_ptr, obj);
+        return obj;
+    }
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        UnlockResultFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        wasm.__wbg_unlockresult_free(ptr, 0);
+    }
+    /**
+     * The backup's key-derivation parameters are weaker than today's defaults: re-seal it with
+     * `changePassphrase`.
+     * @returns {boolean}
+     */
+    get needsRekey() {
+        const ret = wasm.unlockresult_needsRekey(this.__wbg_ptr);
+        return ret !== 0;
+    }
+    /**
+     * Set when the backup predates encrypted rooms: the identity got a room agreement key, and
+     * these are the re-sealed backup bytes. Store them with the public keys (`publicKeys()`, now
+     * with the agreement key) and the trust store (`PUT /api/v1/e2e/keys`).
+     * @returns {Uint8Array | undefined}
+     */
+    get upgradedBackup() {
+        const ret = wasm.unlockresult_upgradedBackup(this.__wbg_ptr);
+        return ret;
+    }
+}
+if (Symbol.dispose) UnlockResult.prototype[Symbol.dispose] = UnlockResult.prototype.free;
 
 /**
  * The user acknowledges a peer's changed key: re-pin it (unverified).
@@ -203,6 +324,55 @@ export function deviceKey() {
 }
 
 /**
+ * Checks the ciphertext's hash, then decrypts it. Errors: `e2e_file_hash_mismatch`,
+ * `e2e_tampered` (altered, reordered or truncated), `e2e_malformed`.
+ * @param {Uint8Array | number[]} ciphertext
+ * @param {string} key
+ * @param {string} nonce
+ * @param {string} sha256
+ * @returns {Uint8Array}
+ */
+export function fileDecrypt(ciphertext, key, nonce, sha256) {
+    let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3;
+    try {
+        ptr0 = passArray8ToWasm0(ciphertext, wasm.__wbindgen_malloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = passStringToWasm0(key, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len1 = WASM_VECTOR_LEN;
+        ptr2 = passStringToWasm0(nonce, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len2 = WASM_VECTOR_LEN;
+        ptr3 = passStringToWasm0(sha256, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len3 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr3) { wasm.__wbindgen_free(ptr3, len3 * 1, 1); }
+        if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+        throw e;
+    }
+    const ret = wasm.fileDecrypt(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
+ * Encrypts a file under a fresh key (chunked STREAM, see sotto-crypto's `files`).
+ * @param {Uint8Array | number[]} bytes
+ * @returns {EncryptedFile}
+ */
+export function fileEncrypt(bytes) {
+    const ptr0 = passArray8ToWasm0(bytes, wasm.__wbindgen_malloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.fileEncrypt(ptr0, len0);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return EncryptedFile.__wrap(ret[0]);
+}
+
+/**
  * A generated E2E passphrase (100 bits, five groups of four characters).
  * @returns {string}
  */
@@ -250,7 +420,8 @@ export function isVerified(user_id) {
 }
 
 /**
- * Forgets everything secret: identity, trust store and every OTR session (keys zeroized).
+ * Forgets everything secret: identity, trust store, every OTR session and every room key ring
+ * (keys zeroized).
  */
 export function lock() {
     wasm.lock();
@@ -652,7 +823,9 @@ export function passphraseBits(passphrase) {
 }
 
 /**
- * The public identity keys as JSON `{"curve25519": "...", "ed25519": "..."}`.
+ * The public keys to publish, as JSON `{"curve25519", "ed25519", "agreement_key",
+ * "agreement_signature"}` (unpadded base64). The agreement key is signed for the owner's user
+ * id, so the owner id given at unlock must be the server's (decimal) user id.
  * @returns {string}
  */
 export function publicKeys() {
@@ -691,6 +864,259 @@ export function resetIdentity(passphrase, insecure_test_params) {
         throw takeFromExternrefTable0(ret[1]);
     }
     return SealedKeys.__wrap(ret[0]);
+}
+
+/**
+ * Opens a share addressed to this user and adds its key to the room's ring. `distributorJson`
+ * has the shape of a member of [`room_create_key`]; `expectedMembersJson` (an array of user
+ * ids, or null) is the membership the page knows for the key's epoch: when given, the share's
+ * recipients must equal it. Returns `{"key_id", "distributor_id", "recipients"}`.
+ * @param {string} room_id
+ * @param {string} local_user_id
+ * @param {string} share_b64
+ * @param {string} distributor_json
+ * @param {string | null} [expected_members_json]
+ * @returns {string}
+ */
+export function roomAddShare(room_id, local_user_id, share_b64, distributor_json, expected_members_json) {
+    let deferred7_0;
+    let deferred7_1;
+    try {
+        let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4;
+        try {
+            ptr0 = passStringToWasm0(room_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(local_user_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+            ptr2 = passStringToWasm0(share_b64, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len2 = WASM_VECTOR_LEN;
+            ptr3 = passStringToWasm0(distributor_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len3 = WASM_VECTOR_LEN;
+            ptr4 = isLikeNone(expected_members_json) ? 0 : passStringToWasm0(expected_members_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len4 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr4) { wasm.__wbindgen_free(ptr4, len4 * 1, 1); }
+            if (ptr3) { wasm.__wbindgen_free(ptr3, len3 * 1, 1); }
+            if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.roomAddShare(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4);
+        var ptr6 = ret[0];
+        var len6 = ret[1];
+        if (ret[3]) {
+            ptr6 = 0; len6 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred7_0 = ptr6;
+        deferred7_1 = len6;
+        return getStringFromWasm0(ptr6, len6);
+    } finally {
+        wasm.__wbindgen_free(deferred7_0, deferred7_1, 1);
+    }
+}
+
+/**
+ * Creates a new room key for `membersJson` — `[{"user_id", "ed25519", "agreement_key",
+ * "agreement_signature"}]`, the caller included — after verifying every agreement signature
+ * (and that each Ed25519 key is the pinned one, for pinned users). Adds the key to this page's
+ * ring for the room and returns `{"key_id", "shares": [{"user_id", "share"}]}` (standard
+ * base64) for `PUT /api/v1/rooms/{id}/keys`.
+ * @param {string} room_id
+ * @param {string} local_user_id
+ * @param {string} members_json
+ * @returns {string}
+ */
+export function roomCreateKey(room_id, local_user_id, members_json) {
+    let deferred5_0;
+    let deferred5_1;
+    try {
+        let ptr0, len0, ptr1, len1, ptr2, len2;
+        try {
+            ptr0 = passStringToWasm0(room_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(local_user_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+            ptr2 = passStringToWasm0(members_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len2 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.roomCreateKey(ptr0, len0, ptr1, len1, ptr2, len2);
+        var ptr4 = ret[0];
+        var len4 = ret[1];
+        if (ret[3]) {
+            ptr4 = 0; len4 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred5_0 = ptr4;
+        deferred5_1 = len4;
+        return getStringFromWasm0(ptr4, len4);
+    } finally {
+        wasm.__wbindgen_free(deferred5_0, deferred5_1, 1);
+    }
+}
+
+/**
+ * Decrypts an envelope that the server says `authorUserId` wrote; `authorEd25519` is the
+ * author's pinned Ed25519 key (checked against this page's pin too). Returns `{"key_id",
+ * "sender_id", "content"}`. Errors: `e2e_key_not_shared`, `e2e_locked`, `e2e_tampered`,
+ * `e2e_wrong_sender`, `e2e_unknown_version`, `e2e_malformed` (and `key_changed` when the
+ * given key is not the pinned one).
+ * @param {string} room_id
+ * @param {string} envelope_b64
+ * @param {string} author_user_id
+ * @param {string} author_ed25519
+ * @returns {string}
+ */
+export function roomDecrypt(room_id, envelope_b64, author_user_id, author_ed25519) {
+    let deferred6_0;
+    let deferred6_1;
+    try {
+        let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3;
+        try {
+            ptr0 = passStringToWasm0(room_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(envelope_b64, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+            ptr2 = passStringToWasm0(author_user_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len2 = WASM_VECTOR_LEN;
+            ptr3 = passStringToWasm0(author_ed25519, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len3 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr3) { wasm.__wbindgen_free(ptr3, len3 * 1, 1); }
+            if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.roomDecrypt(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3);
+        var ptr5 = ret[0];
+        var len5 = ret[1];
+        if (ret[3]) {
+            ptr5 = 0; len5 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred6_0 = ptr5;
+        deferred6_1 = len5;
+        return getStringFromWasm0(ptr5, len5);
+    } finally {
+        wasm.__wbindgen_free(deferred6_0, deferred6_1, 1);
+    }
+}
+
+/**
+ * Encrypts and signs `plaintextJson` (`{"text"}` or `{"file": {...}, "text"?}`) under the key
+ * `keyIdB64` of the room. `senderUserId` must be this page's user. Returns the envelope in
+ * standard base64.
+ * @param {string} room_id
+ * @param {string} key_id_b64
+ * @param {string} sender_user_id
+ * @param {string} plaintext_json
+ * @returns {string}
+ */
+export function roomEncrypt(room_id, key_id_b64, sender_user_id, plaintext_json) {
+    let deferred6_0;
+    let deferred6_1;
+    try {
+        let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3;
+        try {
+            ptr0 = passStringToWasm0(room_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(key_id_b64, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+            ptr2 = passStringToWasm0(sender_user_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len2 = WASM_VECTOR_LEN;
+            ptr3 = passStringToWasm0(plaintext_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len3 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr3) { wasm.__wbindgen_free(ptr3, len3 * 1, 1); }
+            if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.roomEncrypt(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3);
+        var ptr5 = ret[0];
+        var len5 = ret[1];
+        if (ret[3]) {
+            ptr5 = 0; len5 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred6_0 = ptr5;
+        deferred6_1 = len5;
+        return getStringFromWasm0(ptr5, len5);
+    } finally {
+        wasm.__wbindgen_free(deferred6_0, deferred6_1, 1);
+    }
+}
+
+/**
+ * The key id of an envelope (standard base64), read from its cleartext header.
+ * @param {string} envelope_b64
+ * @returns {string}
+ */
+export function roomEnvelopeKeyId(envelope_b64) {
+    let deferred3_0;
+    let deferred3_1;
+    try {
+        const ptr0 = passStringToWasm0(envelope_b64, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.roomEnvelopeKeyId(ptr0, len0);
+        var ptr2 = ret[0];
+        var len2 = ret[1];
+        if (ret[3]) {
+            ptr2 = 0; len2 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred3_0 = ptr2;
+        deferred3_1 = len2;
+        return getStringFromWasm0(ptr2, len2);
+    } finally {
+        wasm.__wbindgen_free(deferred3_0, deferred3_1, 1);
+    }
+}
+
+/**
+ * Drops a room's key ring (its keys are zeroized); the shares on the server can refill it.
+ * @param {string} room_id
+ */
+export function roomForget(room_id) {
+    const ptr0 = passStringToWasm0(room_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.roomForget(ptr0, len0);
+    if (ret[1]) {
+        throw takeFromExternrefTable0(ret[0]);
+    }
+}
+
+/**
+ * Whether this page holds the room key `keyIdB64` for the room.
+ * @param {string} room_id
+ * @param {string} key_id_b64
+ * @returns {boolean}
+ */
+export function roomHasKey(room_id, key_id_b64) {
+    let ptr0, len0, ptr1, len1;
+    try {
+        ptr0 = passStringToWasm0(room_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = passStringToWasm0(key_id_b64, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len1 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+        throw e;
+    }
+    const ret = wasm.roomHasKey(ptr0, len0, ptr1, len1);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return ret[0] !== 0;
 }
 
 /**
@@ -787,14 +1213,13 @@ export function sealTrustStore() {
  * Enters the E2E key: opens the key backup and the sealed trust store. A missing trust store is
  * refused (`trust_store_missing`) unless `start_empty_trust_store` says the user agreed to lose
  * their pins and verified marks — otherwise a server could make the client forget every pin by
- * withholding the store. Returns `true` when the backup's key-derivation parameters are weaker
- * than today's defaults: re-seal it with `changePassphrase`.
+ * withholding the store. See [`UnlockResult`] for what the caller must act on.
  * @param {string} owner_user_id
  * @param {Uint8Array | number[]} key_backup
  * @param {string} passphrase
  * @param {Uint8Array | number[] | null | undefined} sealed_trust_store
  * @param {boolean} start_empty_trust_store
- * @returns {boolean}
+ * @returns {UnlockResult}
  */
 export function unlock(owner_user_id, key_backup, passphrase, sealed_trust_store, start_empty_trust_store) {
     const val5 = +start_empty_trust_store;
@@ -819,17 +1244,19 @@ export function unlock(owner_user_id, key_backup, passphrase, sealed_trust_store
     if (ret[2]) {
         throw takeFromExternrefTable0(ret[1]);
     }
-    return ret[0] !== 0;
+    return UnlockResult.__wrap(ret[0]);
 }
 
 /**
  * Unlocks with a remembered device key instead of the passphrase (no Argon2). A key from before a
  * passphrase change or reset fails with `wrong_passphrase`: forget it and ask for the
- * passphrase. The trust store is required, as in [`unlock`].
+ * passphrase. The trust store is required, as in [`unlock`]; so is acting on the
+ * [`UnlockResult`].
  * @param {string} owner_user_id
  * @param {Uint8Array | number[]} key_backup
  * @param {Uint8Array | number[]} device_key
  * @param {Uint8Array | number[]} sealed_trust_store
+ * @returns {UnlockResult}
  */
 export function unlockWithDeviceKey(owner_user_id, key_backup, device_key, sealed_trust_store) {
     let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3;
@@ -850,9 +1277,10 @@ export function unlockWithDeviceKey(owner_user_id, key_backup, device_key, seale
         throw e;
     }
     const ret = wasm.unlockWithDeviceKey(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3);
-    if (ret[1]) {
-        throw takeFromExternrefTable0(ret[0]);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
     }
+    return UnlockResult.__wrap(ret[0]);
 }
 function __wbg_get_imports() {
     const import0 = {
@@ -912,12 +1340,18 @@ function __wbg_get_imports() {
     };
 }
 
+const EncryptedFileFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(ptr => wasm.__wbg_encryptedfile_free(ptr, 1));
 const OtrStepFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_otrstep_free(ptr, 1));
 const SealedKeysFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_sealedkeys_free(ptr, 1));
+const UnlockResultFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(ptr => wasm.__wbg_unlockresult_free(ptr, 1));
 
 function addToExternrefTable0(obj) {
     const idx = wasm.__externref_table_alloc();

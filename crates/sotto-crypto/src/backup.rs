@@ -18,6 +18,13 @@
 //! ```
 //!
 //! Both sealed parts bind the header (magic to salt) as associated data.
+//!
+//! The sealed identity is itself versioned (see `identity.rs`): v1 is the bare Olm account
+//! pickle; v2 adds the room agreement key. A backup holding a v1 identity gets a fresh agreement
+//! key when it is unlocked, and [`Unlocked::upgraded_backup`] carries the same backup with the
+//! identity re-sealed as v2 (same header and wrapped storage key, so it opens with the same
+//! passphrase *and* the same remembered device key). The outer format stays version 1: only the
+//! storage key is needed to re-seal, which a device-key unlock has but a new header would not.
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use thiserror::Error;
@@ -28,6 +35,9 @@ use crate::identity::{Identity, IdentityError, OtrIdentity};
 use crate::seal::{SEAL_OVERHEAD, open, seal, subkey};
 
 const MAGIC: &[u8; 7] = b"SOTTOKB";
+/// The HKDF purpose of the identity's sealing key. It names the key, not the identity secret's
+/// format (which is versioned inside), so it stays "v1".
+const IDENTITY_PURPOSE: &[u8] = b"sotto identity v1";
 const VERSION: u8 = 1;
 const SALT_LEN: usize = 16;
 const HEADER_LEN: usize = MAGIC.len() + 1 + 12 + SALT_LEN;
@@ -303,6 +313,11 @@ pub struct Unlocked {
     /// The Argon2 parameters the backup was sealed with; when
     /// [`KdfParams::weaker_than_default`], re-seal it with [`change_passphrase`].
     pub kdf: KdfParams,
+    /// Set when the backup held a v1 identity (no room agreement key): the identity got a fresh
+    /// agreement key, and these are the re-sealed backup bytes. Store them and publish the
+    /// new signed agreement key; until then the server still serves the old backup, and the
+    /// next unlock would draw yet another agreement key.
+    pub upgraded_backup: Option<Vec<u8>>,
 }
 
 /// Creates a key backup of `identity` under `passphrase`. Returns the blob and the unlocked keys.
@@ -321,8 +336,22 @@ pub fn create_backup(
             otr,
             storage_key,
             kdf: params,
+            upgraded_backup: None,
         },
     ))
+}
+
+/// A backup whose sealed identity is in the v1 format (no agreement key), as clients before
+/// encrypted rooms wrote it: to test the upgrade path.
+#[doc(hidden)]
+pub fn create_v1_backup_for_tests(
+    identity: &Identity,
+    passphrase: &Passphrase,
+    params: KdfParams,
+) -> Result<Vec<u8>, BackupError> {
+    let storage_key = StorageKey::random()?;
+    let secret = identity.export_v1_secret_for_tests()?;
+    write_blob_with_secret(&secret, &storage_key, passphrase.as_str(), params)
 }
 
 /// Opens a key backup with the user's passphrase.
@@ -353,18 +382,37 @@ fn open_identity(
     storage_key: StorageKey,
 ) -> Result<Unlocked, BackupError> {
     let secret = open(
-        &storage_key.purpose(b"sotto identity v1"),
+        &storage_key.purpose(IDENTITY_PURPOSE),
         parsed.header,
         parsed.identity,
     )
     .map_err(|_| BackupError::WrongPassphraseOrTampered)?;
-    let identity = Identity::import_secret(&secret)?;
+    let (identity, upgraded) = Identity::import_secret(&secret)?;
+    let upgraded_backup = if upgraded {
+        // Same header and wrapped storage key: only the sealed identity changes.
+        let sealed_identity = seal(
+            &storage_key.purpose(IDENTITY_PURPOSE),
+            parsed.header,
+            &identity.export_secret()?,
+        )
+        .map_err(|_| BackupError::Randomness)?;
+        let mut out = Writer::with_capacity(
+            parsed.header.len() + parsed.wrapped_key.len() + 4 + sealed_identity.len(),
+        );
+        out.raw(parsed.header)
+            .raw(parsed.wrapped_key)
+            .bytes32(&sealed_identity);
+        Some(out.into_vec())
+    } else {
+        None
+    };
     let otr = identity.otr_identity();
     Ok(Unlocked {
         identity,
         otr,
         storage_key,
         kdf: parsed.params,
+        upgraded_backup,
     })
 }
 
@@ -392,7 +440,15 @@ fn write_blob(
     passphrase: &str,
     params: KdfParams,
 ) -> Result<Vec<u8>, BackupError> {
-    let secret = identity.export_secret()?;
+    write_blob_with_secret(&identity.export_secret()?, storage_key, passphrase, params)
+}
+
+fn write_blob_with_secret(
+    secret: &[u8],
+    storage_key: &StorageKey,
+    passphrase: &str,
+    params: KdfParams,
+) -> Result<Vec<u8>, BackupError> {
     let salt: [u8; SALT_LEN] = random_bytes().map_err(|_| BackupError::Randomness)?;
     let mut header = Writer::with_capacity(HEADER_LEN);
     header
@@ -406,7 +462,7 @@ fn write_blob(
     let kek = derive_kek(passphrase, &salt, params)?;
     let wrapped =
         seal(&kek, &header, storage_key.0.as_slice()).map_err(|_| BackupError::Randomness)?;
-    let sealed_identity = seal(&storage_key.purpose(b"sotto identity v1"), &header, &secret)
+    let sealed_identity = seal(&storage_key.purpose(IDENTITY_PURPOSE), &header, secret)
         .map_err(|_| BackupError::Randomness)?;
     let mut out = Writer::with_capacity(header.len() + wrapped.len() + 4 + sealed_identity.len());
     out.raw(&header).raw(&wrapped).bytes32(&sealed_identity);

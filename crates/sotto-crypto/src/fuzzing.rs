@@ -8,6 +8,10 @@
 use crate::backup::{KdfParams, backup_params, unlock_backup};
 use crate::identity::PublicIdentity;
 use crate::otr::{Packet, SessionId, reply_to_unknown_session};
+use crate::rooms::{
+    ENVELOPE_KEY_ID_OFFSET, KeyId, Member, RoomKey, RoomKeyRing, envelope_key_id, open_share,
+    peek_share,
+};
 
 /// OTR packets: decode, and a decodable packet survives encode → decode unchanged.
 pub fn packet(bytes: &[u8]) {
@@ -157,5 +161,100 @@ pub fn session(bytes: &[u8]) {
                 "one-time key outlived its handshake"
             );
         }
+    }
+}
+
+thread_local! {
+    /// One identity per fuzzing thread: generating keys per input would dominate the run.
+    static FUZZ_IDENTITY: crate::identity::Identity = crate::identity::Identity::generate();
+}
+
+/// The fuzz identity as a verified member with user id `user_id`.
+fn fuzz_member(identity: &crate::identity::Identity, user_id: i64) -> Member {
+    Member::verify(
+        user_id,
+        identity.public().ed25519,
+        &identity.signed_agreement_key(user_id),
+    )
+    .unwrap_or_else(|_| panic!("the harness's own member does not verify"))
+}
+
+/// Room message envelopes: the decoder and the key-id peek agree, and a ring holding a key
+/// under the envelope's key id runs the whole decryption (AEAD, sender and signature checks,
+/// JSON) without panicking.
+pub fn room_envelope(bytes: &[u8]) {
+    let peeked = envelope_key_id(bytes);
+    if let Ok(key_id) = peeked {
+        assert_eq!(
+            bytes.get(ENVELOPE_KEY_ID_OFFSET..ENVELOPE_KEY_ID_OFFSET + 16),
+            Some(key_id.0.as_slice()),
+            "the key id is not where the documented offset says"
+        );
+    }
+    let key_id = peeked.unwrap_or(KeyId([0; 16]));
+    let mut ring = RoomKeyRing::new(1);
+    ring.insert(RoomKey::from_parts_for_fuzzing(key_id, [7; 32]));
+    let sender = bytes
+        .get(24..32)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, i64::from_be_bytes);
+    FUZZ_IDENTITY.with(|identity| {
+        let _ = ring.decrypt(bytes, sender, &identity.public().ed25519);
+    });
+}
+
+/// Room key shares: the decoder, and the whole opening (every check, HPKE) for the harness's
+/// identity as distributor and recipient, with and without an expected membership.
+pub fn room_share(bytes: &[u8]) {
+    let Ok(header) = peek_share(bytes) else {
+        return;
+    };
+    assert!(
+        header.recipients.windows(2).all(|w| w[0] < w[1]),
+        "recipients not strictly ascending"
+    );
+    FUZZ_IDENTITY.with(|identity| {
+        let distributor = fuzz_member(identity, header.distributor);
+        let recipient = header.recipients.first().copied().unwrap_or(0);
+        let _ = open_share(
+            identity,
+            header.room_id,
+            recipient,
+            bytes,
+            &distributor,
+            None,
+        );
+        let _ = open_share(
+            identity,
+            header.room_id,
+            recipient,
+            bytes,
+            &distributor,
+            Some(&header.recipients),
+        );
+    });
+}
+
+/// Published agreement keys: `key signature` as text parses, re-encodes identically, and
+/// verifies (or not) without panicking; also key ids and the base64 decoder.
+pub fn agreement_key(bytes: &[u8]) {
+    use crate::identity::SignedAgreementKey;
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    let _ = KeyId::from_base64(text);
+    let _ = crate::rooms::from_base64(text);
+    if let Some((key, signature)) = text.split_once(' ')
+        && let Ok(signed) = SignedAgreementKey::from_base64(key, signature)
+    {
+        let (k, s) = signed.to_base64();
+        assert_eq!(
+            SignedAgreementKey::from_base64(&k, &s).ok(),
+            Some(signed),
+            "agreement key did not round-trip"
+        );
+        FUZZ_IDENTITY.with(|identity| {
+            let _ = Member::verify(7, identity.public().ed25519, &signed);
+        });
     }
 }

@@ -1,26 +1,44 @@
 //! A user's end-to-end identity: the long-term keys behind E2E and off-the-record.
 //!
 //! The identity is an Olm [`Account`]: a Curve25519 key used in the triple Diffie-Hellman of the
-//! off-the-record handshake and an Ed25519 key. It exists in two forms after unlocking:
+//! off-the-record handshake and an Ed25519 key. Beside it sits the *room agreement key*, an X25519
+//! key pair for HPKE (room key shares, see [`crate::rooms`]): vodozemac does not expose the Olm
+//! account's identity secret, so HPKE needs a key pair whose secret we hold. Its public half is
+//! published as a [`SignedAgreementKey`], signed by the Ed25519 key, so pinning the Ed25519 key
+//! (the trust store, safety numbers) covers it too. It exists in two forms after unlocking:
 //!
 //! - [`Identity`]: the exportable form. It never holds one-time or fallback keys, so a key backup
 //!   can never carry the secret half of a one-time key that an OTR session used.
 //! - [`OtrIdentity`]: an in-memory copy that mints one-time keys for off-the-record handshakes. It
 //!   has no export, serialisation, `Clone` or `Debug`, and its keys are zeroized when it is dropped.
 
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Deserializable, Kem, Serializable};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use vodozemac::olm::{
     Account, AccountPickle, InboundCreationResult, PreKeyMessage, Session, SessionConfig,
     SessionCreationError,
 };
-use vodozemac::{Curve25519PublicKey, Ed25519PublicKey};
+use vodozemac::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
 use zeroize::Zeroizing;
 
 use crate::codec::{CodecError, Reader};
 
+/// The HPKE private key type of the agreement key.
+pub(crate) type AgreementSecret = <X25519HkdfSha256 as Kem>::PrivateKey;
+/// The HPKE public key type of the agreement key.
+pub(crate) type AgreementPublic = <X25519HkdfSha256 as Kem>::PublicKey;
+
+/// Identity secret format v2: `"SOTTOID" | 2 | agreement secret [32] | account pickle (JSON)`.
+/// Format v1 is the bare account pickle (JSON, so it starts with `{` and never with the magic).
+const SECRET_MAGIC: &[u8; 7] = b"SOTTOID";
+const SECRET_VERSION: u8 = 2;
+/// What the identity signs to publish its agreement key (with the user id and the key).
+const AGREEMENT_CONTEXT: &[u8] = b"sotto room agreement key v1";
+
 /// Errors about identities and public identity keys.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum IdentityError {
     /// The identity holds one-time or fallback keys and must not be exported.
     #[error("this identity holds one-time or fallback keys and cannot be exported")]
@@ -31,6 +49,110 @@ pub enum IdentityError {
     /// A public key is not valid (wrong length, bad encoding).
     #[error("invalid public key")]
     InvalidPublicKey,
+    /// A published agreement key's signature does not verify against the pinned identity key
+    /// for that user (or it is malformed).
+    #[error("the room agreement key is not signed by this user's identity key")]
+    BadAgreementSignature,
+}
+
+/// The public half of a room agreement key (X25519, 32 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AgreementKey([u8; 32]);
+
+impl AgreementKey {
+    /// The raw 32 bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
+    /// The unpadded base64 form, as the key directory carries it.
+    pub fn to_base64(&self) -> String {
+        vodozemac::base64_encode(self.0)
+    }
+
+    /// Parses [`AgreementKey::to_base64`] (exactly 32 bytes).
+    pub fn from_base64(input: &str) -> Result<Self, IdentityError> {
+        fixed_from_base64::<32>(input).map(Self)
+    }
+
+    pub(crate) fn hpke(&self) -> Result<AgreementPublic, IdentityError> {
+        AgreementPublic::from_bytes(&self.0).map_err(|_| IdentityError::InvalidPublicKey)
+    }
+}
+
+impl std::fmt::Debug for AgreementKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AgreementKey({})", self.to_base64())
+    }
+}
+
+/// A room agreement key as published: the key and the identity's Ed25519 signature over
+/// `"sotto room agreement key v1" | user id (i64 big-endian) | key`. Only
+/// [`SignedAgreementKey::verify`] turns it into a usable [`AgreementKey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedAgreementKey {
+    key: AgreementKey,
+    signature: [u8; 64],
+}
+
+impl SignedAgreementKey {
+    /// The unpadded base64 forms `(agreement_key, agreement_signature)` of the key directory.
+    pub fn to_base64(&self) -> (String, String) {
+        (
+            self.key.to_base64(),
+            vodozemac::base64_encode(self.signature),
+        )
+    }
+
+    /// Parses the two directory fields (32 and 64 bytes, unpadded base64). Nothing is verified
+    /// yet.
+    pub fn from_base64(key: &str, signature: &str) -> Result<Self, IdentityError> {
+        Ok(Self {
+            key: AgreementKey::from_base64(key)?,
+            signature: fixed_from_base64::<64>(signature)
+                .map_err(|_| IdentityError::BadAgreementSignature)?,
+        })
+    }
+
+    /// The key, once its signature verifies against `signer` — the *pinned* Ed25519 key of
+    /// `user_id` (from the trust store, never from the same directory answer unchecked).
+    pub fn verify(
+        &self,
+        signer: &Ed25519PublicKey,
+        user_id: i64,
+    ) -> Result<AgreementKey, IdentityError> {
+        let signature = Ed25519Signature::from_slice(&self.signature)
+            .map_err(|_| IdentityError::BadAgreementSignature)?;
+        signer
+            .verify(&agreement_message(user_id, &self.key), &signature)
+            .map_err(|_| IdentityError::BadAgreementSignature)?;
+        Ok(self.key)
+    }
+
+    /// The key without checking the signature: only to compare or display it.
+    pub fn unverified_key(&self) -> AgreementKey {
+        self.key
+    }
+}
+
+fn agreement_message(user_id: i64, key: &AgreementKey) -> Vec<u8> {
+    let mut message = Vec::with_capacity(AGREEMENT_CONTEXT.len() + 8 + 32);
+    message.extend_from_slice(AGREEMENT_CONTEXT);
+    message.extend_from_slice(&user_id.to_be_bytes());
+    message.extend_from_slice(&key.0);
+    message
+}
+
+/// Decodes unpadded (or padded) standard base64 of exactly `N` bytes.
+fn fixed_from_base64<const N: usize>(input: &str) -> Result<[u8; N], IdentityError> {
+    let bytes = Zeroizing::new(
+        vodozemac::base64_decode(input.trim_end_matches('='))
+            .map_err(|_| IdentityError::InvalidPublicKey)?,
+    );
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| IdentityError::InvalidPublicKey)
 }
 
 /// The public half of an identity, as published in the server's key directory.
@@ -92,7 +214,7 @@ impl PublicIdentity {
 /// Parses an Ed25519 public key from base64 without `Ed25519PublicKey::from_base64`, which in
 /// vodozemac 0.11.1 panics on a 44-character input that decodes to 33 bytes (found by the
 /// `keys_and_trust` fuzz target): decode, check the length, then build from the array.
-fn ed25519_from_base64(input: &str) -> Result<Ed25519PublicKey, IdentityError> {
+pub fn ed25519_from_base64(input: &str) -> Result<Ed25519PublicKey, IdentityError> {
     let bytes = zeroize::Zeroizing::new(
         vodozemac::base64_decode(input).map_err(|_| IdentityError::InvalidPublicKey)?,
     );
@@ -106,31 +228,67 @@ fn ed25519_from_base64(input: &str) -> Result<Ed25519PublicKey, IdentityError> {
 /// A user's exportable long-term identity. It never holds one-time keys.
 pub struct Identity {
     account: Account,
+    /// The room agreement key's secret (x25519-dalek zeroizes it on drop).
+    agreement: AgreementSecret,
 }
 
 impl Identity {
     /// Generates a fresh identity from the operating system's (or browser's) random source.
     pub fn generate() -> Self {
-        Self {
-            account: Account::new(),
-        }
+        Self::with_new_agreement_key(Account::new())
     }
 
-    /// Adopts an existing Olm account, for example one migrated from another client. Refused if
-    /// it holds one-time or fallback keys (published or not): their secrets must never reach a
-    /// backup or an OTR identity.
+    /// Adopts an existing Olm account, for example one migrated from another client, with a new
+    /// room agreement key. Refused if it holds one-time or fallback keys (published or not):
+    /// their secrets must never reach a backup or an OTR identity.
     pub fn from_olm_account(account: Account) -> Result<Self, IdentityError> {
-        let identity = Self { account };
+        let identity = Self::with_new_agreement_key(account);
         if identity.holds_ephemeral_keys()? {
             return Err(IdentityError::HoldsEphemeralKeys);
         }
         Ok(identity)
     }
 
+    /// Like vodozemac's `Account::new`, this panics only if the platform has no randomness.
+    fn with_new_agreement_key(account: Account) -> Self {
+        let (agreement, _) = X25519HkdfSha256::gen_keypair();
+        Self { account, agreement }
+    }
+
     /// Bypasses the checks of [`Identity::from_olm_account`], to test the checks behind them.
     #[cfg(test)]
     pub(crate) fn unchecked_for_tests(account: Account) -> Self {
-        Self { account }
+        Self::with_new_agreement_key(account)
+    }
+
+    /// The public half of the room agreement key.
+    pub fn agreement_key(&self) -> AgreementKey {
+        AgreementKey(
+            X25519HkdfSha256::sk_to_pk(&self.agreement)
+                .to_bytes()
+                .into(),
+        )
+    }
+
+    /// The agreement key signed for publication under `user_id`.
+    pub fn signed_agreement_key(&self, user_id: i64) -> SignedAgreementKey {
+        let key = self.agreement_key();
+        let signature = self.sign(&agreement_message(user_id, &key)).to_bytes();
+        SignedAgreementKey { key, signature }
+    }
+
+    /// Signs with the identity's Ed25519 key. Crate-internal: every signed message starts with
+    /// its own context so that no signature can be replayed as another kind.
+    pub(crate) fn sign(&self, message: &[u8]) -> Ed25519Signature {
+        self.account.sign(message)
+    }
+
+    /// The agreement key pair in HPKE's types, for sealing and opening room key shares.
+    pub(crate) fn agreement_pair(&self) -> (AgreementSecret, AgreementPublic) {
+        (
+            self.agreement.clone(),
+            X25519HkdfSha256::sk_to_pk(&self.agreement),
+        )
     }
 
     /// The public keys to publish.
@@ -142,7 +300,7 @@ impl Identity {
         }
     }
 
-    /// A fresh in-memory copy for off-the-record handshakes.
+    /// A fresh in-memory copy for off-the-record handshakes (it needs no agreement key).
     pub fn otr_identity(&self) -> OtrIdentity {
         OtrIdentity {
             account: Account::from_pickle(self.account.pickle()),
@@ -163,25 +321,59 @@ impl Identity {
             || probe.fallback_keys.previous_fallback_key.is_some())
     }
 
-    /// The serialised secret keys, for sealing into a key backup.
+    /// The serialised secret keys (identity secret format v2), for sealing into a key backup.
     pub(crate) fn export_secret(&self) -> Result<Zeroizing<Vec<u8>>, IdentityError> {
         if self.holds_ephemeral_keys()? {
             return Err(IdentityError::HoldsEphemeralKeys);
         }
-        pickle_bytes(&self.account)
+        let mut out = Zeroizing::new(Vec::with_capacity(16 * 1024));
+        out.extend_from_slice(SECRET_MAGIC);
+        out.push(SECRET_VERSION);
+        out.extend_from_slice(&self.agreement.to_bytes());
+        write_pickle(&self.account, &mut out)?;
+        Ok(out)
     }
 
-    /// Restores what [`Identity::export_secret`] produced.
-    pub(crate) fn import_secret(bytes: &[u8]) -> Result<Self, IdentityError> {
+    /// Restores what [`Identity::export_secret`] produced, or a v1 secret (a bare account
+    /// pickle), which gets a fresh agreement key: the second value is then `true`, and the
+    /// caller re-seals the backup and publishes the new key.
+    pub(crate) fn import_secret(bytes: &[u8]) -> Result<(Self, bool), IdentityError> {
+        let (agreement, pickle, upgraded) = match bytes.strip_prefix(SECRET_MAGIC.as_slice()) {
+            Some(rest) => {
+                let mut reader = Reader::new(rest);
+                if reader.u8().ok() != Some(SECRET_VERSION) {
+                    return Err(IdentityError::MalformedIdentity);
+                }
+                let secret = Zeroizing::new(
+                    reader
+                        .array::<32>()
+                        .map_err(|_| IdentityError::MalformedIdentity)?,
+                );
+                let agreement = AgreementSecret::from_bytes(secret.as_slice())
+                    .map_err(|_| IdentityError::MalformedIdentity)?;
+                let pickle = reader
+                    .rest(usize::MAX)
+                    .map_err(|_| IdentityError::MalformedIdentity)?;
+                (Some(agreement), pickle, false)
+            }
+            None => (None, bytes, true),
+        };
         let pickle: AccountPickle =
-            serde_json::from_slice(bytes).map_err(|_| IdentityError::MalformedIdentity)?;
-        let identity = Self {
-            account: Account::from_pickle(pickle),
+            serde_json::from_slice(pickle).map_err(|_| IdentityError::MalformedIdentity)?;
+        let account = Account::from_pickle(pickle);
+        let identity = match agreement {
+            Some(agreement) => Self { account, agreement },
+            None => Self::with_new_agreement_key(account),
         };
         if identity.holds_ephemeral_keys()? {
             return Err(IdentityError::HoldsEphemeralKeys);
         }
-        Ok(identity)
+        Ok((identity, upgraded))
+    }
+
+    /// The v1 secret (the bare pickle), to test the upgrade path.
+    pub(crate) fn export_v1_secret_for_tests(&self) -> Result<Zeroizing<Vec<u8>>, IdentityError> {
+        pickle_bytes(&self.account)
     }
 }
 
@@ -189,9 +381,12 @@ impl Identity {
 /// (which would leave unzeroized copies of the secret keys behind).
 fn pickle_bytes(account: &Account) -> Result<Zeroizing<Vec<u8>>, IdentityError> {
     let mut out = Zeroizing::new(Vec::with_capacity(16 * 1024));
-    serde_json::to_writer(&mut *out, &account.pickle())
-        .map_err(|_| IdentityError::MalformedIdentity)?;
+    write_pickle(account, &mut out)?;
     Ok(out)
+}
+
+fn write_pickle(account: &Account, out: &mut Vec<u8>) -> Result<(), IdentityError> {
+    serde_json::to_writer(out, &account.pickle()).map_err(|_| IdentityError::MalformedIdentity)
 }
 
 /// The parts of an account pickle that say whether fallback keys exist; the keys themselves
@@ -322,9 +517,7 @@ mod tests {
                 Err(IdentityError::HoldsEphemeralKeys)
             ));
             // ... and, were one to get in, on the way out.
-            let smuggled = Identity {
-                account: Account::from_pickle(pickle),
-            };
+            let smuggled = Identity::unchecked_for_tests(Account::from_pickle(pickle));
             assert!(matches!(
                 smuggled.export_secret(),
                 Err(IdentityError::HoldsEphemeralKeys)

@@ -17,15 +17,17 @@
 //! 4. [`safety`]: the 60-digit safety number two people compare.
 //! 5. [`otr`]: the off-the-record state machine — handshake, key confirmation, messages,
 //!    acknowledgements, files, refresh, end. Its module documentation walks through the protocol.
+//! 6. [`rooms`]: end-to-end encrypted rooms — room keys shared to the members with HPKE, a
+//!    per-room key ring, and signed message envelopes; [`files`] encrypts their attachments.
 //!
 //! # Guarantees this crate keeps
 //!
-//! - Session state cannot leave memory: [`otr::OtrSession`] and [`identity::OtrIdentity`]
-//!   implement none of `Clone`, `Debug` or `Serialize` (checked at compile time), and nothing
-//!   pickles them. Dropping them zeroizes their keys.
+//! - Session state cannot leave memory: [`otr::OtrSession`], [`identity::OtrIdentity`] and
+//!   [`rooms::RoomKey`] implement none of `Clone`, `Debug` or `Serialize` (checked at compile
+//!   time), and nothing pickles them. Dropping them zeroizes their keys.
 //! - Every decoder returns an error on bad input and never panics (fuzzed; see `fuzz/`).
-//! - No primitive or ratchet is implemented here: vodozemac, RustCrypto's AEADs, Argon2 and
-//!   HKDF do the cryptography.
+//! - No primitive or ratchet is implemented here: vodozemac, RustCrypto's AEADs and STREAM,
+//!   the `hpke` crate, Argon2 and HKDF do the cryptography.
 
 #![forbid(unsafe_code)]
 #![deny(
@@ -48,10 +50,12 @@
 
 pub mod backup;
 mod codec;
+pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
 pub mod otr;
+pub mod rooms;
 pub mod safety;
 mod seal;
 pub mod trust;

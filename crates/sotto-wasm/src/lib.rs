@@ -2,10 +2,11 @@
 //!
 //! JavaScript never holds key material or session objects. Everything secret lives in one
 //! Rust-side registry per page (a `thread_local`; wasm in the browser is single-threaded): the
-//! unlocked identity, the in-memory OTR identity, the trust store and one [`OtrSession`] per DM
-//! room. JavaScript names a session by its room id. End OTR, decline, timeout, cancel,
-//! [`otr_destroy`] and [`lock`] drop the Rust objects, which zeroizes their keys, whether or not
-//! JavaScript ever lets go of anything.
+//! unlocked identity, the in-memory OTR identity, the trust store, one [`OtrSession`] per DM
+//! room and one [`RoomKeyRing`] per encrypted room. JavaScript names a session or a ring by its
+//! room id. End OTR, decline, timeout, cancel, [`otr_destroy`], [`room_forget`] and [`lock`] drop
+//! the Rust objects, which zeroizes their keys, whether or not JavaScript ever lets go of
+//! anything. (A file key does go to JavaScript: it travels inside the encrypted message.)
 //!
 //! What zeroize cannot reach: strings and bytes copied *into* JavaScript — decrypted message
 //! text, file bytes, the generated passphrase, the sealed blobs — live in the JavaScript heap until
@@ -22,13 +23,20 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
+use serde::{Deserialize, Deserializer, Serialize};
 use sotto_crypto::backup::{
-    self, BackupError, KdfParams, Passphrase, StorageKey, create_backup, unlock_backup,
+    self, BackupError, KdfParams, Passphrase, StorageKey, Unlocked, create_backup, unlock_backup,
 };
-use sotto_crypto::identity::{Identity, OtrIdentity, PublicIdentity};
+use sotto_crypto::files::{self, FileError, FileKey};
+use sotto_crypto::identity::{
+    Identity, IdentityError, OtrIdentity, PublicIdentity, SignedAgreementKey, ed25519_from_base64,
+};
 use sotto_crypto::otr::{
     EndReason, FailureReason, OtrError, OtrEvent, OtrKeys, OtrSession, OtrState, Packet, Step,
     reply_to_unknown_session,
+};
+use sotto_crypto::rooms::{
+    self, KeyId, Member, RoomContent, RoomError, RoomKey, RoomKeyRing, UserId,
 };
 use sotto_crypto::safety::SafetyNumber;
 use sotto_crypto::trust::{TrustDecision, TrustError, TrustStore};
@@ -40,6 +48,7 @@ use zeroize::Zeroizing;
 struct Registry {
     unlocked: Option<UnlockedState>,
     sessions: HashMap<String, OtrSession>,
+    rings: HashMap<rooms::RoomId, RoomKeyRing>,
 }
 
 struct UnlockedState {
@@ -117,9 +126,24 @@ fn params(insecure_for_tests: bool) -> KdfParams {
     }
 }
 
-fn public_keys_json(public: &PublicIdentity) -> String {
-    let (curve, ed) = public.to_base64();
-    format!(r#"{{"curve25519":"{curve}","ed25519":"{ed}"}}"#)
+fn public_keys_json(identity: &Identity, owner_user_id: &str) -> Result<String, JsValue> {
+    let (curve, ed) = identity.public().to_base64();
+    let (agreement, signature) = identity
+        .signed_agreement_key(numeric_id(owner_user_id)?)
+        .to_base64();
+    Ok(format!(
+        r#"{{"curve25519":"{curve}","ed25519":"{ed}","agreement_key":"{agreement}","agreement_signature":"{signature}"}}"#
+    ))
+}
+
+/// A user or room id as JavaScript passes it: the server's integer, as a decimal string.
+fn numeric_id(id: &str) -> Result<i64, JsValue> {
+    id.parse().map_err(|_| {
+        error(
+            "invalid_identifier",
+            "user and room ids are decimal integers",
+        )
+    })
 }
 
 fn peer_keys(curve25519: &str, ed25519: &str) -> Result<PublicIdentity, JsValue> {
@@ -206,7 +230,7 @@ pub fn create_identity(
     )
     .map_err(backup_error)?;
     with_registry(|registry| {
-        registry.sessions.clear();
+        *registry = Registry::default();
         let state = UnlockedState {
             identity: unlocked.identity,
             otr: unlocked.otr,
@@ -220,11 +244,57 @@ pub fn create_identity(
     })
 }
 
+/// What an unlock found out about the backup.
+#[wasm_bindgen]
+pub struct UnlockResult {
+    needs_rekey: bool,
+    upgraded_backup: Option<Vec<u8>>,
+}
+
+#[wasm_bindgen]
+impl UnlockResult {
+    /// The backup's key-derivation parameters are weaker than today's defaults: re-seal it with
+    /// `changePassphrase`.
+    #[wasm_bindgen(getter, js_name = needsRekey)]
+    pub fn needs_rekey(&self) -> bool {
+        self.needs_rekey
+    }
+
+    /// Set when the backup predates encrypted rooms: the identity got a room agreement key, and
+    /// these are the re-sealed backup bytes. Store them with the public keys (`publicKeys()`, now
+    /// with the agreement key) and the trust store (`PUT /api/v1/e2e/keys`).
+    #[wasm_bindgen(getter, js_name = upgradedBackup)]
+    pub fn upgraded_backup(&self) -> Option<Uint8Array> {
+        self.upgraded_backup.as_deref().map(Uint8Array::from)
+    }
+}
+
+/// Installs an unlocked identity in the registry, dropping every session and key ring of the
+/// previous one.
+fn install(unlocked: Unlocked, trust: TrustStore, owner_user_id: &str) -> UnlockResult {
+    let result = UnlockResult {
+        needs_rekey: unlocked.kdf.weaker_than_default(),
+        upgraded_backup: unlocked.upgraded_backup,
+    };
+    REGISTRY.with(|registry| {
+        *registry.borrow_mut() = Registry {
+            unlocked: Some(UnlockedState {
+                identity: unlocked.identity,
+                otr: unlocked.otr,
+                storage_key: unlocked.storage_key,
+                trust,
+                owner_user_id: owner_user_id.to_owned(),
+            }),
+            ..Registry::default()
+        };
+    });
+    result
+}
+
 /// Enters the E2E key: opens the key backup and the sealed trust store. A missing trust store is
 /// refused (`trust_store_missing`) unless `start_empty_trust_store` says the user agreed to lose
 /// their pins and verified marks — otherwise a server could make the client forget every pin by
-/// withholding the store. Returns `true` when the backup's key-derivation parameters are weaker
-/// than today's defaults: re-seal it with `changePassphrase`.
+/// withholding the store. See [`UnlockResult`] for what the caller must act on.
 #[wasm_bindgen]
 pub fn unlock(
     owner_user_id: &str,
@@ -232,7 +302,7 @@ pub fn unlock(
     passphrase: String,
     sealed_trust_store: Option<Vec<u8>>,
     start_empty_trust_store: bool,
-) -> Result<bool, JsValue> {
+) -> Result<UnlockResult, JsValue> {
     let passphrase = Zeroizing::new(passphrase);
     let unlocked = unlock_backup(key_backup, &passphrase).map_err(backup_error)?;
     let trust = match sealed_trust_store {
@@ -247,18 +317,7 @@ pub fn unlock(
             ));
         }
     };
-    let needs_rekey = unlocked.kdf.weaker_than_default();
-    with_registry(|registry| {
-        registry.sessions.clear();
-        registry.unlocked = Some(UnlockedState {
-            identity: unlocked.identity,
-            otr: unlocked.otr,
-            storage_key: unlocked.storage_key,
-            trust,
-            owner_user_id: owner_user_id.to_owned(),
-        });
-        Ok(needs_rekey)
-    })
+    Ok(install(unlocked, trust, owner_user_id))
 }
 
 /// The unlocked identity's storage key, for "remember on this device": the page wraps it with a
@@ -274,33 +333,25 @@ pub fn device_key() -> Result<Uint8Array, JsValue> {
 
 /// Unlocks with a remembered device key instead of the passphrase (no Argon2). A key from before a
 /// passphrase change or reset fails with `wrong_passphrase`: forget it and ask for the
-/// passphrase. The trust store is required, as in [`unlock`].
+/// passphrase. The trust store is required, as in [`unlock`]; so is acting on the
+/// [`UnlockResult`].
 #[wasm_bindgen(js_name = unlockWithDeviceKey)]
 pub fn unlock_with_device_key(
     owner_user_id: &str,
     key_backup: &[u8],
     device_key: &[u8],
     sealed_trust_store: &[u8],
-) -> Result<(), JsValue> {
+) -> Result<UnlockResult, JsValue> {
     let storage_key = StorageKey::from_bytes(device_key).map_err(backup_error)?;
     let unlocked =
         backup::unlock_backup_with_storage_key(key_backup, storage_key).map_err(backup_error)?;
     let trust = TrustStore::open(&unlocked.storage_key, owner_user_id, sealed_trust_store)
         .map_err(trust_error)?;
-    with_registry(|registry| {
-        registry.sessions.clear();
-        registry.unlocked = Some(UnlockedState {
-            identity: unlocked.identity,
-            otr: unlocked.otr,
-            storage_key: unlocked.storage_key,
-            trust,
-            owner_user_id: owner_user_id.to_owned(),
-        });
-        Ok(())
-    })
+    Ok(install(unlocked, trust, owner_user_id))
 }
 
-/// Forgets everything secret: identity, trust store and every OTR session (keys zeroized).
+/// Forgets everything secret: identity, trust store, every OTR session and every room key ring
+/// (keys zeroized).
 #[wasm_bindgen]
 pub fn lock() {
     REGISTRY.with(|registry| *registry.borrow_mut() = Registry::default());
@@ -312,12 +363,14 @@ pub fn is_unlocked() -> bool {
     REGISTRY.with(|registry| registry.borrow().unlocked.is_some())
 }
 
-/// The public identity keys as JSON `{"curve25519": "...", "ed25519": "..."}`.
+/// The public keys to publish, as JSON `{"curve25519", "ed25519", "agreement_key",
+/// "agreement_signature"}` (unpadded base64). The agreement key is signed for the owner's user
+/// id, so the owner id given at unlock must be the server's (decimal) user id.
 #[wasm_bindgen(js_name = publicKeys)]
 pub fn public_keys() -> Result<String, JsValue> {
     with_registry(|registry| {
         let state = registry.unlocked.as_ref().ok_or_else(locked)?;
-        Ok(public_keys_json(&state.identity.public()))
+        public_keys_json(&state.identity, &state.owner_user_id)
     })
 }
 
@@ -358,6 +411,7 @@ pub fn reset_identity(
         let Registry {
             unlocked: state,
             sessions,
+            ..
         } = registry;
         let state = state.as_mut().ok_or_else(locked)?;
         sessions.clear();
@@ -501,7 +555,9 @@ pub fn otr_open(room_id: &str, local_user_id: &str, peer_user_id: &str) -> Resul
 pub fn otr_destroy(room_id: &str) {
     REGISTRY.with(|registry| {
         let mut registry = registry.borrow_mut();
-        let Registry { unlocked, sessions } = &mut *registry;
+        let Registry {
+            unlocked, sessions, ..
+        } = &mut *registry;
         if let Some(session) = sessions.remove(room_id) {
             match unlocked {
                 Some(state) => session.discard(&mut state.otr),
@@ -821,4 +877,399 @@ fn send_content(
 #[wasm_bindgen(js_name = otrReplyToUnknown)]
 pub fn otr_reply_to_unknown(packet: &[u8]) -> Option<Uint8Array> {
     reply_to_unknown_session(packet).map(|reply| Uint8Array::from(reply.encode().as_slice()))
+}
+
+// --- Encrypted rooms ----------------------------------------------------------------------------
+
+fn room_error(err: RoomError) -> JsValue {
+    let code = match &err {
+        RoomError::KeyNotShared(_) => "e2e_key_not_shared",
+        RoomError::Tampered => "e2e_tampered",
+        RoomError::WrongSender => "e2e_wrong_sender",
+        RoomError::UnknownVersion(_) => "e2e_unknown_version",
+        RoomError::Malformed => "e2e_malformed",
+        RoomError::TooLarge => "e2e_too_large",
+        RoomError::EmptyContent => "e2e_empty_content",
+        RoomError::WrongRoom => "e2e_share_wrong_room",
+        RoomError::WrongDistributor => "e2e_share_wrong_distributor",
+        RoomError::DistributorNotMember => "e2e_share_distributor_not_member",
+        RoomError::NotARecipient => "e2e_share_not_recipient",
+        RoomError::MembersMismatch => "e2e_share_members_mismatch",
+        RoomError::InvalidMembers => "e2e_invalid_members",
+        RoomError::Identity(IdentityError::BadAgreementSignature) => "e2e_bad_agreement_signature",
+        RoomError::Identity(_) => "invalid_public_key",
+        RoomError::Randomness => "no_randomness",
+    };
+    error(code, &err.to_string())
+}
+
+fn room_locked() -> JsValue {
+    error("e2e_locked", "enter your E2E key to read encrypted rooms")
+}
+
+fn malformed(what: &str) -> JsValue {
+    error("e2e_malformed", what)
+}
+
+/// A user id in JSON: the server's number, or the same as a decimal string.
+fn json_user_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Number(i64),
+        Text(String),
+    }
+    match Id::deserialize(deserializer)? {
+        Id::Number(id) => Ok(id),
+        Id::Text(text) => text.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+fn json_user_ids<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "json_user_id")] i64);
+    Ok(Vec::<Wrapped>::deserialize(deserializer)?
+        .into_iter()
+        .map(|Wrapped(id)| id)
+        .collect())
+}
+
+/// A member as the directory publishes them (`membersJson`, `distributorJson`).
+#[derive(Deserialize)]
+struct MemberJson {
+    #[serde(deserialize_with = "json_user_id")]
+    user_id: i64,
+    ed25519: String,
+    agreement_key: String,
+    agreement_signature: String,
+}
+
+#[derive(Deserialize)]
+struct ExpectedMembers(#[serde(deserialize_with = "json_user_ids")] Vec<i64>);
+
+/// Verifies a member's agreement key against their Ed25519 key. When the page has pinned that
+/// user, the given Ed25519 key must be the pinned one (`key_changed` otherwise), so a directory
+/// that swaps keys is caught here too, not only by the caller.
+fn verified_member(state: &UnlockedState, member: &MemberJson) -> Result<Member, JsValue> {
+    let ed25519 = pinned_ed25519(state, member.user_id, &member.ed25519)?;
+    let signed =
+        SignedAgreementKey::from_base64(&member.agreement_key, &member.agreement_signature)
+            .map_err(|err| room_error(err.into()))?;
+    Member::verify(member.user_id, ed25519, &signed).map_err(room_error)
+}
+
+/// Parses an Ed25519 key and checks it against what this page knows for the user: the trust
+/// store's pin, or for the page's own user the unlocked identity (`key_changed` if it differs).
+fn pinned_ed25519(
+    state: &UnlockedState,
+    user_id: UserId,
+    ed25519: &str,
+) -> Result<sotto_crypto::vodozemac::Ed25519PublicKey, JsValue> {
+    let key = ed25519_from_base64(ed25519)
+        .map_err(|_| error("invalid_public_key", "invalid public key"))?;
+    let known = if user_id.to_string() == state.owner_user_id {
+        Some(state.identity.public().ed25519)
+    } else {
+        state
+            .trust
+            .pinned(&user_id.to_string())
+            .map(|pinned| pinned.ed25519)
+    };
+    if known.is_some_and(|known| known != key) {
+        return Err(trust_error(TrustError::KeyChangedUnacknowledged));
+    }
+    Ok(key)
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T, JsValue> {
+    serde_json::from_str(text).map_err(|_| malformed(what))
+}
+
+fn base64_bytes(text: &str, what: &str) -> Result<Vec<u8>, JsValue> {
+    rooms::from_base64(text).map_err(|_| malformed(what))
+}
+
+#[derive(Serialize)]
+struct ShareJson {
+    user_id: i64,
+    share: String,
+}
+
+#[derive(Serialize)]
+struct CreatedKeyJson {
+    key_id: String,
+    shares: Vec<ShareJson>,
+}
+
+/// Creates a new room key for `membersJson` — `[{"user_id", "ed25519", "agreement_key",
+/// "agreement_signature"}]`, the caller included — after verifying every agreement signature
+/// (and that each Ed25519 key is the pinned one, for pinned users). Adds the key to this page's
+/// ring for the room and returns `{"key_id", "shares": [{"user_id", "share"}]}` (standard
+/// base64) for `PUT /api/v1/rooms/{id}/keys`.
+#[wasm_bindgen(js_name = roomCreateKey)]
+pub fn room_create_key(
+    room_id: &str,
+    local_user_id: &str,
+    members_json: &str,
+) -> Result<String, JsValue> {
+    let room = numeric_id(room_id)?;
+    let local = numeric_id(local_user_id)?;
+    let members: Vec<MemberJson> = parse_json(members_json, "membersJson is not a member list")?;
+    with_registry(|registry| {
+        let state = registry.unlocked.as_ref().ok_or_else(room_locked)?;
+        let members = members
+            .iter()
+            .map(|member| verified_member(state, member))
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = RoomKey::generate().map_err(room_error)?;
+        let shares = rooms::create_shares(&state.identity, room, local, &key, &members)
+            .map_err(room_error)?;
+        let created = CreatedKeyJson {
+            key_id: key.id().to_base64(),
+            shares: shares
+                .into_iter()
+                .map(|(user_id, share)| ShareJson {
+                    user_id,
+                    share: rooms::to_base64(&share),
+                })
+                .collect(),
+        };
+        registry
+            .rings
+            .entry(room)
+            .or_insert_with(|| RoomKeyRing::new(room))
+            .insert(key);
+        serde_json::to_string(&created).map_err(|_| malformed("cannot encode the shares"))
+    })
+}
+
+#[derive(Serialize)]
+struct AddedShareJson {
+    key_id: String,
+    distributor_id: i64,
+    recipients: Vec<i64>,
+}
+
+/// Opens a share addressed to this user and adds its key to the room's ring. `distributorJson`
+/// has the shape of a member of [`room_create_key`]; `expectedMembersJson` (an array of user
+/// ids, or null) is the membership the page knows for the key's epoch: when given, the share's
+/// recipients must equal it. Returns `{"key_id", "distributor_id", "recipients"}`.
+#[wasm_bindgen(js_name = roomAddShare)]
+pub fn room_add_share(
+    room_id: &str,
+    local_user_id: &str,
+    share_b64: &str,
+    distributor_json: &str,
+    expected_members_json: Option<String>,
+) -> Result<String, JsValue> {
+    let room = numeric_id(room_id)?;
+    let local = numeric_id(local_user_id)?;
+    let share = base64_bytes(share_b64, "the share is not base64")?;
+    let distributor: MemberJson = parse_json(distributor_json, "distributorJson is not a member")?;
+    let expected = expected_members_json
+        .map(|json| {
+            parse_json::<ExpectedMembers>(&json, "expectedMembersJson is not a list of ids")
+        })
+        .transpose()?;
+    with_registry(|registry| {
+        let state = registry.unlocked.as_ref().ok_or_else(room_locked)?;
+        let distributor = verified_member(state, &distributor)?;
+        let (key, header) = rooms::open_share(
+            &state.identity,
+            room,
+            local,
+            &share,
+            &distributor,
+            expected.as_ref().map(|ExpectedMembers(ids)| ids.as_slice()),
+        )
+        .map_err(room_error)?;
+        registry
+            .rings
+            .entry(room)
+            .or_insert_with(|| RoomKeyRing::new(room))
+            .insert(key);
+        serde_json::to_string(&AddedShareJson {
+            key_id: header.key_id.to_base64(),
+            distributor_id: header.distributor,
+            recipients: header.recipients,
+        })
+        .map_err(|_| malformed("cannot encode the share header"))
+    })
+}
+
+/// Encrypts and signs `plaintextJson` (`{"text"}` or `{"file": {...}, "text"?}`) under the key
+/// `keyIdB64` of the room. `senderUserId` must be this page's user. Returns the envelope in
+/// standard base64.
+#[wasm_bindgen(js_name = roomEncrypt)]
+pub fn room_encrypt(
+    room_id: &str,
+    key_id_b64: &str,
+    sender_user_id: &str,
+    plaintext_json: String,
+) -> Result<String, JsValue> {
+    let plaintext_json = Zeroizing::new(plaintext_json);
+    let room = numeric_id(room_id)?;
+    let sender = numeric_id(sender_user_id)?;
+    let key_id = KeyId::from_base64(key_id_b64).map_err(room_error)?;
+    let content: RoomContent = parse_json(&plaintext_json, "the plaintext is not message JSON")?;
+    with_registry(|registry| {
+        let state = registry.unlocked.as_ref().ok_or_else(room_locked)?;
+        if numeric_id(&state.owner_user_id)? != sender {
+            return Err(room_error(RoomError::WrongSender));
+        }
+        let ring = registry
+            .rings
+            .get(&room)
+            .ok_or_else(|| room_error(RoomError::KeyNotShared(key_id)))?;
+        ring.encrypt(&state.identity, key_id, sender, &content)
+            .map(|envelope| rooms::to_base64(&envelope))
+            .map_err(room_error)
+    })
+}
+
+#[derive(Serialize)]
+struct DecryptedJson<'a> {
+    key_id: String,
+    sender_id: i64,
+    content: &'a RoomContent,
+}
+
+/// Decrypts an envelope that the server says `authorUserId` wrote; `authorEd25519` is the
+/// author's pinned Ed25519 key (checked against this page's pin too). Returns `{"key_id",
+/// "sender_id", "content"}`. Errors: `e2e_key_not_shared`, `e2e_locked`, `e2e_tampered`,
+/// `e2e_wrong_sender`, `e2e_unknown_version`, `e2e_malformed` (and `key_changed` when the
+/// given key is not the pinned one).
+#[wasm_bindgen(js_name = roomDecrypt)]
+pub fn room_decrypt(
+    room_id: &str,
+    envelope_b64: &str,
+    author_user_id: &str,
+    author_ed25519: &str,
+) -> Result<String, JsValue> {
+    let room = numeric_id(room_id)?;
+    let author = numeric_id(author_user_id)?;
+    let envelope = base64_bytes(envelope_b64, "the envelope is not base64")?;
+    with_registry(|registry| {
+        let state = registry.unlocked.as_ref().ok_or_else(room_locked)?;
+        let author_key = pinned_ed25519(state, author, author_ed25519)?;
+        let Some(ring) = registry.rings.get(&room) else {
+            let key_id = rooms::envelope_key_id(&envelope).map_err(room_error)?;
+            return Err(room_error(RoomError::KeyNotShared(key_id)));
+        };
+        let decrypted = ring
+            .decrypt(&envelope, author, &author_key)
+            .map_err(room_error)?;
+        serde_json::to_string(&DecryptedJson {
+            key_id: decrypted.key_id.to_base64(),
+            sender_id: decrypted.sender,
+            content: &decrypted.content,
+        })
+        .map_err(|_| malformed("cannot encode the message"))
+    })
+}
+
+/// The key id of an envelope (standard base64), read from its cleartext header.
+#[wasm_bindgen(js_name = roomEnvelopeKeyId)]
+pub fn room_envelope_key_id(envelope_b64: &str) -> Result<String, JsValue> {
+    let envelope = base64_bytes(envelope_b64, "the envelope is not base64")?;
+    rooms::envelope_key_id(&envelope)
+        .map(|id| id.to_base64())
+        .map_err(room_error)
+}
+
+/// Whether this page holds the room key `keyIdB64` for the room.
+#[wasm_bindgen(js_name = roomHasKey)]
+pub fn room_has_key(room_id: &str, key_id_b64: &str) -> Result<bool, JsValue> {
+    let room = numeric_id(room_id)?;
+    let key_id = KeyId::from_base64(key_id_b64).map_err(room_error)?;
+    Ok(REGISTRY.with(|registry| {
+        registry
+            .borrow()
+            .rings
+            .get(&room)
+            .is_some_and(|ring| ring.contains(key_id))
+    }))
+}
+
+/// Drops a room's key ring (its keys are zeroized); the shares on the server can refill it.
+#[wasm_bindgen(js_name = roomForget)]
+pub fn room_forget(room_id: &str) -> Result<(), JsValue> {
+    let room = numeric_id(room_id)?;
+    REGISTRY.with(|registry| drop(registry.borrow_mut().rings.remove(&room)));
+    Ok(())
+}
+
+fn file_error(err: FileError) -> JsValue {
+    let code = match err {
+        FileError::HashMismatch => "e2e_file_hash_mismatch",
+        FileError::Tampered => "e2e_tampered",
+        FileError::Malformed => "e2e_malformed",
+        FileError::TooLarge => "e2e_too_large",
+        FileError::Randomness => "no_randomness",
+    };
+    error(code, &err.to_string())
+}
+
+/// An encrypted file: the bytes to upload, and what the message must carry to open them.
+#[wasm_bindgen]
+pub struct EncryptedFile {
+    ciphertext: Vec<u8>,
+    key: Zeroizing<String>,
+    nonce: String,
+    sha256: String,
+}
+
+#[wasm_bindgen]
+impl EncryptedFile {
+    /// The bytes to upload.
+    #[wasm_bindgen(getter)]
+    pub fn ciphertext(&self) -> Uint8Array {
+        Uint8Array::from(self.ciphertext.as_slice())
+    }
+
+    /// The file's key, standard base64 (goes into the encrypted message, nowhere else).
+    #[wasm_bindgen(getter)]
+    pub fn key(&self) -> String {
+        self.key.as_str().to_owned()
+    }
+
+    /// The STREAM nonce, standard base64.
+    #[wasm_bindgen(getter)]
+    pub fn nonce(&self) -> String {
+        self.nonce.clone()
+    }
+
+    /// SHA-256 of the ciphertext, standard base64.
+    #[wasm_bindgen(getter)]
+    pub fn sha256(&self) -> String {
+        self.sha256.clone()
+    }
+}
+
+/// Encrypts a file under a fresh key (chunked STREAM, see sotto-crypto's `files`).
+#[wasm_bindgen(js_name = fileEncrypt)]
+pub fn file_encrypt(bytes: &[u8]) -> Result<EncryptedFile, JsValue> {
+    let encrypted = files::encrypt_file(bytes).map_err(file_error)?;
+    Ok(EncryptedFile {
+        key: Zeroizing::new(encrypted.key.to_base64()),
+        nonce: rooms::to_base64(&encrypted.nonce),
+        sha256: rooms::to_base64(&encrypted.sha256),
+        ciphertext: encrypted.ciphertext,
+    })
+}
+
+/// Checks the ciphertext's hash, then decrypts it. Errors: `e2e_file_hash_mismatch`,
+/// `e2e_tampered` (altered, reordered or truncated), `e2e_malformed`.
+#[wasm_bindgen(js_name = fileDecrypt)]
+pub fn file_decrypt(
+    ciphertext: &[u8],
+    key: &str,
+    nonce: &str,
+    sha256: &str,
+) -> Result<Uint8Array, JsValue> {
+    let key = FileKey::from_base64(key).map_err(file_error)?;
+    let nonce = base64_bytes(nonce, "the nonce is not base64")?;
+    let sha256 = base64_bytes(sha256, "the hash is not base64")?;
+    let plaintext = files::decrypt_file(ciphertext, &key, &nonce, &sha256).map_err(file_error)?;
+    Ok(Uint8Array::from(plaintext.as_slice()))
 }

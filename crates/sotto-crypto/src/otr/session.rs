@@ -1120,4 +1120,9 @@ mod not_exportable {
     assert_not_impl!(OtrSession: Clone, std::fmt::Debug, serde::Serialize);
     assert_not_impl!(Phase: Clone, std::fmt::Debug, serde::Serialize);
     assert_not_impl!(OtrIdentity: Clone, std::fmt::Debug, serde::Serialize);
+    // The room keys of encrypted rooms are held to the same rule (checked here, beside the rest).
+    assert_not_impl!(crate::rooms::RoomKey: Clone, std::fmt::Debug, serde::Serialize);
+    assert_not_impl!(crate::rooms::RoomKeyRing: Clone, std::fmt::Debug, serde::Serialize);
+    assert_not_impl!(crate::files::FileKey: Clone, std::fmt::Debug, serde::Serialize);
+    assert_not_impl!(crate::identity::Identity: Clone, std::fmt::Debug, serde::Serialize);
 }

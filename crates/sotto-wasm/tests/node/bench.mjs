@@ -4,24 +4,26 @@
 import { loadPage, pump } from "./load.mjs";
 
 const ROOM = "room-1";
+// User ids as the server numbers them (the agreement key is signed for the numeric id).
+const [A, B] = ["1", "2"];
 
 async function pair() {
     const alice = await loadPage(`alice-${Math.random()}`);
     const bob = await loadPage(`bob-${Math.random()}`);
-    alice.createIdentity("alice", alice.generatePassphrase(), true);
-    bob.createIdentity("bob", bob.generatePassphrase(), true);
+    alice.createIdentity(A, alice.generatePassphrase(), true);
+    bob.createIdentity(B, bob.generatePassphrase(), true);
     const a = JSON.parse(alice.publicKeys());
     const b = JSON.parse(bob.publicKeys());
-    alice.observePeer("bob", b.curve25519, b.ed25519);
-    bob.observePeer("alice", a.curve25519, a.ed25519);
+    alice.observePeer(B, b.curve25519, b.ed25519);
+    bob.observePeer(A, a.curve25519, a.ed25519);
     return { alice, bob };
 }
 
 function handshake(alice, bob) {
     alice.otrDestroy(ROOM);
     bob.otrDestroy(ROOM);
-    alice.otrOpen(ROOM, "alice", "bob");
-    bob.otrOpen(ROOM, "bob", "alice");
+    alice.otrOpen(ROOM, A, B);
+    bob.otrOpen(ROOM, B, A);
     pump({ alice, bob }, "alice", "bob", alice.otrStart(ROOM).packets);
     pump({ alice, bob }, "bob", "alice", bob.otrAccept(ROOM).packets);
     if (alice.otrState(ROOM) !== "established") throw new Error("handshake failed");

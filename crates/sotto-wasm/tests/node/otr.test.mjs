@@ -6,20 +6,22 @@ import { readFileSync } from "node:fs";
 import { loadPage, pump } from "./load.mjs";
 
 const ROOM = "room-1";
+// User ids as the server numbers them (the agreement key is signed for the numeric id).
+const [A, B, C, M] = ["1", "2", "3", "666"];
 
 async function setUp() {
     const alice = await loadPage(`alice-${Math.random()}`);
     const bob = await loadPage(`bob-${Math.random()}`);
     const alicePass = alice.generatePassphrase();
     const bobPass = bob.generatePassphrase();
-    const aliceSealed = alice.createIdentity("alice", alicePass, true);
-    const bobSealed = bob.createIdentity("bob", bobPass, true);
+    const aliceSealed = alice.createIdentity(A, alicePass, true);
+    const bobSealed = bob.createIdentity(B, bobPass, true);
     const aliceKeys = JSON.parse(alice.publicKeys());
     const bobKeys = JSON.parse(bob.publicKeys());
-    assert.equal(alice.observePeer("bob", bobKeys.curve25519, bobKeys.ed25519), "pinned_now");
-    assert.equal(bob.observePeer("alice", aliceKeys.curve25519, aliceKeys.ed25519), "pinned_now");
-    alice.otrOpen(ROOM, "alice", "bob");
-    bob.otrOpen(ROOM, "bob", "alice");
+    assert.equal(alice.observePeer(B, bobKeys.curve25519, bobKeys.ed25519), "pinned_now");
+    assert.equal(bob.observePeer(A, aliceKeys.curve25519, aliceKeys.ed25519), "pinned_now");
+    alice.otrOpen(ROOM, A, B);
+    bob.otrOpen(ROOM, B, A);
     return { alice, bob, alicePass, bobPass, aliceSealed, bobSealed, aliceKeys, bobKeys };
 }
 
@@ -103,29 +105,29 @@ test("decline and glare", async () => {
 
 test("key backup, trust store and safety numbers survive lock and unlock", async () => {
     const { alice, bob, bobPass, bobSealed, aliceKeys, bobKeys } = await setUp();
-    assert.equal(alice.safetyNumber("bob"), bob.safetyNumber("alice"));
-    assert.match(alice.safetyNumber("bob"), /^(\d{5} ){11}\d{5}$/);
-    bob.markVerified("alice", aliceKeys.curve25519, aliceKeys.ed25519);
+    assert.equal(alice.safetyNumber(B), bob.safetyNumber(A));
+    assert.match(alice.safetyNumber(B), /^(\d{5} ){11}\d{5}$/);
+    bob.markVerified(A, aliceKeys.curve25519, aliceKeys.ed25519);
     const sealed = bob.sealTrustStore();
     const backup = bobSealed.backup;
 
     bob.lock();
     assert.equal(bob.isUnlocked(), false);
     assert.throws(() => bob.publicKeys(), { code: "locked" });
-    assert.throws(() => bob.unlock("bob", backup, "WRONG-WRONG-WRONG-WRONG", sealed, false), { code: "wrong_passphrase" });
-    assert.throws(() => bob.unlock("mallory", backup, bobPass, sealed, false), { code: "trust_store_unreadable" });
+    assert.throws(() => bob.unlock(B, backup, "WRONG-WRONG-WRONG-WRONG", sealed, false), { code: "wrong_passphrase" });
+    assert.throws(() => bob.unlock(M, backup, bobPass, sealed, false), { code: "trust_store_unreadable" });
     // A server that withholds the trust store does not make the client forget its pins silently.
-    assert.throws(() => bob.unlock("bob", backup, bobPass, undefined, false), { code: "trust_store_missing" });
-    assert.equal(bob.unlock("bob", backup, bobPass, sealed, false), true, "test parameters ask for re-keying");
+    assert.throws(() => bob.unlock(B, backup, bobPass, undefined, false), { code: "trust_store_missing" });
+    assert.equal(bob.unlock(B, backup, bobPass, sealed, false).needsRekey, true, "test parameters ask for re-keying");
     assert.deepEqual(JSON.parse(bob.publicKeys()), bobKeys);
-    assert.equal(bob.isVerified("alice"), true);
+    assert.equal(bob.isVerified(A), true);
 
     // A new passphrase rotates the storage key: the old trust store no longer opens with it.
     const changed = bob.changePassphrase("correct horse battery staple 42!", true);
     bob.lock();
-    assert.throws(() => bob.unlock("bob", changed.backup, "correct horse battery staple 42!", sealed, false), { code: "trust_store_unreadable" });
-    bob.unlock("bob", changed.backup, "correct horse battery staple 42!", changed.trustStore, false);
-    assert.equal(bob.isVerified("alice"), true, "the trust store follows the passphrase change");
+    assert.throws(() => bob.unlock(B, changed.backup, "correct horse battery staple 42!", sealed, false), { code: "trust_store_unreadable" });
+    bob.unlock(B, changed.backup, "correct horse battery staple 42!", changed.trustStore, false);
+    assert.equal(bob.isVerified(A), true, "the trust store follows the passphrase change");
 
     assert.throws(() => bob.checkPassphrase("P@ssw0rd2024!"), { code: "weak_passphrase" });
     assert.ok(bob.passphraseBits("correct horse battery staple 42!") >= 70);
@@ -135,10 +137,10 @@ test("key backup, trust store and safety numbers survive lock and unlock", async
     assert.ok(reset.backup.length > 0 && reset.trustStore.length > 0);
     const resetKeys = JSON.parse(bob.publicKeys());
     assert.notDeepEqual(resetKeys, bobKeys);
-    assert.equal(bob.isVerified("alice"), true, "Bob's own pins survive his reset");
-    assert.equal(alice.observePeer("bob", resetKeys.curve25519, resetKeys.ed25519), "changed");
+    assert.equal(bob.isVerified(A), true, "Bob's own pins survive his reset");
+    assert.equal(alice.observePeer(B, resetKeys.curve25519, resetKeys.ed25519), "changed");
     assert.throws(() => alice.otrStart(ROOM), { code: "key_changed" });
-    alice.acknowledgeChange("bob", resetKeys.curve25519, resetKeys.ed25519);
+    alice.acknowledgeChange(B, resetKeys.curve25519, resetKeys.ed25519);
     alice.otrStart(ROOM);
 });
 
@@ -150,7 +152,7 @@ test("destroying a conversation mid-handshake removes the pending one-time key",
     bob.otrDestroy(ROOM);
     assert.equal(bob.otrOneTimeKeyCount(), 0);
     assert.equal(bob.otrState(ROOM), "not_started");
-    assert.throws(() => bob.otrOpen("", "bob", "alice"), { code: "invalid_identifier" });
+    assert.throws(() => bob.otrOpen("", B, A), { code: "invalid_identifier" });
 });
 
 test("safety numbers match the shared vectors", async () => {
@@ -168,22 +170,22 @@ test("safety numbers match the shared vectors", async () => {
 
 test("a remembered device key unlocks without the passphrase until the passphrase changes", async () => {
     const page = await loadPage(`device-${Math.random()}`);
-    const sealed = page.createIdentity("carol", page.generatePassphrase(), true);
+    const sealed = page.createIdentity(C, page.generatePassphrase(), true);
     const keys = page.publicKeys();
     const deviceKey = page.deviceKey();
     assert.equal(deviceKey.length, 32);
     page.lock();
     assert.throws(() => page.deviceKey(), { code: "locked" });
-    assert.throws(() => page.unlockWithDeviceKey("carol", sealed.backup, new Uint8Array(32), sealed.trustStore), {
+    assert.throws(() => page.unlockWithDeviceKey(C, sealed.backup, new Uint8Array(32), sealed.trustStore), {
         code: "wrong_passphrase",
     });
-    assert.throws(() => page.unlockWithDeviceKey("mallory", sealed.backup, deviceKey, sealed.trustStore));
-    page.unlockWithDeviceKey("carol", sealed.backup, deviceKey, sealed.trustStore);
+    assert.throws(() => page.unlockWithDeviceKey(M, sealed.backup, deviceKey, sealed.trustStore));
+    page.unlockWithDeviceKey(C, sealed.backup, deviceKey, sealed.trustStore);
     assert.equal(page.publicKeys(), keys);
 
     const changed = page.changePassphrase(page.generatePassphrase(), true);
     page.lock();
-    assert.throws(() => page.unlockWithDeviceKey("carol", changed.backup, deviceKey, changed.trustStore), {
+    assert.throws(() => page.unlockWithDeviceKey(C, changed.backup, deviceKey, changed.trustStore), {
         code: "wrong_passphrase",
     });
 });

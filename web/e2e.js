@@ -119,14 +119,18 @@ async function publishBlobs(backup, trustStore) {
 }
 
 /**
- * After an unlock: an identity from before room keys got its agreement key at this unlock
- * (`upgradedBackup`); the new backup and the keys are published, else the room keys of
- * others could never reach this user.
- * @param {unknown} outcome what `unlock` / `unlockWithDeviceKey` answered
+ * After an unlock: an identity from before encrypted rooms got its agreement key at this
+ * unlock (`upgradedBackup`); the new backup is published with the keys, else room keys could
+ * never be shared with this user.
+ * @param {import('./pkg/sotto.js').UnlockResult} outcome
  */
 async function publishUpgrade(outcome) {
-  const upgraded = outcome && typeof outcome === 'object' && 'upgradedBackup' in outcome ? outcome.upgradedBackup : undefined;
-  if (upgraded instanceof Uint8Array) await publishBlobs(upgraded, sotto.sealTrustStore());
+  try {
+    const upgraded = outcome.upgradedBackup;
+    if (upgraded) await publishBlobs(upgraded, sotto.sealTrustStore());
+  } finally {
+    outcome.free();
+  }
 }
 
 /**
@@ -149,7 +153,7 @@ export async function unlock(userId, passphrase) {
   await ready();
   const keys = await api.ownKeys();
   if (!keys) throw new Error('No E2E key is set up yet.');
-  /** @type {unknown} */
+  /** @type {import('./pkg/sotto.js').UnlockResult} */
   let outcome;
   try {
     outcome = sotto.unlock(String(userId), fromBase64(keys.key_backup), passphrase, fromBase64(keys.trust_store), false);
@@ -230,7 +234,7 @@ async function tryRemembered(userId) {
       await device.forget(userId);
       return 'stale';
     }
-    /** @type {unknown} */
+    /** @type {import('./pkg/sotto.js').UnlockResult} */
     let outcome;
     try {
       outcome = sotto.unlockWithDeviceKey(String(userId), fromBase64(keys.key_backup), key, fromBase64(keys.trust_store));

@@ -14,22 +14,8 @@ import { PREVIEWABLE } from './otr.js';
 /** @typedef {import('./api.js').MembershipChange} MembershipChange */
 /** @typedef {import('./api.js').PublishedKeys} PublishedKeys */
 
-/**
- * What web/pkg offers for rooms (sotto-wasm; the page's key rings live on the Rust side).
- * Errors carry stable codes (see `codeOf`).
- * @typedef {{
- *   roomCreateKey(roomId: string, localUserId: string, membersJson: string): string,
- *   roomAddShare(roomId: string, localUserId: string, shareB64: string, distributorJson: string, expectedMembersJson: string | null): string,
- *   roomEncrypt(roomId: string, keyIdB64: string, senderUserId: string, plaintextJson: string): string,
- *   roomDecrypt(roomId: string, envelopeB64: string, authorUserId: string, authorEd25519: string): string,
- *   roomEnvelopeKeyId(envelopeB64: string): string,
- *   roomHasKey(roomId: string, keyIdB64: string): boolean,
- *   roomForget(roomId: string): void,
- *   fileEncrypt(bytes: Uint8Array): {ciphertext: Uint8Array, key: Uint8Array | string, nonce: Uint8Array | string, sha256: Uint8Array | string},
- *   fileDecrypt(ciphertext: Uint8Array, key: any, nonce: any, sha256: any): Uint8Array,
- * }} RoomWasm
- */
-const wasm = /** @type {RoomWasm} */ (/** @type {unknown} */ (e2e.sotto));
+/** web/pkg: the page's room key rings live on its Rust side; its errors carry stable codes. */
+const wasm = e2e.sotto;
 
 /**
  * A file sent into an encrypted room, as the encrypted message carries it: its own key, the
@@ -64,6 +50,7 @@ const REASONS = /** @type {Record<string, string>} */ ({
   e2e_unknown_version: 'made by a newer client; this page cannot read it',
   e2e_malformed: 'malformed — could not read it',
   e2e_key_changed: "the sender's key changed — acknowledge it first",
+  key_changed: "the sender's key changed — acknowledge it first",
   e2e_no_keys: 'the sender has no E2E key',
 });
 
@@ -205,7 +192,7 @@ export class E2eRooms {
         const usable = !!keys.key_id && !!current && current.epoch >= keys.epoch && wasm.roomHasKey(String(roomId), keys.key_id);
         if (usable) {
           this.forgetFailures(roomId);
-          this.set(roomId, { status: 'ready', error: null, epoch: keys.epoch, keyId: keys.key_id ?? null, members: keys.members, changes: keys.changes, refused });
+          this.set(roomId, { status: 'ready', error: null, epoch: keys.epoch, keyId: keys.key_id ? keyLabel(keys.key_id) : null, members: keys.members, changes: keys.changes, refused });
           return;
         }
         // No key yet, or none since the latest membership change: this member makes one.
@@ -387,7 +374,7 @@ export class E2eRooms {
       try {
         const opened = JSON.parse(wasm.roomDecrypt(String(msg.room_id), envelope, String(msg.author_id), author.keys.ed25519));
         const content = typeof opened.content === 'string' ? JSON.parse(opened.content) : opened.content;
-        result = { ok: true, keyId: String(opened.key_id), content: content ?? {} };
+        result = { ok: true, keyId: keyLabel(String(opened.key_id)), content: content ?? {} };
       } catch (err) {
         result = failure(codeOf(err) ?? 'e2e_malformed');
       }
@@ -428,7 +415,7 @@ export class E2eRooms {
       try {
         const msg = await write(envelope);
         // The page wrote it, so it knows what it says without decrypting it again.
-        const keyId = this.rooms.get(roomId)?.keyId ?? '';
+        const keyId = keyLabel(wasm.roomEnvelopeKeyId(envelope));
         this.decrypted.set(msg.id, { envelope, result: { ok: true, keyId, content } });
         return msg;
       } catch (err) {
@@ -468,18 +455,20 @@ export class E2eRooms {
   async sendFile(roomId, file, upload) {
     if (!e2e.isUnlocked()) throw new LockedError();
     const sealed = wasm.fileEncrypt(new Uint8Array(await file.arrayBuffer()));
+    /** @type {Omit<E2eFile, 'upload_id'>} */
+    let opening;
+    /** @type {Uint8Array} */
+    let ciphertext;
+    try {
+      opening = { key: sealed.key, nonce: sealed.nonce, sha256: sealed.sha256, name: file.name, type: file.type, size: file.size };
+      ciphertext = sealed.ciphertext;
+    } finally {
+      sealed.free();
+    }
     // The server sees a name and type that say nothing.
-    const info = await upload(new File([/** @type {Uint8Array<ArrayBuffer>} */ (sealed.ciphertext)], 'encrypted', { type: 'application/octet-stream' }));
+    const info = await upload(new File([/** @type {Uint8Array<ArrayBuffer>} */ (ciphertext)], 'encrypted', { type: 'application/octet-stream' }));
     /** @type {E2eFile} */
-    const carried = {
-      key: wire(sealed.key),
-      nonce: wire(sealed.nonce),
-      sha256: wire(sealed.sha256),
-      name: file.name,
-      type: file.type,
-      size: file.size,
-      upload_id: info.id,
-    };
+    const carried = { ...opening, upload_id: info.id };
     return this.write(roomId, { file: carried }, (envelope) => api.sendEnvelope(roomId, envelope, info.id));
   }
 
@@ -493,7 +482,7 @@ export class E2eRooms {
     const res = await fetch(api.uploadUrl(file.upload_id), { credentials: 'same-origin' });
     if (!res.ok) throw new Error(`The file could not be downloaded (${res.status}).`);
     const ciphertext = new Uint8Array(await res.arrayBuffer());
-    const plain = wasm.fileDecrypt(ciphertext, e2e.fromBase64(file.key), e2e.fromBase64(file.nonce), e2e.fromBase64(file.sha256));
+    const plain = wasm.fileDecrypt(ciphertext, file.key, file.nonce, file.sha256);
     return new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (plain)], { type: PREVIEWABLE.has(file.type) ? file.type : 'application/octet-stream' });
   }
 
@@ -564,7 +553,11 @@ export function membersAt(keys, epoch) {
   return replay(epoch).map(String);
 }
 
-/** @param {Uint8Array | string} v base64 for the message's JSON */
-function wire(v) {
-  return typeof v === 'string' ? v : e2e.toBase64(v);
+/**
+ * A key id as shown (`data-key-id`, titles, the status line): unpadded base64, as the server
+ * answers it (web/pkg writes it padded).
+ * @param {string} keyId
+ */
+export function keyLabel(keyId) {
+  return keyId.replace(/=+$/, '');
 }

@@ -227,6 +227,7 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
         )
         .await;
     assert_eq!(hit, json!([["secret", "bob", two]]));
+    shot(&a, "e2e-local-search").await;
     a.click("#search-local-results .local-hit").await;
     wait_message(&a, two).await;
 
@@ -258,6 +259,7 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
         json!({ "img": true, "link": true, "download": "pixel.png" }),
         "previewed and offered from one blob URL"
     );
+    shot(&b, "e2e-room").await;
     let downloads = tempfile::tempdir().expect("tempdir");
     b.download_to(downloads.path()).await;
     b.click("#messages .e2e-file a.download").await;
@@ -374,7 +376,7 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
         .send_encrypted(room_id, envelope)
         .await
         .expect("stored");
-    for br in [&a, &b, &c] {
+    for br in [&c, &a, &b] {
         assert_eq!(
             undecryptable(br, tampered.id).await,
             "Cannot decrypt this message: tampered — could not verify."
@@ -384,6 +386,7 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
             "Cannot decrypt this message: not from who it says."
         );
     }
+    shot(&c, "e2e-undecryptable").await;
 
     // Carol's page did not remember the key: after a reload the room asks for it.
     c.goto(&format!("{}/", ts.url)).await;

@@ -278,7 +278,7 @@ export function resetIdentity(passphrase: string, insecure_test_params: boolean)
 /**
  * Opens a share addressed to this user and adds its key to the room's ring. `distributorJson`
  * has the shape of a member of [`room_create_key`]; `expectedMembersJson` (an array of user
- * ids, or null) is the membership the page knows for the key's epoch: when given, the share's
+ * ids as numbers, or null) is the membership the page knows for the key's epoch: when given, the share's
  * recipients must equal it. Returns `{"key_id", "distributor_id", "recipients"}`.
  */
 export function roomAddShare(room_id: string, local_user_id: string, share_b64: string, distributor_json: string, expected_members_json?: string | null): string;

@@ -869,7 +869,7 @@ export function resetIdentity(passphrase, insecure_test_params) {
 /**
  * Opens a share addressed to this user and adds its key to the room's ring. `distributorJson`
  * has the shape of a member of [`room_create_key`]; `expectedMembersJson` (an array of user
- * ids, or null) is the membership the page knows for the key's epoch: when given, the share's
+ * ids as numbers, or null) is the membership the page knows for the key's epoch: when given, the share's
  * recipients must equal it. Returns `{"key_id", "distributor_id", "recipients"}`.
  * @param {string} room_id
  * @param {string} local_user_id

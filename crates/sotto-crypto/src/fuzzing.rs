@@ -258,3 +258,53 @@ pub fn agreement_key(bytes: &[u8]) {
         });
     }
 }
+
+/// Well-formed inputs for the room targets, to seed their corpora (`tests/fuzz_corpus.rs`,
+/// the ignored `seed_room_corpora`): envelopes under the key `room_envelope` installs (so
+/// mutations get past the AEAD), a share, and a signed agreement key.
+pub fn room_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use crate::rooms::{FileRef, RoomContent, create_shares};
+    FUZZ_IDENTITY.with(|identity| {
+        let mut seeds = Vec::new();
+        let mut ring = RoomKeyRing::new(1);
+        let key_id = KeyId([1; 16]);
+        ring.insert(RoomKey::from_parts_for_fuzzing(key_id, [7; 32]));
+        let file = RoomContent {
+            text: Some("caption".into()),
+            file: Some(FileRef {
+                key: "a2V5".into(),
+                nonce: "bm9uY2U=".into(),
+                sha256: "aGFzaA==".into(),
+                name: "a.txt".into(),
+                media_type: "text/plain".into(),
+                size: 3,
+                upload_id: 9,
+            }),
+        };
+        for content in [RoomContent::text("hello"), file] {
+            if let Ok(envelope) = ring.encrypt(identity, key_id, 5, &content) {
+                seeds.push(("room_envelope", envelope));
+            }
+        }
+        let other = crate::identity::Identity::generate();
+        let other_member = fuzz_member(&other, 6);
+        if let Ok(key) = RoomKey::generate()
+            && let Ok(shares) = create_shares(
+                identity,
+                3,
+                5,
+                &key,
+                &[fuzz_member(identity, 5), other_member],
+            )
+        {
+            seeds.extend(shares.into_iter().map(|(_, share)| ("room_share", share)));
+        }
+        let (key, signature) = identity.signed_agreement_key(7).to_base64();
+        seeds.push(("agreement_key", format!("{key} {signature}").into_bytes()));
+        seeds.push((
+            "agreement_key",
+            crate::rooms::KeyId([2; 16]).to_base64().into_bytes(),
+        ));
+        seeds
+    })
+}

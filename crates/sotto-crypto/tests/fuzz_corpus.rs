@@ -42,3 +42,31 @@ fn keys_and_trust_corpus() {
 fn otr_session_corpus() {
     assert!(replay("otr_session", sotto_crypto::fuzzing::session) > 0);
 }
+
+#[test]
+fn room_envelope_corpus() {
+    assert!(replay("room_envelope", sotto_crypto::fuzzing::room_envelope) > 0);
+}
+
+#[test]
+fn room_share_corpus() {
+    assert!(replay("room_share", sotto_crypto::fuzzing::room_share) > 0);
+}
+
+#[test]
+fn agreement_key_corpus() {
+    assert!(replay("agreement_key", sotto_crypto::fuzzing::agreement_key) > 0);
+}
+
+/// Writes well-formed seeds into the room targets' corpora (then fuzz and minimise them):
+/// `cargo test -p sotto-crypto --test fuzz_corpus -- --ignored seed_room_corpora`.
+#[test]
+#[ignore = "writes files; run once before fuzzing a new target"]
+fn seed_room_corpora() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    for (index, (target, bytes)) in sotto_crypto::fuzzing::room_seeds().into_iter().enumerate() {
+        let dir = corpus.join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("seed-{index}")), bytes).unwrap();
+    }
+}

@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use sotto_crypto::backup::{
     self, BackupError, KdfParams, Passphrase, StorageKey, Unlocked, create_backup, unlock_backup,
 };
@@ -911,41 +911,16 @@ fn malformed(what: &str) -> JsValue {
     error("e2e_malformed", what)
 }
 
-/// A user id in JSON: the server's number, or the same as a decimal string.
-fn json_user_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        Number(i64),
-        Text(String),
-    }
-    match Id::deserialize(deserializer)? {
-        Id::Number(id) => Ok(id),
-        Id::Text(text) => text.parse().map_err(serde::de::Error::custom),
-    }
-}
-
-fn json_user_ids<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<i64>, D::Error> {
-    #[derive(Deserialize)]
-    struct Wrapped(#[serde(deserialize_with = "json_user_id")] i64);
-    Ok(Vec::<Wrapped>::deserialize(deserializer)?
-        .into_iter()
-        .map(|Wrapped(id)| id)
-        .collect())
-}
-
-/// A member as the directory publishes them (`membersJson`, `distributorJson`).
+/// A member as the directory publishes them (`membersJson`, `distributorJson`); the user id is
+/// the server's number (plain serde derives: an untagged number-or-string id cost ~10 KiB of
+/// wasm).
 #[derive(Deserialize)]
 struct MemberJson {
-    #[serde(deserialize_with = "json_user_id")]
     user_id: i64,
     ed25519: String,
     agreement_key: String,
     agreement_signature: String,
 }
-
-#[derive(Deserialize)]
-struct ExpectedMembers(#[serde(deserialize_with = "json_user_ids")] Vec<i64>);
 
 /// Verifies a member's agreement key against their Ed25519 key. When the page has pinned that
 /// user, the given Ed25519 key must be the pinned one (`key_changed` otherwise), so a directory
@@ -1052,7 +1027,7 @@ struct AddedShareJson {
 
 /// Opens a share addressed to this user and adds its key to the room's ring. `distributorJson`
 /// has the shape of a member of [`room_create_key`]; `expectedMembersJson` (an array of user
-/// ids, or null) is the membership the page knows for the key's epoch: when given, the share's
+/// ids as numbers, or null) is the membership the page knows for the key's epoch: when given, the share's
 /// recipients must equal it. Returns `{"key_id", "distributor_id", "recipients"}`.
 #[wasm_bindgen(js_name = roomAddShare)]
 pub fn room_add_share(
@@ -1067,9 +1042,7 @@ pub fn room_add_share(
     let share = base64_bytes(share_b64, "the share is not base64")?;
     let distributor: MemberJson = parse_json(distributor_json, "distributorJson is not a member")?;
     let expected = expected_members_json
-        .map(|json| {
-            parse_json::<ExpectedMembers>(&json, "expectedMembersJson is not a list of ids")
-        })
+        .map(|json| parse_json::<Vec<i64>>(&json, "expectedMembersJson is not a list of user ids"))
         .transpose()?;
     with_registry(|registry| {
         let state = registry.unlocked.as_ref().ok_or_else(room_locked)?;
@@ -1080,7 +1053,7 @@ pub fn room_add_share(
             local,
             &share,
             &distributor,
-            expected.as_ref().map(|ExpectedMembers(ids)| ids.as_slice()),
+            expected.as_deref(),
         )
         .map_err(room_error)?;
         registry

@@ -81,6 +81,22 @@ pub enum ErrorCode {
     OtrPeerLocked,
     /// The OTR session is unknown to this connection (never distinguished from someone else's).
     OtrUnknownSession,
+    /// The room is end-to-end encrypted: a plaintext body, an upload not declared encrypted, or
+    /// a message attaching one is refused.
+    E2ePlaintextRefused,
+    /// The room is not end-to-end encrypted: encrypted bodies, encrypted uploads and room keys
+    /// do not apply to it.
+    E2eRoomNotEncrypted,
+    /// A room key's epoch or recipients are not the room's current epoch and members; refetch
+    /// the room's keys and members and retry.
+    E2eKeyMembersMismatch,
+    /// The envelope's key is not the room's current key, or that key predates the latest
+    /// membership change: distribute a new key for the current members first.
+    E2eRoomKeyStale,
+    /// A room key with this id exists already (key ids are never reused).
+    E2eKeyIdTaken,
+    /// The encrypted envelope's cleartext header is malformed or of an unknown version.
+    E2eBadEnvelope,
     /// No such route.
     RouteNotFound,
     /// The route exists but not with this method.
@@ -99,14 +115,19 @@ impl ErrorCode {
         match self {
             BadJson | UnknownField | MissingField | InvalidInput | BadCursor | InvalidUsername
             | WeakPassword | InvalidSetting | BadFrame | InvalidInvite | InviteRequired
-            | InvalidSetupToken => 400,
+            | InvalidSetupToken | E2eBadEnvelope => 400,
             Unauthenticated | InvalidToken | InvalidCredentials => 401,
             Forbidden | CsrfFailed | RegistrationClosed | OriginRejected | NotAllowed
-            | E2eDisabled | OtrDisabled | OtrNotDirectMessage | OtrNoKeys => 403,
+            | E2eDisabled | OtrDisabled | OtrNotDirectMessage | OtrNoKeys | E2ePlaintextRefused
+            | E2eRoomNotEncrypted => 403,
             NotFound | RouteNotFound | UnknownSetting | TargetUnreachable | E2eNotSetUp
             | OtrUnknownSession | OtrPeerNoKeys | OtrPeerOffline | OtrPeerLocked => 404,
             MethodNotAllowed => 405,
-            UsernameTaken | IdentityKeyTaken => 409,
+            UsernameTaken
+            | IdentityKeyTaken
+            | E2eKeyMembersMismatch
+            | E2eRoomKeyStale
+            | E2eKeyIdTaken => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             RateLimited => 429,
@@ -155,6 +176,12 @@ impl ErrorCode {
             OtrPeerOffline => "otr_peer_offline",
             OtrPeerLocked => "otr_peer_locked",
             OtrUnknownSession => "otr_unknown_session",
+            E2ePlaintextRefused => "e2e_plaintext_refused",
+            E2eRoomNotEncrypted => "e2e_room_not_encrypted",
+            E2eKeyMembersMismatch => "e2e_key_members_mismatch",
+            E2eRoomKeyStale => "e2e_room_key_stale",
+            E2eKeyIdTaken => "e2e_key_id_taken",
+            E2eBadEnvelope => "e2e_bad_envelope",
             RouteNotFound => "route_not_found",
             MethodNotAllowed => "method_not_allowed",
             Internal => "internal",
@@ -207,6 +234,12 @@ mod tests {
             ErrorCode::BadJson,
             ErrorCode::CsrfFailed,
             ErrorCode::TargetUnreachable,
+            ErrorCode::E2ePlaintextRefused,
+            ErrorCode::E2eKeyMembersMismatch,
+            ErrorCode::E2eRoomKeyStale,
+            ErrorCode::E2eRoomNotEncrypted,
+            ErrorCode::E2eKeyIdTaken,
+            ErrorCode::E2eBadEnvelope,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

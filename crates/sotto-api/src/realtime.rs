@@ -97,8 +97,8 @@ pub enum ServerEvent {
     MemberJoined {
         /// Event position.
         seq: Seq,
-        /// The room after the change.
-        room: Room,
+        /// The room after the change (boxed: a room is far larger than the other events).
+        room: Box<Room>,
         /// Who joined.
         user_id: UserId,
     },
@@ -112,6 +112,20 @@ pub enum ServerEvent {
         user_id: UserId,
         /// `true` if the owner removed them.
         kicked: bool,
+    },
+    /// A new room key was distributed in an encrypted room (members fetch their share with
+    /// `GET /api/v1/rooms/{id}/keys`).
+    RoomKeyAdded {
+        /// Event position.
+        seq: Seq,
+        /// Room.
+        room_id: RoomId,
+        /// The key's id.
+        key_id: String,
+        /// Who distributed it.
+        distributor_id: UserId,
+        /// The epoch it was distributed for.
+        epoch: i64,
     },
     /// Presence of a user who shares a room with the caller (or the caller) changed.
     Presence {
@@ -146,7 +160,8 @@ impl ServerEvent {
             | ServerEvent::MessageEdited { seq, .. }
             | ServerEvent::MessageDeleted { seq, .. }
             | ServerEvent::MemberJoined { seq, .. }
-            | ServerEvent::MemberLeft { seq, .. } => Some(*seq),
+            | ServerEvent::MemberLeft { seq, .. }
+            | ServerEvent::RoomKeyAdded { seq, .. } => Some(*seq),
             _ => None,
         }
     }
@@ -158,7 +173,8 @@ impl ServerEvent {
             | ServerEvent::MessageEdited { seq, .. }
             | ServerEvent::MessageDeleted { seq, .. }
             | ServerEvent::MemberJoined { seq, .. }
-            | ServerEvent::MemberLeft { seq, .. } => *seq = value,
+            | ServerEvent::MemberLeft { seq, .. }
+            | ServerEvent::RoomKeyAdded { seq, .. } => *seq = value,
             _ => {}
         }
     }

@@ -256,6 +256,11 @@ pub enum RoomKind {
 pub struct DmRequest {
     /// The other user.
     pub user_id: UserId,
+    /// End-to-end encrypted (`true`) or ordinary (`false`); absent: the admin setting
+    /// `e2e.encrypt_new_dms` decides. An encrypted and an ordinary DM between the same people
+    /// are two distinct rooms (at most one of each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
 }
 
 /// `POST /api/v1/rooms/multi-dm`: get or create the multi-user DM with exactly these people.
@@ -264,6 +269,9 @@ pub struct DmRequest {
 pub struct MultiDmRequest {
     /// The other users (the caller is added); at least two others.
     pub user_ids: Vec<UserId>,
+    /// As for [`DmRequest::encrypted`] (the setting `e2e.encrypt_new_dms` decides when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
 }
 
 /// `POST /api/v1/rooms/groups`.
@@ -275,6 +283,9 @@ pub struct CreateGroupRequest {
     /// Initial members besides the caller (the owner).
     #[serde(default)]
     pub member_ids: Vec<UserId>,
+    /// End-to-end encrypted or not; absent: the admin setting `e2e.encrypt_new_groups` decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
 }
 
 /// `POST /api/v1/rooms/{id}/members`.
@@ -312,6 +323,106 @@ pub struct Room {
     /// Messages by others after the caller's read marker (in the room list).
     #[serde(default)]
     pub unread_count: i64,
+    /// End-to-end encrypted: only `encrypted` bodies and encrypted uploads are accepted.
+    #[serde(default)]
+    pub encrypted: bool,
+    /// Membership epoch: 0 at creation, advanced by every membership change (add, remove,
+    /// leave). An encrypted room needs a key of the current epoch before anyone may write.
+    #[serde(default)]
+    pub epoch: i64,
+    /// The room's current key id (unpadded base64 of 16 bytes), if a key was distributed.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// The epoch the current key was distributed for; stale unless it equals `epoch`.
+    #[serde(default)]
+    pub key_epoch: Option<i64>,
+}
+
+// ---------------------------------------------------------------- room keys (E2E rooms)
+
+/// One recipient's share of a room key: the room key sealed to them by the distributor
+/// (opaque to the server; its format belongs to `sotto-crypto`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomKeyShare {
+    /// The recipient.
+    pub user_id: UserId,
+    /// The sealed share, standard base64 (at most 40 KiB decoded).
+    pub share: String,
+}
+
+/// `PUT /api/v1/rooms/{id}/keys`: distribute a new room key to exactly the current members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutRoomKeyRequest {
+    /// The key's id, standard base64 of 16 bytes, padded or not (stored and answered unpadded,
+    /// 22 characters); never reused.
+    pub key_id: String,
+    /// The room's epoch the distributor saw; must be the current one.
+    pub epoch: i64,
+    /// One share per current member (the distributor included), no one else.
+    pub shares: Vec<RoomKeyShare>,
+}
+
+/// A room key share as served to its recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomKeyEntry {
+    /// Key id.
+    pub key_id: String,
+    /// Epoch the key was distributed for.
+    pub epoch: i64,
+    /// Who distributed it (a member at the time).
+    pub distributor_id: UserId,
+    /// The caller's sealed share.
+    pub share: String,
+    /// Server time of distribution.
+    pub created_at: i64,
+}
+
+/// What happened to a room's membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipChangeKind {
+    /// The user created the room.
+    Created,
+    /// The user was made a member (at creation by its creator, later by an invite).
+    Added,
+    /// The owner removed the user.
+    Removed,
+    /// The user left.
+    Left,
+}
+
+/// One entry of a room's membership history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipChange {
+    /// The room's epoch after the change.
+    pub epoch: i64,
+    /// What happened.
+    pub kind: MembershipChangeKind,
+    /// To whom.
+    pub user_id: UserId,
+    /// Who did it (absent for memberships older than the history).
+    pub actor_id: Option<UserId>,
+    /// Server time.
+    pub at: i64,
+}
+
+/// `GET /api/v1/rooms/{id}/keys`: the caller's own key shares of the room (oldest first, never
+/// another member's) and the room's whole membership history, so clients can show every
+/// membership change — a member the server adds on its own is visible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomKeys {
+    /// Current epoch.
+    pub epoch: i64,
+    /// Current members, ascending.
+    pub members: Vec<UserId>,
+    /// Current key id, if any.
+    pub key_id: Option<String>,
+    /// The caller's shares, oldest first.
+    pub keys: Vec<RoomKeyEntry>,
+    /// Membership history, oldest first.
+    pub changes: Vec<MembershipChange>,
 }
 
 // ---------------------------------------------------------------- messages
@@ -406,6 +517,10 @@ pub struct SearchResults {
     pub hits: Vec<Message>,
     /// Offset of the next page, if there may be one.
     pub next_offset: Option<u32>,
+    /// The caller's end-to-end encrypted rooms: the server cannot search them (clients search
+    /// what they decrypted, locally).
+    #[serde(default)]
+    pub unsearched_rooms: Vec<RoomId>,
 }
 
 /// An uploaded file.
@@ -423,6 +538,10 @@ pub struct UploadInfo {
     pub size: i64,
     /// Whether the server serves it inline (raster images only).
     pub inline: bool,
+    /// Uploaded as client-encrypted ciphertext (`?encrypted=true`): stored as
+    /// `application/octet-stream`, never sniffed or served inline.
+    #[serde(default)]
+    pub encrypted: bool,
 }
 
 // ---------------------------------------------------------------- settings
@@ -465,6 +584,14 @@ pub struct E2eKeysUpload {
     pub key_backup: String,
     /// The sealed trust store, standard base64 (opaque; at most 4 MiB decoded).
     pub trust_store: String,
+    /// The room agreement key (X25519, for room key shares), unpadded base64 of 32 bytes. With
+    /// the same identity keys, omitting it keeps the one published before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement_key: Option<String>,
+    /// Ed25519 signature by the identity key over the agreement key (its format belongs to
+    /// `sotto-crypto`), unpadded base64 of 64 bytes. Given together with `agreement_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement_signature: Option<String>,
 }
 
 /// `GET /api/v1/e2e/keys/me`: the caller's own keys, backup and trust store.
@@ -479,7 +606,7 @@ pub struct TrustStoreUpload {
 }
 
 /// `GET /api/v1/e2e/keys/{user_id}`: a user's public identity keys, readable by anyone who shares
-/// a room with them (otherwise `404 not_found`, like a user without keys: `404 e2e_not_set_up`
+/// or has shared a room with them (a removed member's old messages must still verify) (otherwise `404 not_found`, like a user without keys: `404 e2e_not_set_up`
 /// only for the caller's own keys).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicKeys {
@@ -489,6 +616,12 @@ pub struct PublicKeys {
     pub curve25519: String,
     /// Ed25519 key, unpadded base64.
     pub ed25519: String,
+    /// Room agreement key, unpadded base64 (absent until the user's client published one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement_key: Option<String>,
+    /// Its signature by the Ed25519 key, unpadded base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement_signature: Option<String>,
 }
 
 #[cfg(test)]

@@ -94,6 +94,8 @@ impl E2eKeys {
             ed25519,
             key_backup: STANDARD.encode(backup),
             trust_store: self.sealed_trust_store()?,
+            agreement_key: None,
+            agreement_signature: None,
         })
     }
 }
@@ -207,10 +209,17 @@ impl Client {
         STANDARD.decode(&own.key_backup).map_err(crypto)
     }
 
-    /// A user's public identity keys from the directory (only for users sharing a room).
+    /// A user's public identity keys from the directory (only for users who share or shared a
+    /// room with the caller).
     pub async fn public_keys(&self, user: UserId) -> Result<PublicIdentity> {
-        let keys: PublicKeys = self.get(&format!("/api/v1/e2e/keys/{user}")).await?;
+        let keys = self.directory_entry(user).await?;
         PublicIdentity::from_base64(&keys.curve25519, &keys.ed25519).map_err(crypto)
+    }
+
+    /// A user's entry in the key directory as published (identity keys, and the room agreement
+    /// key with its signature once their client published one), not yet checked.
+    pub async fn directory_entry(&self, user: UserId) -> Result<PublicKeys> {
+        self.get(&format!("/api/v1/e2e/keys/{user}")).await
     }
 
     /// Looks up a peer's keys and records them in the trust store (pinning on first use).

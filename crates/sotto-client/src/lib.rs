@@ -474,18 +474,37 @@ impl Client {
         self.get(&format!("/api/v1/rooms/{id}")).await
     }
 
-    /// Gets or creates the DM with `user`.
+    /// Gets or creates the DM with `user` (encrypted or not as the server's setting says).
     pub async fn dm(&self, user: UserId) -> Result<Room> {
-        self.post("/api/v1/rooms/dm", &DmRequest { user_id: user })
-            .await
+        self.dm_with(user, None).await
+    }
+
+    /// Gets or creates the DM with `user`, end-to-end encrypted or not (`None`: the server's
+    /// setting `e2e.encrypt_new_dms` decides). The encrypted and the ordinary DM of two people
+    /// are distinct rooms.
+    pub async fn dm_with(&self, user: UserId, encrypted: Option<bool>) -> Result<Room> {
+        self.post(
+            "/api/v1/rooms/dm",
+            &DmRequest {
+                user_id: user,
+                encrypted,
+            },
+        )
+        .await
     }
 
     /// Gets or creates the multi-user DM with `users`.
     pub async fn multi_dm(&self, users: &[UserId]) -> Result<Room> {
+        self.multi_dm_with(users, None).await
+    }
+
+    /// Gets or creates the multi-user DM with `users`, encrypted or not (see [`Client::dm_with`]).
+    pub async fn multi_dm_with(&self, users: &[UserId], encrypted: Option<bool>) -> Result<Room> {
         self.post(
             "/api/v1/rooms/multi-dm",
             &MultiDmRequest {
                 user_ids: users.to_vec(),
+                encrypted,
             },
         )
         .await
@@ -493,14 +512,43 @@ impl Client {
 
     /// Creates a group.
     pub async fn create_group(&self, name: &str, members: &[UserId]) -> Result<Room> {
+        self.create_group_with(name, members, None).await
+    }
+
+    /// Creates a group, encrypted or not (`None`: the setting `e2e.encrypt_new_groups` decides).
+    pub async fn create_group_with(
+        &self,
+        name: &str,
+        members: &[UserId],
+        encrypted: Option<bool>,
+    ) -> Result<Room> {
         self.post(
             "/api/v1/rooms/groups",
             &CreateGroupRequest {
                 name: name.into(),
                 member_ids: members.to_vec(),
+                encrypted,
             },
         )
         .await
+    }
+
+    /// The caller's own shares of a room's keys, with the room's epoch, members and
+    /// membership history.
+    pub async fn room_keys(&self, room: RoomId) -> Result<RoomKeys> {
+        self.get(&format!("/api/v1/rooms/{room}/keys")).await
+    }
+
+    /// Distributes a new room key (one sealed share per current member).
+    pub async fn put_room_key(&self, room: RoomId, req: &PutRoomKeyRequest) -> Result<()> {
+        let _: Ok = self
+            .call(
+                Method::PUT,
+                &format!("/api/v1/rooms/{room}/keys"),
+                Some(req),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Adds a member to a group.
@@ -639,11 +687,28 @@ impl Client {
 
     /// Uploads a file into a room (then attach it with `SendMessageRequest::attachment_id`).
     pub async fn upload(&self, room: RoomId, filename: &str, bytes: Vec<u8>) -> Result<UploadInfo> {
+        self.upload_as(room, filename, bytes, false).await
+    }
+
+    /// Uploads ciphertext the client encrypted (`?encrypted=true`): the server stores it as
+    /// `application/octet-stream` under a neutral name. Encrypted rooms take only these.
+    pub async fn upload_encrypted(&self, room: RoomId, bytes: Vec<u8>) -> Result<UploadInfo> {
+        self.upload_as(room, "encrypted.bin", bytes, true).await
+    }
+
+    async fn upload_as(
+        &self,
+        room: RoomId,
+        filename: &str,
+        bytes: Vec<u8>,
+        encrypted: bool,
+    ) -> Result<UploadInfo> {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string());
         let form = reqwest::multipart::Form::new().part("file", part);
+        let query = if encrypted { "?encrypted=true" } else { "" };
         let res = self
             .http
-            .post(format!("{}/api/v1/rooms/{room}/uploads", self.base))
+            .post(format!("{}/api/v1/rooms/{room}/uploads{query}", self.base))
             .headers(self.auth_headers(&Method::POST))
             .multipart(form)
             .send()

@@ -18,6 +18,7 @@ use crate::services::e2e::E2e;
 use crate::services::messages::Messages;
 use crate::services::otr_relay::OtrRelay;
 use crate::services::presence::Presence;
+use crate::services::room_keys::RoomKeyService;
 use crate::services::rooms::Rooms;
 use crate::services::search::Search;
 use crate::services::settings::Settings;
@@ -53,6 +54,8 @@ pub struct AppInner {
     pub uploads: Uploads,
     /// E2E key directory.
     pub e2e: E2e,
+    /// Room keys of encrypted rooms.
+    pub room_keys: RoomKeyService,
     /// Off-the-record relay (in memory only).
     pub otr: OtrRelay,
 }
@@ -106,10 +109,11 @@ impl Server {
             config.argon2_iterations,
         )?
         .with_session_idle(Duration::from_secs(config.session_idle_secs));
-        let rooms = Rooms::new(db.clone(), accounts.clone());
+        let rooms = Rooms::new(db.clone(), accounts.clone(), settings.clone());
         let messages = Messages::new(db.clone(), rooms.clone(), settings.clone());
         let presence = Presence::new(rooms.clone(), bus.clone());
-        let search = Search::new(db.clone(), messages.clone());
+        let search = Search::new(db.clone(), messages.clone(), rooms.clone());
+        let room_keys = RoomKeyService::new(db.clone(), rooms.clone());
         let uploads = Uploads::new(db.clone(), rooms.clone(), settings.clone());
         let e2e = E2e::new(db.clone(), rooms.clone(), settings.clone());
         let otr = OtrRelay::new(
@@ -145,6 +149,7 @@ impl Server {
             search,
             uploads,
             e2e,
+            room_keys,
             otr,
         });
         let maintenance = {

@@ -510,6 +510,59 @@ async fn bad_input_gets_stable_error_codes() {
                 .to_vec(),
         ),
         case(
+            "upload with an unknown query parameter",
+            Alice,
+            Method::POST,
+            format!("/api/v1/rooms/{}/uploads?bogus=1", dm.id),
+            400,
+            E::InvalidInput,
+        )
+        .json("{}"),
+        case(
+            "upload declared encrypted with a non-boolean",
+            Alice,
+            Method::POST,
+            format!("/api/v1/rooms/{}/uploads?encrypted=maybe", dm.id),
+            400,
+            E::InvalidInput,
+        )
+        .json("{}"),
+        case(
+            "room key with an unknown field",
+            Alice,
+            Method::PUT,
+            format!("/api/v1/rooms/{}/keys", dm.id),
+            400,
+            E::UnknownField,
+        )
+        .json(r#"{"key_id":"AAAAAAAAAAAAAAAAAAAAAA","epoch":0,"shares":[],"x":1}"#),
+        case(
+            "room key with a malformed key id",
+            Alice,
+            Method::PUT,
+            format!("/api/v1/rooms/{}/keys", dm.id),
+            400,
+            E::InvalidInput,
+        )
+        .json(r#"{"key_id":"AAAA","epoch":0,"shares":[]}"#),
+        case(
+            "room key in an ordinary room",
+            Alice,
+            Method::PUT,
+            format!("/api/v1/rooms/{}/keys", dm.id),
+            403,
+            E::E2eRoomNotEncrypted,
+        )
+        .json(r#"{"key_id":"AAAAAAAAAAAAAAAAAAAAAA","epoch":0,"shares":[]}"#),
+        case(
+            "room keys of someone else's room",
+            Alice,
+            Method::GET,
+            format!("/api/v1/rooms/{}/keys", carol_room.id),
+            404,
+            E::NotFound,
+        ),
+        case(
             "DM with oneself",
             Alice,
             Method::POST,

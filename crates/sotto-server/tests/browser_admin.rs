@@ -19,6 +19,8 @@ const SETTINGS: &[&str] = &[
     "otr.invite_timeout_secs",
     "otr.max_frame_bytes",
     "e2e.enabled",
+    "e2e.encrypt_new_dms",
+    "e2e.encrypt_new_groups",
     "registration.policy",
     "messages.max_bytes",
     "uploads.max_bytes",

@@ -278,9 +278,14 @@ async fn search_finds_text_and_never_an_encrypted_envelope() {
         .await
         .expect("send");
     a.send_text(room.id, "nothing to see").await.expect("send");
-    a.send_encrypted(room.id, "quokkaENVELOPEsecretquokka")
-        .await
-        .expect("send envelope");
+    // An ordinary room takes no envelope (encrypted rooms are tested in e2e_rooms.rs).
+    assert_eq!(
+        code(
+            a.send_encrypted(room.id, "quokkaENVELOPEsecretquokka")
+                .await
+        ),
+        ErrorCode::E2eRoomNotEncrypted
+    );
     a.send_text(room.id, "quokka quokka quokka")
         .await
         .expect("send");

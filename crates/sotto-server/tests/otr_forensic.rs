@@ -9,13 +9,13 @@ mod common;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use common::{PW, WAIT};
+use common::{PW, WAIT, files_under, occurrences};
 use sotto_client::sotto_crypto::backup::{KdfParams, Passphrase, unlock_backup};
 use sotto_client::sotto_crypto::otr::{OtrEvent, OtrState};
 use sotto_client::{Client, ConnectOptions, OtrEndpoint, OtrUpdate};
@@ -88,30 +88,6 @@ fn stop(mut binary: Binary) {
     }
     let _ = binary.child.kill();
     panic!("sotto did not stop");
-}
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir)
-        .expect("read dir")
-        .map_while(Result::ok)
-    {
-        let path = entry.path();
-        if path.is_dir() {
-            files_under(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
-
-fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
-    if needle.is_empty() || needle.len() > haystack.len() {
-        return 0;
-    }
-    haystack
-        .windows(needle.len())
-        .filter(|w| *w == needle)
-        .count()
 }
 
 /// Every representation of `bytes` a careless server might have written.

@@ -32,7 +32,7 @@ use crate::metrics::METRICS;
 /// Largest JSON body accepted (message size is limited separately by settings).
 const MAX_JSON_BODY: usize = 1 << 20;
 /// Largest body on the E2E key routes: a 4 MiB trust store and a 64 KiB key backup in base64,
-/// with the JSON around them.
+/// with the JSON around them; also a room key's shares (each names every recipient).
 const MAX_E2E_BODY: usize = 6 << 20;
 
 /// An HTTP method a route answers (`GET` also answers `HEAD`, as in axum).
@@ -158,6 +158,8 @@ fn table() -> Vec<Route> {
             rooms::remove_member,
         ),
         route(Post, "/api/v1/rooms/{id}/read", Json, rooms::mark_read),
+        route(Get, "/api/v1/rooms/{id}/keys", Json, rooms::room_keys),
+        route(Put, "/api/v1/rooms/{id}/keys", E2e, rooms::put_room_key),
         route(Get, "/api/v1/rooms/{id}/messages", Json, rooms::history),
         route(Post, "/api/v1/rooms/{id}/messages", Json, rooms::send),
         route(Patch, "/api/v1/messages/{id}", Json, rooms::edit),

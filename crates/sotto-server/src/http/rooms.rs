@@ -5,8 +5,8 @@ use axum::extract::State;
 use serde::Deserialize;
 use sotto_api::rest::{
     AddMemberRequest, CreateGroupRequest, DmRequest, EditMessageRequest, HistoryPage,
-    MarkReadRequest, Message, MultiDmRequest, Ok as OkBody, Room, SearchResults,
-    SendMessageRequest, SettingsMap,
+    MarkReadRequest, Message, MultiDmRequest, Ok as OkBody, PutRoomKeyRequest, Room, RoomKeys,
+    SearchResults, SendMessageRequest, SettingsMap,
 };
 use sotto_api::{MessageId, RoomId, UserId};
 
@@ -37,7 +37,7 @@ pub(super) async fn dm(
     Auth(c): Auth,
     ApiJson(r): ApiJson<DmRequest>,
 ) -> ApiResult<Json<Room>> {
-    app.rooms.dm(&c, r.user_id).await.map(Json)
+    app.rooms.dm(&c, r.user_id, r.encrypted).await.map(Json)
 }
 
 pub(super) async fn multi_dm(
@@ -45,7 +45,10 @@ pub(super) async fn multi_dm(
     Auth(c): Auth,
     ApiJson(r): ApiJson<MultiDmRequest>,
 ) -> ApiResult<Json<Room>> {
-    app.rooms.multi_dm(&c, r.user_ids).await.map(Json)
+    app.rooms
+        .multi_dm(&c, r.user_ids, r.encrypted)
+        .await
+        .map(Json)
 }
 
 pub(super) async fn create_group(
@@ -54,7 +57,7 @@ pub(super) async fn create_group(
     ApiJson(r): ApiJson<CreateGroupRequest>,
 ) -> ApiResult<Json<Room>> {
     app.rooms
-        .create_group(&c, r.name, r.member_ids)
+        .create_group(&c, r.name, r.member_ids, r.encrypted)
         .await
         .map(Json)
 }
@@ -74,6 +77,23 @@ pub(super) async fn remove_member(
     ApiPath((id, user)): ApiPath<(RoomId, UserId)>,
 ) -> ApiResult<Json<OkBody>> {
     app.rooms.remove_member(&c, id, user).await.map(|_| ok())
+}
+
+pub(super) async fn room_keys(
+    State(app): State<App>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<RoomId>,
+) -> ApiResult<Json<RoomKeys>> {
+    app.room_keys.get(&c, id).await.map(Json)
+}
+
+pub(super) async fn put_room_key(
+    State(app): State<App>,
+    Auth(c): Auth,
+    ApiPath(id): ApiPath<RoomId>,
+    ApiJson(r): ApiJson<PutRoomKeyRequest>,
+) -> ApiResult<Json<OkBody>> {
+    app.room_keys.put(&c, id, r).await.map(|_| ok())
 }
 
 pub(super) async fn mark_read(

@@ -9,7 +9,7 @@ use sotto_api::rest::UploadInfo;
 use sotto_api::{ErrorCode, RoomId, UploadId};
 use tokio::io::AsyncReadExt;
 
-use super::extract::{ApiPath, Auth};
+use super::extract::{ApiPath, ApiQuery, Auth};
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 
@@ -21,10 +21,19 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
+/// `?encrypted=true` declares the file client-encrypted.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UploadQuery {
+    #[serde(default)]
+    encrypted: bool,
+}
+
 pub(super) async fn upload(
     State(app): State<App>,
     Auth(c): Auth,
     ApiPath(room): ApiPath<RoomId>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
     req: Request,
 ) -> ApiResult<Json<UploadInfo>> {
     let mut form = Multipart::from_request(req, &app).await.map_err(|_| {
@@ -38,7 +47,7 @@ pub(super) async fn upload(
             continue;
         }
         let filename = field.file_name().unwrap_or("file").to_string();
-        let mut sink = app.uploads.begin(&c, room).await?;
+        let mut sink = app.uploads.begin(&c, room, q.encrypted).await?;
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => sink.write(&chunk).await?,

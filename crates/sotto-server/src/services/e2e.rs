@@ -19,7 +19,8 @@ pub const MAX_KEY_BACKUP: usize = 64 * 1024;
 /// Largest decoded trust store.
 pub const MAX_TRUST_STORE: usize = 4 * 1024 * 1024;
 
-fn b64_value(c: u8) -> Option<u8> {
+/// The value of a standard base64 character.
+pub fn b64_value(c: u8) -> Option<u8> {
     Some(match c {
         b'A'..=b'Z' => c - b'A',
         b'a'..=b'z' => c - b'a' + 26,
@@ -37,6 +38,36 @@ pub fn is_key(s: &str) -> bool {
         && b.iter().all(|&c| b64_value(c).is_some())
         // 43 characters carry 258 bits: the last two must be zero.
         && b64_value(b[42]).is_some_and(|v| v & 0b11 == 0)
+}
+
+/// Whether `s` is a 64-byte signature in unpadded standard base64 (86 characters, canonical).
+pub fn is_signature(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 86
+        && b.iter().all(|&c| b64_value(c).is_some())
+        // 86 characters carry 516 bits: the last four must be zero.
+        && b64_value(b[85]).is_some_and(|v| v & 0x0f == 0)
+}
+
+/// The first `n` bytes that the standard base64 text `s` encodes, or `None` if `s` is shorter
+/// or not base64 there. Reads only the characters it needs (the server peeks at an envelope's
+/// cleartext header without decoding the rest).
+pub fn b64_prefix(s: &str, n: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(n);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        if out.len() == n {
+            break;
+        }
+        acc = (acc << 6) | u32::from(b64_value(c)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    (out.len() == n).then_some(out)
 }
 
 /// The decoded length of standard base64 (padded or not), or `None` if it is not base64.
@@ -118,6 +149,17 @@ impl E2e {
                 "keys must be 32 bytes in unpadded standard base64 (43 characters)",
             ));
         }
+        match (&up.agreement_key, &up.agreement_signature) {
+            (None, None) => {}
+            (Some(k), Some(sig)) if is_key(k) && is_signature(sig) => {}
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidInput,
+                    "agreement_key (32 bytes, 43 characters) and agreement_signature (64 bytes, \
+                     86 characters) come together, in unpadded standard base64",
+                ));
+            }
+        }
         check_blob("key_backup", &up.key_backup, MAX_KEY_BACKUP)?;
         check_blob("trust_store", &up.trust_store, MAX_TRUST_STORE)?;
         let user = caller.user_id;
@@ -126,6 +168,8 @@ impl E2e {
             ed25519: up.ed25519,
             key_backup: up.key_backup,
             trust_store: up.trust_store,
+            agreement_key: up.agreement_key,
+            agreement_signature: up.agreement_signature,
         };
         self.db
             .write(move |tx, _| {
@@ -147,6 +191,8 @@ impl E2e {
             ed25519: r.ed25519,
             key_backup: r.key_backup,
             trust_store: r.trust_store,
+            agreement_key: r.agreement_key,
+            agreement_signature: r.agreement_signature,
         })
     }
 
@@ -171,11 +217,12 @@ impl E2e {
         }
     }
 
-    /// A user's public keys, for someone who shares a room with them (the caller's own keys
-    /// too). Anyone else gets `not_found`, exactly like a user without keys.
+    /// A user's public keys, for someone who shares or has shared a room with them (by the
+    /// rooms' membership history: a removed member's old messages must still verify), and the
+    /// caller's own keys. Anyone else gets `not_found`, exactly like a user without keys.
     pub async fn public_keys(&self, caller: &Caller, user: UserId) -> ApiResult<PublicKeys> {
         let not_found = || ApiError::not_found("keys");
-        if user != caller.user_id && !self.rooms.co_members(caller.user_id).await?.contains(&user) {
+        if user != caller.user_id && !self.rooms.have_shared_room(caller.user_id, user).await? {
             return Err(not_found());
         }
         let r = self.db.e2e_keys(user).await?.ok_or_else(not_found)?;
@@ -183,6 +230,8 @@ impl E2e {
             user_id: user,
             curve25519: r.curve25519,
             ed25519: r.ed25519,
+            agreement_key: r.agreement_key,
+            agreement_signature: r.agreement_signature,
         })
     }
 
@@ -210,6 +259,19 @@ mod tests {
             !is_key(&format!("{}-", "A".repeat(42))),
             "url-safe alphabet"
         );
+    }
+
+    #[test]
+    fn signatures_and_prefixes() {
+        assert!(is_signature(&"A".repeat(86)));
+        assert!(is_signature(&format!("{}Q", "A".repeat(85))));
+        assert!(!is_signature(&format!("{}B", "A".repeat(85))), "stray bits");
+        assert!(!is_signature(&"A".repeat(85)));
+        assert_eq!(b64_prefix("U09UVE9FMgE", 8), Some(b"SOTTOE2\x01".to_vec()));
+        assert_eq!(b64_prefix("U09UVE9FMgE=", 7), Some(b"SOTTOE2".to_vec()));
+        assert_eq!(b64_prefix("U09U", 4), None, "too short");
+        assert_eq!(b64_prefix("U0*U", 2), None);
+        assert_eq!(b64_prefix("", 0), Some(Vec::new()));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! Owns the table `messages` (and the `last_read_id` column of `members`).
 //!
 //! A body is text (indexed for search) or an encrypted envelope (stored verbatim, never
-//! indexed, never interpreted).
+//! indexed; only its cleartext key id is read, see `room_keys`). An encrypted room takes only
+//! envelopes under its current key, an ordinary room only text.
 
 use std::collections::HashMap;
 
@@ -15,7 +16,7 @@ use crate::metrics::METRICS;
 use crate::services::accounts::Caller;
 use crate::services::rooms::Rooms;
 use crate::services::settings::Settings;
-use crate::services::{events, search, uploads};
+use crate::services::{events, room_keys, search, uploads};
 use crate::storage::{Db, MessageRow, Tx, now_ms};
 
 fn split_body(body: &MessageBody) -> (&'static str, &str) {
@@ -23,6 +24,16 @@ fn split_body(body: &MessageBody) -> (&'static str, &str) {
         MessageBody::Text { text } => ("text", text),
         MessageBody::Encrypted { envelope } => ("encrypted", envelope),
     }
+}
+
+/// Checks a body against its room's encryption and key (inside the writer job).
+async fn check_for_room(tx: &mut dyn Tx, room: RoomId, body: &MessageBody) -> ApiResult<()> {
+    let policy = room_keys::policy(tx, room).await?;
+    let envelope = match body {
+        MessageBody::Text { .. } => None,
+        MessageBody::Encrypted { envelope } => Some(envelope.as_str()),
+    };
+    room_keys::check_body(&policy, envelope)
 }
 
 fn message_from(row: MessageRow, attachment: Option<UploadInfo>) -> Message {
@@ -140,12 +151,15 @@ impl Messages {
                 Box::pin(async move {
                     Rooms::require_member_tx(tx, room, author).await?;
                     body_ok?;
+                    check_for_room(tx, room, &req.body).await?;
                     let now = now_ms();
                     let (kind, body) = split_body(&req.body);
                     let id = tx.insert_message(room, author, kind, body, now).await?;
                     if let MessageBody::Text { text } = &req.body {
                         search::index(tx, id, room, text).await?;
                     }
+                    // An encrypted room's policy was checked above: its body is an envelope, and
+                    // `attach` refuses an upload not declared encrypted there.
                     let attachment = match req.attachment_id {
                         Some(up) => Some(uploads::attach(tx, up, room, author, id).await?),
                         None => None,
@@ -279,6 +293,7 @@ impl Messages {
         self.db
             .write(move |tx, outbox| {
                 Box::pin(async move {
+                    check_for_room(tx, room, &body).await?;
                     let now = now_ms();
                     let (kind, text) = split_body(&body);
                     if !tx.update_message(id, kind, text, now).await? {

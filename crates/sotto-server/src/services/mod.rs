@@ -8,6 +8,7 @@ pub mod events;
 pub mod messages;
 pub mod otr_relay;
 pub mod presence;
+pub mod room_keys;
 pub mod rooms;
 pub mod search;
 pub mod settings;

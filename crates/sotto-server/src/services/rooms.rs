@@ -1,13 +1,21 @@
 //! Rooms service: direct messages (get-or-create, idempotent), multi-user direct messages and
-//! named private groups with invite / leave / kick. Owns the tables `rooms` and `members`.
+//! named private groups with invite / leave / kick, ordinary or end-to-end encrypted. Owns the
+//! tables `rooms`, `members` and `room_changes` (the membership history).
+//!
+//! Every membership change (creation, add, remove, leave) is recorded in `room_changes`, and
+//! every change after creation advances the room's epoch: an encrypted room then needs a new
+//! room key before anyone may write (see the room-keys service), so nobody writes under a key a
+//! removed member holds, and clients can show every change (a member the server adds on its own
+//! is visible).
 
 use sotto_api::realtime::ServerEvent;
-use sotto_api::rest::{Room, RoomKind};
+use sotto_api::rest::{MembershipChange, MembershipChangeKind, Room, RoomKind};
 use sotto_api::{ErrorCode, RoomId, UserId};
 
 use crate::error::{ApiError, ApiResult};
 use crate::services::accounts::{Accounts, Caller};
 use crate::services::events;
+use crate::services::settings::Settings;
 use crate::storage::{Db, Tx, WriteOutbox, now_ms};
 
 /// The rooms service.
@@ -15,6 +23,52 @@ use crate::storage::{Db, Tx, WriteOutbox, now_ms};
 pub struct Rooms {
     db: Db,
     accounts: Accounts,
+    settings: Settings,
+}
+
+/// Records a membership change at the room's epoch after it.
+async fn record_change(
+    tx: &mut dyn Tx,
+    room: RoomId,
+    epoch: i64,
+    kind: MembershipChangeKind,
+    user_id: UserId,
+    actor_id: UserId,
+    at: i64,
+) -> ApiResult<()> {
+    let change = MembershipChange {
+        epoch,
+        kind,
+        user_id,
+        actor_id: Some(actor_id),
+        at,
+    };
+    tx.insert_room_change(room, &change).await
+}
+
+/// Records a new room's initial members at epoch 0: the creator `created` it, the others were
+/// `added` by the creator.
+async fn record_creation(
+    tx: &mut dyn Tx,
+    room: RoomId,
+    creator: UserId,
+    members: &[UserId],
+    at: i64,
+) -> ApiResult<()> {
+    record_change(
+        tx,
+        room,
+        0,
+        MembershipChangeKind::Created,
+        creator,
+        creator,
+        at,
+    )
+    .await?;
+    for m in members.iter().filter(|m| **m != creator) {
+        record_change(tx, room, 0, MembershipChangeKind::Added, *m, creator, at).await?;
+    }
+    Ok(())
 }
 
 fn kind_str(k: RoomKind) -> &'static str {
@@ -40,7 +94,7 @@ async fn announce_joined(
     let room = reload(tx, room_id).await?;
     let ev = ServerEvent::MemberJoined {
         seq: 0,
-        room,
+        room: Box::new(room),
         user_id,
     };
     events::append(tx, outbox, room_id, None, None, ev).await?;
@@ -49,8 +103,42 @@ async fn announce_joined(
 
 impl Rooms {
     /// Builds the service.
-    pub fn new(db: Db, accounts: Accounts) -> Self {
-        Rooms { db, accounts }
+    pub fn new(db: Db, accounts: Accounts, settings: Settings) -> Self {
+        Rooms {
+            db,
+            accounts,
+            settings,
+        }
+    }
+
+    /// Whether a new room is encrypted: as asked, or else as the admin setting `default_key`
+    /// says. Asking for an encrypted room while E2E is off is refused; the setting alone then
+    /// yields an ordinary room.
+    fn encrypted(&self, asked: Option<bool>, default_key: &str) -> ApiResult<bool> {
+        let enabled = self.settings.flag("e2e.enabled");
+        match asked {
+            Some(true) if !enabled => Err(ApiError::new(
+                ErrorCode::E2eDisabled,
+                "end-to-end encryption is disabled on this server",
+            )),
+            Some(v) => Ok(v),
+            None => Ok(enabled && self.settings.flag(default_key)),
+        }
+    }
+
+    /// A room's membership history, oldest first (the caller must be a member).
+    pub async fn changes(&self, room: RoomId) -> ApiResult<Vec<MembershipChange>> {
+        self.db.room_changes(room).await
+    }
+
+    /// The caller's encrypted rooms.
+    pub async fn encrypted_rooms_of(&self, user: UserId) -> ApiResult<Vec<RoomId>> {
+        self.db.encrypted_room_ids_of(user).await
+    }
+
+    /// Whether `a` and `b` are or were members of one room.
+    pub async fn have_shared_room(&self, a: UserId, b: UserId) -> ApiResult<bool> {
+        self.db.have_shared_room(a, b).await
     }
 
     /// Whether `user` is a member of `room`.
@@ -124,11 +212,14 @@ impl Rooms {
 
     /// Gets or creates the room whose fixed member set is `members` (DMs and multi-user DMs).
     /// Writes are serialised and `member_key` is unique, so concurrent calls for the same
-    /// people always return the same room.
+    /// people always return the same room. An encrypted and an ordinary room of the same
+    /// people are distinct (their member keys differ), at most one of each.
     async fn get_or_create_fixed(
         &self,
         kind: RoomKind,
+        creator: UserId,
         mut members: Vec<UserId>,
+        encrypted: bool,
     ) -> ApiResult<Room> {
         members.sort_unstable();
         members.dedup();
@@ -137,7 +228,8 @@ impl Rooms {
             .map(|m| m.to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let key = format!("{}:{key}", kind_str(kind));
+        let suffix = if encrypted { "+e2e" } else { "" };
+        let key = format!("{}{suffix}:{key}", kind_str(kind));
         self.db
             .write(move |tx, outbox| {
                 Box::pin(async move {
@@ -146,11 +238,12 @@ impl Rooms {
                         None => {
                             let now = now_ms();
                             let id = tx
-                                .insert_room(kind_str(kind), None, None, Some(&key), now)
+                                .insert_room(kind_str(kind), None, None, Some(&key), encrypted, now)
                                 .await?;
                             for m in &members {
                                 tx.insert_member(id, *m, now).await?;
                             }
+                            record_creation(tx, id, creator, &members, now).await?;
                             for m in &members {
                                 announce_joined(tx, outbox, id, *m).await?;
                             }
@@ -163,21 +256,39 @@ impl Rooms {
             .await
     }
 
-    /// Gets or creates the 1:1 DM between the caller and `other`.
-    pub async fn dm(&self, caller: &Caller, other: UserId) -> ApiResult<Room> {
+    /// Gets or creates the 1:1 DM between the caller and `other` (encrypted or not, see
+    /// [`Rooms::encrypted`]).
+    pub async fn dm(
+        &self,
+        caller: &Caller,
+        other: UserId,
+        encrypted: Option<bool>,
+    ) -> ApiResult<Room> {
         if other == caller.user_id {
             return Err(ApiError::new(
                 ErrorCode::InvalidInput,
                 "a DM needs another user",
             ));
         }
+        let encrypted = self.encrypted(encrypted, "e2e.encrypt_new_dms")?;
         self.require_active_users(&[other]).await?;
-        self.get_or_create_fixed(RoomKind::Dm, vec![caller.user_id, other])
-            .await
+        self.get_or_create_fixed(
+            RoomKind::Dm,
+            caller.user_id,
+            vec![caller.user_id, other],
+            encrypted,
+        )
+        .await
     }
 
     /// Gets or creates the multi-user DM of the caller and `others` (3+ people in all).
-    pub async fn multi_dm(&self, caller: &Caller, others: Vec<UserId>) -> ApiResult<Room> {
+    pub async fn multi_dm(
+        &self,
+        caller: &Caller,
+        others: Vec<UserId>,
+        encrypted: Option<bool>,
+    ) -> ApiResult<Room> {
+        let encrypted = self.encrypted(encrypted, "e2e.encrypt_new_dms")?;
         let mut all = others;
         all.push(caller.user_id);
         all.sort_unstable();
@@ -189,7 +300,8 @@ impl Rooms {
             ));
         }
         self.require_active_users(&all).await?;
-        self.get_or_create_fixed(RoomKind::MultiDm, all).await
+        self.get_or_create_fixed(RoomKind::MultiDm, caller.user_id, all, encrypted)
+            .await
     }
 
     /// Creates a group owned by the caller.
@@ -198,7 +310,9 @@ impl Rooms {
         caller: &Caller,
         name: String,
         members: Vec<UserId>,
+        encrypted: Option<bool>,
     ) -> ApiResult<Room> {
+        let encrypted = self.encrypted(encrypted, "e2e.encrypt_new_groups")?;
         let name = name.trim().to_string();
         if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
             return Err(ApiError::new(
@@ -221,11 +335,12 @@ impl Rooms {
                 Box::pin(async move {
                     let now = now_ms();
                     let id = tx
-                        .insert_room("group", Some(&name), Some(owner), None, now)
+                        .insert_room("group", Some(&name), Some(owner), None, encrypted, now)
                         .await?;
                     for m in &all {
                         tx.insert_member(id, *m, now).await?;
                     }
+                    record_creation(tx, id, owner, &all, now).await?;
                     for m in &all {
                         announce_joined(tx, outbox, id, *m).await?;
                     }
@@ -245,11 +360,16 @@ impl Rooms {
             ));
         }
         self.require_active_users(&[user]).await?;
+        let actor = caller.user_id;
         self.db
             .write(move |tx, outbox| {
                 Box::pin(async move {
                     if !tx.member_exists(room, user).await? {
-                        tx.insert_member(room, user, now_ms()).await?;
+                        let now = now_ms();
+                        tx.insert_member(room, user, now).await?;
+                        let epoch = tx.bump_epoch(room).await?;
+                        let kind = MembershipChangeKind::Added;
+                        record_change(tx, room, epoch, kind, user, actor, now).await?;
                         announce_joined(tx, outbox, room, user).await?;
                     }
                     reload(tx, room).await
@@ -282,10 +402,22 @@ impl Rooms {
         if !current.members.contains(&user) {
             return Err(ApiError::not_found("member"));
         }
+        let actor = caller.user_id;
         self.db
             .write(move |tx, outbox| {
                 Box::pin(async move {
+                    // Checked again inside the job: two concurrent removals advance the epoch once.
+                    if !tx.member_exists(room, user).await? {
+                        return Err(ApiError::not_found("member"));
+                    }
                     tx.delete_member(room, user).await?;
+                    let epoch = tx.bump_epoch(room).await?;
+                    let kind = if kicked {
+                        MembershipChangeKind::Removed
+                    } else {
+                        MembershipChangeKind::Left
+                    };
+                    record_change(tx, room, epoch, kind, user, actor, now_ms()).await?;
                     let ev = ServerEvent::MemberLeft {
                         seq: 0,
                         room_id: room,

@@ -1,6 +1,7 @@
 //! Search service: full-text search over the rooms the caller belongs to (SQLite FTS5, ranked
 //! by bm25, paginated). Owns the `message_search` table. Only text bodies are ever indexed;
-//! encrypted envelopes never reach the index.
+//! encrypted envelopes never reach the index, and every answer lists the caller's encrypted
+//! rooms as `unsearched_rooms` (clients search what they decrypted, locally).
 
 use sotto_api::rest::SearchResults;
 use sotto_api::{ErrorCode, MessageId, RoomId};
@@ -8,6 +9,7 @@ use sotto_api::{ErrorCode, MessageId, RoomId};
 use crate::error::{ApiError, ApiResult};
 use crate::services::accounts::Caller;
 use crate::services::messages::Messages;
+use crate::services::rooms::Rooms;
 use crate::storage::{Db, Tx};
 
 /// Indexes a text body (inside the writer job that stores the message). Encrypted envelopes
@@ -32,12 +34,17 @@ fn terms(q: &str) -> Vec<String> {
 pub struct Search {
     db: Db,
     messages: Messages,
+    rooms: Rooms,
 }
 
 impl Search {
     /// Builds the service.
-    pub fn new(db: Db, messages: Messages) -> Self {
-        Search { db, messages }
+    pub fn new(db: Db, messages: Messages, rooms: Rooms) -> Self {
+        Search {
+            db,
+            messages,
+            rooms,
+        }
     }
 
     /// Ranked hits in the caller's rooms.
@@ -78,9 +85,11 @@ impl Search {
         let more = ids.len() > limit as usize;
         ids.truncate(limit as usize);
         let hits = self.messages.by_ids(&ids).await?;
+        let unsearched_rooms = self.rooms.encrypted_rooms_of(caller.user_id).await?;
         Ok(SearchResults {
             hits,
             next_offset: more.then_some(offset + limit),
+            unsearched_rooms,
         })
     }
 }

@@ -73,6 +73,18 @@ pub const REGISTRY: &[SettingDef] = &[
         public: true,
     },
     SettingDef {
+        key: "e2e.encrypt_new_dms",
+        ty: SettingType::Bool,
+        default: "false",
+        public: true,
+    },
+    SettingDef {
+        key: "e2e.encrypt_new_groups",
+        ty: SettingType::Bool,
+        default: "false",
+        public: true,
+    },
+    SettingDef {
         key: "registration.policy",
         ty: SettingType::Choice(&["open", "invite_only", "closed"]),
         default: "\"invite_only\"",

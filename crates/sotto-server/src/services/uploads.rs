@@ -2,6 +2,11 @@
 //! from the bytes (never taken from the client), served to room members only. Raster images
 //! are served inline; everything else as an attachment under a sandboxing CSP. Deleting the
 //! message deletes the file. Owns the table `uploads` and the `uploads/` directory.
+//!
+//! An upload declared encrypted (`?encrypted=true`: the client encrypted the file, its key
+//! travels inside an encrypted message) is stored as `application/octet-stream` under a neutral
+//! name, never sniffed or served inline. An encrypted room takes only such uploads; an ordinary
+//! room none.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,9 +18,13 @@ use tokio::io::AsyncWriteExt;
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::random_hex;
 use crate::services::accounts::Caller;
+use crate::services::room_keys;
 use crate::services::rooms::Rooms;
 use crate::services::settings::Settings;
 use crate::storage::{Db, NewUpload, Tx, now_ms};
+
+/// The stored name of every encrypted upload.
+pub const ENCRYPTED_NAME: &str = "encrypted.bin";
 
 /// Only raster images are ever shown inline.
 pub fn is_inline(content_type: &str) -> bool {
@@ -94,6 +103,8 @@ pub struct UploadSink {
     head: Vec<u8>,
     size: u64,
     max: u64,
+    /// Declared client-encrypted: never sniffed.
+    encrypted: bool,
     /// Set once the file has been moved into place.
     completed: bool,
 }
@@ -150,9 +161,22 @@ impl Uploads {
         }
     }
 
-    /// Starts an upload into `room` (the caller must be a member).
-    pub async fn begin(&self, caller: &Caller, room: RoomId) -> ApiResult<UploadSink> {
-        self.rooms.require_member(room, caller.user_id).await?;
+    /// Starts an upload into `room` (the caller must be a member; `encrypted` must match the
+    /// room's encryption).
+    pub async fn begin(
+        &self,
+        caller: &Caller,
+        room: RoomId,
+        encrypted: bool,
+    ) -> ApiResult<UploadSink> {
+        let r = self.rooms.get(caller, room).await?;
+        let policy = crate::storage::RoomPolicy {
+            encrypted: r.encrypted,
+            epoch: r.epoch,
+            key_id: r.key_id,
+            key_epoch: r.key_epoch,
+        };
+        room_keys::check_upload(&policy, encrypted)?;
         let tmp = self.db.uploads_dir().join("tmp").join(random_hex(16));
         let file = tokio::fs::File::create(&tmp).await?;
         Ok(UploadSink {
@@ -161,6 +185,7 @@ impl Uploads {
             head: Vec::new(),
             size: 0,
             max: self.settings.int("uploads.max_bytes"),
+            encrypted,
             completed: false,
         })
     }
@@ -175,7 +200,12 @@ impl Uploads {
     ) -> ApiResult<UploadInfo> {
         sink.file.flush().await?;
         sink.file.sync_all().await?;
-        let content_type = sniff(&sink.head);
+        let encrypted = sink.encrypted;
+        let content_type = if encrypted {
+            "application/octet-stream"
+        } else {
+            sniff(&sink.head)
+        };
         let name = random_hex(16);
         let dest = self.db.uploads_dir().join(&name);
         tokio::fs::rename(&sink.tmp, &dest).await?;
@@ -183,7 +213,13 @@ impl Uploads {
         sink.completed = true;
         let size = sink.size as i64;
         drop(sink);
-        let filename = sanitize_filename(filename);
+        // An encrypted file's name travels inside the encrypted message; a careless client's
+        // real name is not kept here.
+        let filename = if encrypted {
+            ENCRYPTED_NAME.to_string()
+        } else {
+            sanitize_filename(filename)
+        };
         let uid = caller.user_id;
         let (stored, fname) = (name.clone(), filename.clone());
         let res = self
@@ -197,6 +233,7 @@ impl Uploads {
                         content_type,
                         size,
                         storage_name: &stored,
+                        encrypted,
                         now: now_ms(),
                     })
                     .await
@@ -210,7 +247,8 @@ impl Uploads {
                 filename,
                 content_type: content_type.to_string(),
                 size,
-                inline: is_inline(content_type),
+                inline: !encrypted && is_inline(content_type),
+                encrypted,
             }),
             Err(e) => {
                 let _ = tokio::fs::remove_file(&dest).await;
@@ -245,7 +283,8 @@ impl Uploads {
 }
 
 /// Attaches an upload to a new message (inside the message's writer job). The upload must be
-/// the author's, in the same room, and not attached yet.
+/// the author's, in the same room, and not attached yet; in an encrypted room it must be
+/// declared encrypted (`e2e_plaintext_refused`).
 pub async fn attach(
     tx: &mut dyn Tx,
     upload: UploadId,
@@ -259,6 +298,8 @@ pub async fn attach(
                 && rec.uploader_id == author
                 && rec.message_id.is_none() =>
         {
+            let policy = room_keys::policy(tx, room).await?;
+            room_keys::check_attachment(&policy, rec.info.encrypted)?;
             tx.attach_upload(upload, message).await?;
             Ok(rec.info)
         }
@@ -333,6 +374,7 @@ mod tests {
             head: Vec::new(),
             size: 0,
             max,
+            encrypted: false,
             completed: false,
         }
     }

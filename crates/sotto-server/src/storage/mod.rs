@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use sotto_api::rest::{Room, UploadInfo, User};
+use sotto_api::rest::{MembershipChange, Room, RoomKeyEntry, UploadInfo, User};
 use sotto_api::{MessageId, RoomId, Seq, SessionId, UploadId, UserId};
 
 use crate::bus::BusMessage;
@@ -91,7 +91,38 @@ pub struct NewUpload<'a> {
     pub size: i64,
     /// File name inside the uploads directory.
     pub storage_name: &'a str,
+    /// Declared client-encrypted.
+    pub encrypted: bool,
     /// Time of upload.
+    pub now: i64,
+}
+
+/// What the messages and room-keys services check about a room inside a write job: whether it
+/// is encrypted, its membership epoch and its current key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomPolicy {
+    /// End-to-end encrypted.
+    pub encrypted: bool,
+    /// Membership epoch.
+    pub epoch: i64,
+    /// Current key id.
+    pub key_id: Option<String>,
+    /// Epoch of the current key.
+    pub key_epoch: Option<i64>,
+}
+
+/// A room key to record, with one sealed share per recipient.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRoomKey<'a> {
+    /// Room.
+    pub room: RoomId,
+    /// Key id (unpadded base64).
+    pub key_id: &'a str,
+    /// Epoch it is for.
+    pub epoch: i64,
+    /// Distributor.
+    pub distributor: UserId,
+    /// Time of distribution.
     pub now: i64,
 }
 
@@ -107,6 +138,10 @@ pub struct E2eRecord {
     pub key_backup: String,
     /// Sealed trust store (base64).
     pub trust_store: String,
+    /// Room agreement key (unpadded base64), if published.
+    pub agreement_key: Option<String>,
+    /// Its signature (unpadded base64), with the key.
+    pub agreement_signature: Option<String>,
 }
 
 impl std::fmt::Debug for E2eRecord {
@@ -122,6 +157,7 @@ impl std::fmt::Debug for E2eRecord {
                 "trust_store",
                 &format_args!("<{} chars>", self.trust_store.len()),
             )
+            .field("agreement_key", &self.agreement_key)
             .finish()
     }
 }
@@ -153,6 +189,16 @@ pub trait Storage: Send + Sync + 'static {
     fn room_ids_of(&self, user: UserId) -> Fut<'_, Vec<RoomId>>;
     /// A room with its members.
     fn room(&self, id: RoomId) -> Fut<'_, Option<Room>>;
+    /// The encrypted rooms `user` is in, ascending.
+    fn encrypted_room_ids_of(&self, user: UserId) -> Fut<'_, Vec<RoomId>>;
+    /// A room's membership history, oldest first.
+    fn room_changes(&self, room: RoomId) -> Fut<'_, Vec<MembershipChange>>;
+    /// Whether `a` and `b` are or were members of one room (by the membership history).
+    fn have_shared_room(&self, a: UserId, b: UserId) -> Fut<'_, bool>;
+
+    // ------------------------------------------------------------ room keys
+    /// `user`'s own shares of `room`'s keys, oldest first.
+    fn room_key_shares(&self, room: RoomId, user: UserId) -> Fut<'_, Vec<RoomKeyEntry>>;
 
     // ------------------------------------------------------------ messages
     /// Up to `limit` messages of a room with id < `before`, newest first.
@@ -303,6 +349,7 @@ pub trait Tx: Send {
         name: Option<&'a str>,
         owner: Option<UserId>,
         member_key: Option<&'a str>,
+        encrypted: bool,
         now: i64,
     ) -> Fut<'a, RoomId>;
     /// Adds a member.
@@ -315,6 +362,29 @@ pub trait Tx: Send {
     fn delete_member(&mut self, room: RoomId, user: UserId) -> Fut<'_, ()>;
     /// A room with its members.
     fn load_room(&mut self, id: RoomId) -> Fut<'_, Option<Room>>;
+    /// Advances a room's membership epoch; returns the new one.
+    fn bump_epoch(&mut self, room: RoomId) -> Fut<'_, i64>;
+    /// Records a membership change (`kind`: created, added, removed, left).
+    fn insert_room_change<'a>(
+        &'a mut self,
+        room: RoomId,
+        change: &'a MembershipChange,
+    ) -> Fut<'a, ()>;
+    /// A room's encryption, epoch and current key.
+    fn room_policy(&mut self, room: RoomId) -> Fut<'_, Option<RoomPolicy>>;
+
+    // ------------------------------------------------------------ room keys
+    /// Records a room key; `e2e_key_id_taken` if the id exists.
+    fn insert_room_key<'a>(&'a mut self, key: NewRoomKey<'a>) -> Fut<'a, ()>;
+    /// Stores one recipient's share of a key.
+    fn insert_room_key_share<'a>(
+        &'a mut self,
+        key_id: &'a str,
+        user: UserId,
+        share: &'a str,
+    ) -> Fut<'a, ()>;
+    /// Makes a key the room's current one.
+    fn set_room_key<'a>(&'a mut self, room: RoomId, key_id: &'a str, epoch: i64) -> Fut<'a, ()>;
 
     // ------------------------------------------------------------ messages
     /// Inserts a message; returns its id.
@@ -384,7 +454,8 @@ pub trait Tx: Send {
 
     // ------------------------------------------------------------ e2e key directory
     /// Publishes or replaces a user's keys, backup and trust store; `identity_key_taken` if the
-    /// Curve25519 key belongs to another user.
+    /// Curve25519 key belongs to another user. An absent agreement key keeps the stored one
+    /// while the identity keys stay the same.
     fn upsert_e2e_keys<'a>(
         &'a mut self,
         user: UserId,

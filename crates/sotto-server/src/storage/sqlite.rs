@@ -8,7 +8,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sotto_api::rest::{Room, RoomKind, UploadInfo, User};
+use sotto_api::rest::{
+    MembershipChange, MembershipChangeKind, Room, RoomKeyEntry, RoomKind, UploadInfo, User,
+};
 use sotto_api::{ErrorCode, MessageId, RoomId, Seq, SessionId, UploadId, UserId};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -16,8 +18,8 @@ use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
 
 use super::writer::Writer;
 use super::{
-    E2eRecord, Fut, MessageRow, NewUpload, SessionRecord, SessionRow, Storage, Tx, UploadRecord,
-    WriteJob,
+    E2eRecord, Fut, MessageRow, NewRoomKey, NewUpload, RoomPolicy, SessionRecord, SessionRow,
+    Storage, Tx, UploadRecord, WriteJob,
 };
 use crate::bus::Bus;
 use crate::error::ApiError;
@@ -49,6 +51,13 @@ fn migrator() -> Migrator {
             "e2e_keys".into(),
             MigrationType::Simple,
             include_str!("../../migrations/0003_e2e_keys.sql").into(),
+            false,
+        ),
+        Migration::new(
+            4,
+            "e2e_rooms".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/0004_e2e_rooms.sql").into(),
             false,
         ),
     ];
@@ -130,13 +139,33 @@ fn kind_from(s: &str) -> RoomKind {
 
 const MESSAGE_COLUMNS: &str = "id, room_id, author_id, body_kind, body, created_at, edited_at";
 const UPLOAD_COLUMNS: &str =
-    "id, room_id, filename, content_type, size, uploader_id, storage_name, message_id";
+    "id, room_id, filename, content_type, size, uploader_id, storage_name, message_id, encrypted";
 
-type UploadTuple = (i64, i64, String, String, i64, i64, String, Option<i64>);
+type UploadTuple = (
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    Option<i64>,
+    bool,
+);
 
 fn upload_from(r: UploadTuple) -> UploadRecord {
-    let (id, room_id, filename, content_type, size, uploader_id, storage_name, message_id) = r;
-    let inline = crate::services::uploads::is_inline(&content_type);
+    let (
+        id,
+        room_id,
+        filename,
+        content_type,
+        size,
+        uploader_id,
+        storage_name,
+        message_id,
+        encrypted,
+    ) = r;
+    let inline = !encrypted && crate::services::uploads::is_inline(&content_type);
     UploadRecord {
         info: UploadInfo {
             id,
@@ -145,6 +174,7 @@ fn upload_from(r: UploadTuple) -> UploadRecord {
             content_type,
             size,
             inline,
+            encrypted,
         },
         uploader_id,
         storage_name,
@@ -153,12 +183,23 @@ fn upload_from(r: UploadTuple) -> UploadRecord {
 }
 
 async fn load_room(conn: &mut SqliteConnection, id: RoomId) -> Result<Option<Room>, ApiError> {
-    let row: Option<(i64, String, Option<String>, Option<i64>)> =
-        sqlx::query_as("SELECT id, kind, name, owner_id FROM rooms WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((id, kind, name, owner_id)) = row else {
+    type RoomTuple = (
+        i64,
+        String,
+        Option<String>,
+        Option<i64>,
+        bool,
+        i64,
+        Option<String>,
+        Option<i64>,
+    );
+    let row: Option<RoomTuple> = sqlx::query_as(
+        "SELECT id, kind, name, owner_id, encrypted, epoch, key_id, key_epoch          FROM rooms WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((id, kind, name, owner_id, encrypted, epoch, key_id, key_epoch)) = row else {
         return Ok(None);
     };
     let members: Vec<(i64,)> =
@@ -174,7 +215,34 @@ async fn load_room(conn: &mut SqliteConnection, id: RoomId) -> Result<Option<Roo
         members: members.into_iter().map(|m| m.0).collect(),
         last_message: None,
         unread_count: 0,
+        encrypted,
+        epoch,
+        key_id,
+        key_epoch,
     }))
+}
+
+fn change_kind_from(s: &str) -> MembershipChangeKind {
+    match s {
+        "created" => MembershipChangeKind::Created,
+        "removed" => MembershipChangeKind::Removed,
+        "left" => MembershipChangeKind::Left,
+        _ => MembershipChangeKind::Added,
+    }
+}
+
+fn change_kind_str(k: MembershipChangeKind) -> &'static str {
+    match k {
+        MembershipChangeKind::Created => "created",
+        MembershipChangeKind::Added => "added",
+        MembershipChangeKind::Removed => "removed",
+        MembershipChangeKind::Left => "left",
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }
 
 impl Storage for SqliteStorage {
@@ -309,6 +377,81 @@ impl Storage for SqliteStorage {
         Box::pin(async move {
             let mut conn = self.read.acquire().await?;
             load_room(&mut conn, id).await
+        })
+    }
+
+    fn encrypted_room_ids_of(&self, user: UserId) -> Fut<'_, Vec<RoomId>> {
+        Box::pin(async move {
+            let rows: Vec<(i64,)> = sqlx::query_as(
+                "SELECT r.id FROM rooms r JOIN members m ON m.room_id = r.id \
+                 WHERE m.user_id = $1 AND r.encrypted = TRUE ORDER BY r.id",
+            )
+            .bind(user)
+            .fetch_all(&self.read)
+            .await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        })
+    }
+
+    fn room_changes(&self, room: RoomId) -> Fut<'_, Vec<MembershipChange>> {
+        Box::pin(async move {
+            let rows: Vec<(i64, String, i64, Option<i64>, i64)> = sqlx::query_as(
+                "SELECT epoch, kind, user_id, actor_id, at FROM room_changes \
+                 WHERE room_id = $1 ORDER BY id",
+            )
+            .bind(room)
+            .fetch_all(&self.read)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(epoch, kind, user_id, actor_id, at)| MembershipChange {
+                    epoch,
+                    kind: change_kind_from(&kind),
+                    user_id,
+                    actor_id,
+                    at,
+                })
+                .collect())
+        })
+    }
+
+    fn have_shared_room(&self, a: UserId, b: UserId) -> Fut<'_, bool> {
+        Box::pin(async move {
+            let row: Option<(i64,)> = sqlx::query_as(
+                "SELECT 1 FROM room_changes x JOIN room_changes y ON x.room_id = y.room_id \
+                 WHERE x.user_id = $1 AND y.user_id = $2 LIMIT 1",
+            )
+            .bind(a)
+            .bind(b)
+            .fetch_optional(&self.read)
+            .await?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn room_key_shares(&self, room: RoomId, user: UserId) -> Fut<'_, Vec<RoomKeyEntry>> {
+        Box::pin(async move {
+            let rows: Vec<(String, i64, i64, String, i64)> = sqlx::query_as(
+                "SELECT k.key_id, k.epoch, k.distributor_id, s.share, k.created_at \
+                 FROM room_key_shares s JOIN room_keys k ON k.key_id = s.key_id \
+                 WHERE k.room_id = $1 AND s.user_id = $2 ORDER BY k.created_at, k.rowid",
+            )
+            .bind(room)
+            .bind(user)
+            .fetch_all(&self.read)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(
+                    |(key_id, epoch, distributor_id, share, created_at)| RoomKeyEntry {
+                        key_id,
+                        epoch,
+                        distributor_id,
+                        share,
+                        created_at,
+                    },
+                )
+                .collect())
         })
     }
 
@@ -500,21 +643,40 @@ impl Storage for SqliteStorage {
 
     fn e2e_keys(&self, user: UserId) -> Fut<'_, Option<E2eRecord>> {
         Box::pin(async move {
-            let row: Option<(String, String, String, String)> = sqlx::query_as(
-                "SELECT curve25519, ed25519, key_backup, trust_store FROM e2e_keys \
-                 WHERE user_id = $1",
+            type KeysTuple = (
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+            );
+            let row: Option<KeysTuple> = sqlx::query_as(
+                "SELECT curve25519, ed25519, key_backup, trust_store, agreement_key, \
+                 agreement_signature FROM e2e_keys WHERE user_id = $1",
             )
             .bind(user)
             .fetch_optional(&self.read)
             .await?;
-            Ok(
-                row.map(|(curve25519, ed25519, key_backup, trust_store)| E2eRecord {
+            Ok(row.map(
+                |(
                     curve25519,
                     ed25519,
                     key_backup,
                     trust_store,
-                }),
-            )
+                    agreement_key,
+                    agreement_signature,
+                )| {
+                    E2eRecord {
+                        curve25519,
+                        ed25519,
+                        key_backup,
+                        trust_store,
+                        agreement_key,
+                        agreement_signature,
+                    }
+                },
+            ))
         })
     }
 
@@ -775,16 +937,19 @@ impl Tx for SqliteConnection {
         name: Option<&'a str>,
         owner: Option<UserId>,
         member_key: Option<&'a str>,
+        encrypted: bool,
         now: i64,
     ) -> Fut<'a, RoomId> {
         Box::pin(async move {
             let r = sqlx::query(
-                "INSERT INTO rooms (kind, name, owner_id, member_key, created_at) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO rooms (kind, name, owner_id, member_key, encrypted, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(kind)
             .bind(name)
             .bind(owner)
             .bind(member_key)
+            .bind(encrypted)
             .bind(now)
             .execute(&mut *self)
             .await?;
@@ -840,6 +1005,109 @@ impl Tx for SqliteConnection {
 
     fn load_room(&mut self, id: RoomId) -> Fut<'_, Option<Room>> {
         Box::pin(load_room(self, id))
+    }
+
+    fn bump_epoch(&mut self, room: RoomId) -> Fut<'_, i64> {
+        Box::pin(async move {
+            let (epoch,): (i64,) =
+                sqlx::query_as("UPDATE rooms SET epoch = epoch + 1 WHERE id = $1 RETURNING epoch")
+                    .bind(room)
+                    .fetch_one(&mut *self)
+                    .await?;
+            Ok(epoch)
+        })
+    }
+
+    fn insert_room_change<'a>(
+        &'a mut self,
+        room: RoomId,
+        change: &'a MembershipChange,
+    ) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO room_changes (room_id, epoch, kind, user_id, actor_id, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(room)
+            .bind(change.epoch)
+            .bind(change_kind_str(change.kind))
+            .bind(change.user_id)
+            .bind(change.actor_id)
+            .bind(change.at)
+            .execute(&mut *self)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn room_policy(&mut self, room: RoomId) -> Fut<'_, Option<RoomPolicy>> {
+        Box::pin(async move {
+            let row: Option<(bool, i64, Option<String>, Option<i64>)> = sqlx::query_as(
+                "SELECT encrypted, epoch, key_id, key_epoch FROM rooms WHERE id = $1",
+            )
+            .bind(room)
+            .fetch_optional(&mut *self)
+            .await?;
+            Ok(row.map(|(encrypted, epoch, key_id, key_epoch)| RoomPolicy {
+                encrypted,
+                epoch,
+                key_id,
+                key_epoch,
+            }))
+        })
+    }
+
+    fn insert_room_key<'a>(&'a mut self, key: NewRoomKey<'a>) -> Fut<'a, ()> {
+        Box::pin(async move {
+            let r = sqlx::query(
+                "INSERT INTO room_keys (key_id, room_id, epoch, distributor_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(key.key_id)
+            .bind(key.room)
+            .bind(key.epoch)
+            .bind(key.distributor)
+            .bind(key.now)
+            .execute(&mut *self)
+            .await;
+            match r {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(ApiError::new(
+                    ErrorCode::E2eKeyIdTaken,
+                    "a room key with this id exists already",
+                )),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn insert_room_key_share<'a>(
+        &'a mut self,
+        key_id: &'a str,
+        user: UserId,
+        share: &'a str,
+    ) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO room_key_shares (key_id, user_id, share) VALUES ($1, $2, $3)")
+                .bind(key_id)
+                .bind(user)
+                .bind(share)
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn set_room_key<'a>(&'a mut self, room: RoomId, key_id: &'a str, epoch: i64) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("UPDATE rooms SET key_id = $1, key_epoch = $2 WHERE id = $3")
+                .bind(key_id)
+                .bind(epoch)
+                .bind(room)
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        })
     }
 
     fn insert_message<'a>(
@@ -1021,7 +1289,7 @@ impl Tx for SqliteConnection {
         Box::pin(async move {
             let r = sqlx::query(
                 "INSERT INTO uploads (room_id, uploader_id, filename, content_type, size, \
-                 storage_name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 storage_name, encrypted, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(u.room)
             .bind(u.uploader)
@@ -1029,6 +1297,7 @@ impl Tx for SqliteConnection {
             .bind(u.content_type)
             .bind(u.size)
             .bind(u.storage_name)
+            .bind(u.encrypted)
             .bind(u.now)
             .execute(&mut *self)
             .await?;
@@ -1114,10 +1383,19 @@ impl Tx for SqliteConnection {
     ) -> Fut<'a, ()> {
         Box::pin(async move {
             let r = sqlx::query(
-                "INSERT INTO e2e_keys \
-                 (user_id, curve25519, ed25519, key_backup, trust_store, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (user_id) DO UPDATE SET curve25519 = excluded.curve25519, \
+                "INSERT INTO e2e_keys (user_id, curve25519, ed25519, key_backup, trust_store, \
+                 agreement_key, agreement_signature, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (user_id) DO UPDATE SET \
+                 agreement_key = CASE WHEN excluded.agreement_key IS NULL \
+                   AND e2e_keys.curve25519 = excluded.curve25519 \
+                   AND e2e_keys.ed25519 = excluded.ed25519 \
+                   THEN e2e_keys.agreement_key ELSE excluded.agreement_key END, \
+                 agreement_signature = CASE WHEN excluded.agreement_key IS NULL \
+                   AND e2e_keys.curve25519 = excluded.curve25519 \
+                   AND e2e_keys.ed25519 = excluded.ed25519 \
+                   THEN e2e_keys.agreement_signature ELSE excluded.agreement_signature END, \
+                 curve25519 = excluded.curve25519, \
                  ed25519 = excluded.ed25519, key_backup = excluded.key_backup, \
                  trust_store = excluded.trust_store, updated_at = excluded.updated_at",
             )
@@ -1126,20 +1404,17 @@ impl Tx for SqliteConnection {
             .bind(&keys.ed25519)
             .bind(&keys.key_backup)
             .bind(&keys.trust_store)
+            .bind(&keys.agreement_key)
+            .bind(&keys.agreement_signature)
             .bind(now)
             .execute(&mut *self)
             .await;
             match r {
                 Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_database_error()
-                        .is_some_and(|d| d.is_unique_violation()) =>
-                {
-                    Err(ApiError::new(
-                        ErrorCode::IdentityKeyTaken,
-                        "this identity key is registered to another user",
-                    ))
-                }
+                Err(e) if is_unique_violation(&e) => Err(ApiError::new(
+                    ErrorCode::IdentityKeyTaken,
+                    "this identity key is registered to another user",
+                )),
                 Err(e) => Err(e.into()),
             }
         })

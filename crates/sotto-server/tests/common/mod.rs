@@ -1,6 +1,7 @@
 //! Test helpers: a real server on port 0 with a temporary data directory, driven by the SDK.
 #![allow(dead_code, unreachable_pub)]
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sotto_client::{Client, Realtime, RealtimeEvent};
@@ -81,4 +82,30 @@ pub async fn expect(
         Some(ev) => ev,
         None => panic!("timed out waiting for {what}"),
     }
+}
+
+/// Every file under `dir`, recursively (for the at-rest scans).
+pub fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir)
+        .expect("read dir")
+        .map_while(Result::ok)
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// How often `needle` occurs in `haystack`.
+pub fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return 0;
+    }
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }

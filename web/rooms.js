@@ -525,7 +525,7 @@ function failure(code) {
  * @param {PublishedKeys} keys
  */
 function memberJson(userId, keys) {
-  return { user_id: String(userId), ed25519: keys.ed25519, agreement_key: keys.agreement_key ?? '', agreement_signature: keys.agreement_signature ?? '' };
+  return { user_id: userId, ed25519: keys.ed25519, agreement_key: keys.agreement_key ?? '', agreement_signature: keys.agreement_signature ?? '' };
 }
 
 /**
@@ -534,7 +534,7 @@ function memberJson(userId, keys) {
  * signature are checked for that share).
  * @param {import('./api.js').RoomKeys} keys
  * @param {number} epoch
- * @returns {string[] | null}
+ * @returns {number[] | null}
  */
 export function membersAt(keys, epoch) {
   /** @param {number} upTo */
@@ -550,7 +550,7 @@ export function membersAt(keys, epoch) {
   const now = replay(Number.MAX_SAFE_INTEGER);
   const listed = [...keys.members].sort((a, b) => a - b);
   if (now.length !== listed.length || now.some((id, i) => id !== listed[i])) return null;
-  return replay(epoch).map(String);
+  return replay(epoch);
 }
 
 /**

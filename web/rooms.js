@@ -41,6 +41,9 @@ const wasm = e2e.sotto;
 /** How often a key is re-made when the membership keeps moving underneath. */
 const ATTEMPTS = 3;
 
+/** Failures after which the author's keys are looked up again (they may have changed). */
+const RECHECK = new Set(['e2e_tampered', 'e2e_wrong_sender', 'e2e_key_not_shared']);
+
 /** What a reader is told about a message that cannot be decrypted, by code. */
 const REASONS = /** @type {Record<string, string>} */ ({
   e2e_key_not_shared: 'key not shared with you yet',
@@ -98,6 +101,8 @@ export class E2eRooms {
     this.decrypted = new Map();
     /** @type {Map<number, {userId: number, keys: e2e.IdentityKeys}>} changed keys to acknowledge, by user */
     this.changedKeys = new Map();
+    /** @type {Set<number>} authors looked up again after a message of theirs failed (once per load) */
+    this.rechecked = new Set();
   }
 
   /** @param {number} roomId */
@@ -184,6 +189,7 @@ export class E2eRooms {
     if (!this.rooms.has(roomId)) this.set(roomId, { status: 'loading' });
     // Each load looks at the members' keys afresh (a key changed meanwhile must show).
     this.peers.clear();
+    this.rechecked.clear();
     try {
       for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
         const keys = await api.roomKeys(roomId);
@@ -378,6 +384,18 @@ export class E2eRooms {
       } catch (err) {
         result = failure(codeOf(err) ?? 'e2e_malformed');
       }
+    }
+    // A signature that does not verify, or a key never shared, can mean the author's key
+    // changed since it was looked up: look once more before saying so.
+    if (!result.ok && RECHECK.has(result.code) && !this.rechecked.has(msg.author_id)) {
+      this.rechecked.add(msg.author_id);
+      this.peers.delete(msg.author_id);
+      this.settledPeers.delete(msg.author_id);
+      this.peer(msg.author_id).then(
+        () => this.state.changed(),
+        () => {},
+      );
+      return null;
     }
     // A locked identity is not a property of the message: asked again once unlocked.
     if (result.ok || result.code !== 'e2e_locked') this.decrypted.set(msg.id, { envelope, result });

@@ -430,3 +430,96 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
         );
     }
 }
+
+#[tokio::test]
+async fn an_encrypted_dm_shows_a_changed_key_and_trusts_it_only_once_acknowledged() {
+    let mut ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let alice_sdk = ts.user(&admin, "alice").await;
+    let bob_sdk = ts.user(&admin, "bob").await;
+    drop(admin);
+    let bob_id = bob_sdk.me().await.expect("me").id;
+    // An ordinary DM exists already: the encrypted one is another room with the same person.
+    let ordinary = alice_sdk.dm(bob_id).await.expect("an ordinary DM");
+    assert!(!ordinary.encrypted);
+
+    let a = Browser::launch().await;
+    let b = Browser::launch().await;
+    log_in(&a, &ts.url, "alice").await;
+    log_in(&b, &ts.url, "bob").await;
+    set_up_e2e_remembering(&a, false).await;
+    set_up_e2e_remembering(&b, false).await;
+
+    // Alice ticks "Encrypted" (off by default for DMs), then picks bob.
+    a.click("#new-dm").await;
+    a.click("#start-encrypted").await;
+    a.click_text("#directory .person", None, "bob").await;
+    a.element("#room-e2e svg.e2e-key").await;
+    assert_eq!(a.text("#room-title").await, "bob");
+    wait_room_status(&a, "ready").await;
+    let rooms = a
+        .exec(
+            "return [...document.querySelectorAll('#rooms .room-link')] \
+             .map(e => [e.querySelector('.room-name').textContent, !!e.querySelector('svg.e2e-key')]) \
+             .sort()",
+            json!([]),
+        )
+        .await;
+    assert_eq!(rooms, json!([["bob", false], ["bob", true]]), "two DMs");
+    let encrypted = alice_sdk
+        .rooms()
+        .await
+        .expect("rooms")
+        .into_iter()
+        .find(|r| r.encrypted)
+        .expect("the encrypted DM");
+    assert_ne!(encrypted.id, ordinary.id);
+
+    let before = "before the reset 6d1f0a93";
+    send(&a, before).await;
+    b.click("#rooms .room-link:has(svg.e2e-key)").await;
+    b.wait_for(
+        "the encrypted DM open",
+        "return !!document.querySelector('#room-e2e svg.e2e-key')",
+        json!([]),
+    )
+    .await;
+    let key_id = key_of(&b, before).await;
+
+    // Bob resets his E2E key and writes: alice's page does not take the new key silently.
+    assert!(e2e_panel_unlocked(&b).await);
+    b.click("#e2e-reset").await;
+    b.click("#e2e-reset-saved").await;
+    b.click("#e2e-reset-submit").await;
+    b.element("#e2e-notice").await;
+    let after = "after the reset 2c9ab514";
+    send(&b, after).await;
+    let after_id = newest(&alice_sdk, encrypted.id).await.id;
+    assert_eq!(
+        undecryptable(&a, after_id).await,
+        "Cannot decrypt this message: the sender's key changed — acknowledge it first."
+    );
+    let warning = a.text("#e2e-room-status .e2e-key-changed").await;
+    assert!(
+        warning.starts_with("bob's E2E key changed"),
+        "the room says so: {warning}"
+    );
+    key_of(&a, before).await;
+
+    // Acknowledged: the message reads, under the same room key, and the warning goes.
+    a.click("#e2e-room-status .e2e-acknowledge").await;
+    assert_eq!(key_of(&a, after).await, key_id);
+    a.wait_for(
+        "the warning to go",
+        "return document.querySelector('#e2e-room-status .e2e-key-changed') === null",
+        json!([]),
+    )
+    .await;
+
+    for br in [&a, &b] {
+        assert_clean(br).await;
+    }
+    a.quit().await;
+    b.quit().await;
+    ts.stop().await;
+}

@@ -56,10 +56,10 @@ if ! diff -r "$root/web/pkg" "$fresh"; then
     exit 1
 fi
 
-step "crypto scenario suite and safety-number vectors on wasm32 (Node)"
+step "crypto scenario suites (OTR, encrypted rooms) and safety-number vectors on wasm32 (Node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
     cargo test --locked -p sotto-crypto --target wasm32-unknown-unknown \
-    --test otr_scenarios --test safety_vectors
+    --test otr_scenarios --test safety_vectors --test rooms
 
 step "JavaScript API of the browser package (Node)"
 node --test crates/sotto-wasm/tests/node/

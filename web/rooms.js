@@ -19,7 +19,8 @@ const wasm = e2e.sotto;
 
 /**
  * A file sent into an encrypted room, as the encrypted message carries it: its own key, the
- * nonce and the SHA-256 of the plaintext (base64), and what the server must not know.
+ * STREAM nonce and the SHA-256 of the uploaded ciphertext (standard base64), and what the
+ * server must not know (name, type, size).
  * @typedef {{key: string, nonce: string, sha256: string, name: string, type: string, size: number, upload_id: number}} E2eFile
  */
 /** @typedef {{text?: string, file?: E2eFile}} E2eContent */
@@ -63,11 +64,7 @@ const REASONS = /** @type {Record<string, string>} */ ({
  * @returns {string | undefined}
  */
 export function codeOf(err) {
-  if (err instanceof api.ApiError) return err.code;
-  const code = e2e.errorCode(err);
-  if (code) return code;
-  const text = typeof err === 'string' ? err : err instanceof Error ? err.message : '';
-  return /^[a-z][a-z0-9_]*/.exec(text)?.[0];
+  return err instanceof api.ApiError ? err.code : e2e.errorCode(err);
 }
 
 /** @param {unknown} err */
@@ -122,6 +119,7 @@ export class E2eRooms {
     this.settledPeers.clear();
     this.decrypted.clear();
     this.changedKeys.clear();
+    this.rechecked.clear();
     this.again.clear();
   }
 

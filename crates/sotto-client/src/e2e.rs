@@ -8,24 +8,31 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
-use sotto_api::UserId;
+use std::collections::HashMap;
+
 use sotto_api::rest::{E2eKeysUpload, E2eOwnKeys, Ok as OkBody, PublicKeys, TrustStoreUpload};
+use sotto_api::{RoomId, UserId};
 use sotto_crypto::backup::{self, KdfParams, Passphrase, StorageKey, create_backup, unlock_backup};
 use sotto_crypto::identity::{Identity, OtrIdentity, PublicIdentity};
+use sotto_crypto::rooms::RoomKeyRing;
 use sotto_crypto::safety::SafetyNumber;
 use sotto_crypto::trust::{TrustDecision, TrustStore};
 
 use crate::{Client, Error, Result};
 
-/// The unlocked E2E state of one client: identity, OTR identity, storage key and trust store.
-/// Not `Clone` or `Debug`; dropping it zeroizes the keys.
+/// The unlocked E2E state of one client: identity, OTR identity, storage key, trust store, and
+/// the room keys it opened (one key ring per encrypted room, in memory only: a new client gets
+/// them again from the shares the server keeps for it). Not `Clone` or `Debug`; dropping it
+/// zeroizes the keys.
 pub struct E2eKeys {
     pub(crate) identity: Identity,
     pub(crate) otr: OtrIdentity,
     storage_key: StorageKey,
     pub(crate) trust: TrustStore,
+    pub(crate) user: UserId,
     owner: String,
     kdf: KdfParams,
+    pub(crate) rings: HashMap<RoomId, RoomKeyRing>,
 }
 
 impl E2eKeys {
@@ -37,6 +44,16 @@ impl E2eKeys {
     /// The trust store (pins and verified marks).
     pub fn trust(&self) -> &TrustStore {
         &self.trust
+    }
+
+    /// The identity (for `sotto-crypto` calls the SDK does not wrap).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The room keys this client holds for `room`, if it opened any.
+    pub fn room_ring(&self, room: RoomId) -> Option<&RoomKeyRing> {
+        self.rings.get(&room)
     }
 
     /// Whether the backup was sealed with weaker-than-default key derivation; re-seal it with
@@ -87,15 +104,19 @@ impl E2eKeys {
         Ok(STANDARD.encode(sealed))
     }
 
+    /// What `PUT /e2e/keys` publishes: the identity keys, the room agreement key signed by
+    /// the identity, the backup and the sealed trust store.
     fn upload(&self, backup: &[u8]) -> Result<E2eKeysUpload> {
         let (curve25519, ed25519) = self.identity.public().to_base64();
+        let (agreement_key, agreement_signature) =
+            self.identity.signed_agreement_key(self.user).to_base64();
         Ok(E2eKeysUpload {
             curve25519,
             ed25519,
             key_backup: STANDARD.encode(backup),
             trust_store: self.sealed_trust_store()?,
-            agreement_key: None,
-            agreement_signature: None,
+            agreement_key: Some(agreement_key),
+            agreement_signature: Some(agreement_signature),
         })
     }
 }
@@ -115,8 +136,10 @@ impl Client {
             otr: unlocked.otr,
             storage_key: unlocked.storage_key,
             trust: TrustStore::new(),
+            user: self.user_id(),
             owner: self.user_id().to_string(),
             kdf: params,
+            rings: HashMap::new(),
         };
         let _: OkBody = self
             .call(
@@ -129,6 +152,9 @@ impl Client {
     }
 
     /// Enters the E2E key on this client: fetches the key backup and trust store and opens them.
+    /// A v1 backup (from before encrypted rooms) gets a room agreement key at this first unlock:
+    /// the upgraded backup and the signed agreement key are published at once (the identity keys
+    /// stay the same, so this is no identity reset). So is an agreement key the directory lacks.
     pub async fn e2e_unlock(&self, passphrase: &str) -> Result<E2eKeys> {
         let own: E2eOwnKeys = self.get("/api/v1/e2e/keys/me").await?;
         let backup = STANDARD.decode(&own.key_backup).map_err(crypto)?;
@@ -136,14 +162,32 @@ impl Client {
         let unlocked = unlock_backup(&backup, passphrase).map_err(crypto)?;
         let owner = self.user_id().to_string();
         let trust = TrustStore::open(&unlocked.storage_key, &owner, &sealed).map_err(crypto)?;
-        Ok(E2eKeys {
+        let keys = E2eKeys {
             identity: unlocked.identity,
             otr: unlocked.otr,
             storage_key: unlocked.storage_key,
             trust,
+            user: self.user_id(),
             owner,
             kdf: unlocked.kdf,
-        })
+            rings: HashMap::new(),
+        };
+        let published = keys.identity.agreement_key().to_base64();
+        let republish = match unlocked.upgraded_backup {
+            Some(upgraded) => Some(upgraded),
+            None if own.agreement_key.as_deref() != Some(published.as_str()) => Some(backup),
+            None => None,
+        };
+        if let Some(backup) = republish {
+            let _: OkBody = self
+                .call(
+                    Method::PUT,
+                    "/api/v1/e2e/keys",
+                    Some(&keys.upload(&backup)?),
+                )
+                .await?;
+        }
+        Ok(keys)
     }
 
     /// Re-seals the identity under a new passphrase (and a new storage key); uploads the backup

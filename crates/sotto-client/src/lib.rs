@@ -12,10 +12,15 @@
 //! while let Some(ev) = rt.next().await { println!("{ev:?}"); }
 //! # Ok(()) }
 //! ```
+//!
+//! End-to-end encryption lives in three modules: `e2e` (identity keys, backup, trust store),
+//! `otr` (off-the-record sessions, [`OtrEndpoint`]) and `rooms` (encrypted rooms: room keys,
+//! encrypted messages and files, local search; see [`Client::room_send`]).
 
 mod e2e;
 mod otr;
 mod realtime;
+mod rooms;
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -28,6 +33,7 @@ pub use e2e::E2eKeys;
 pub use otr::{OtrEndpoint, OtrUpdate};
 pub use realtime::{ConnectOptions, Realtime, RealtimeEvent};
 pub use reqwest::Method;
+pub use rooms::{ReadError, RefusedShare, RoomKeyState, RoomMessage, search_decrypted};
 pub use sotto_api;
 pub use sotto_crypto;
 

@@ -132,7 +132,7 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
     log_in(&a, &ts.url, "alice").await;
     log_in(&b, &ts.url, "bob").await;
     log_in(&c, &ts.url, "carol").await;
-    set_up_e2e_remembering(&a, true).await;
+    let alice_passphrase = set_up_e2e_remembering(&a, true).await;
     set_up_e2e_remembering(&b, true).await;
     let carol_passphrase = set_up_e2e_remembering(&c, false).await;
 
@@ -360,6 +360,40 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
         "Cannot decrypt this message: key not shared with you yet."
     );
 
+    // The SDK, unlocked with alice's key, reads what the pages wrote (the file included) and
+    // writes what they read.
+    let mut alice_keys = alice_sdk
+        .e2e_unlock(&alice_passphrase)
+        .await
+        .expect("the SDK unlocks the key the page set up");
+    let history = alice_sdk
+        .room_history(&mut alice_keys, room_id)
+        .await
+        .expect("history");
+    let texts: Vec<&str> = history.iter().filter_map(|m| m.text()).collect();
+    assert_eq!(
+        texts,
+        [edited, two, three],
+        "the SDK reads the pages' messages"
+    );
+    let file = history
+        .iter()
+        .find_map(|m| m.content.as_ref().ok()?.file.clone())
+        .expect("the file message");
+    assert_eq!(file.name, "pixel.png");
+    assert_eq!(
+        alice_sdk.room_download_file(&file).await.expect("download"),
+        png
+    );
+    let from_sdk = "written by the SDK 93c0e5b7";
+    alice_sdk
+        .room_send_text(&mut alice_keys, room_id, from_sdk)
+        .await
+        .expect("send from the SDK");
+    for br in [&a, &b, &c] {
+        assert_eq!(key_of(br, from_sdk).await, second_key);
+    }
+
     // A tampered envelope, and one replayed under another author, say why.
     let original = newest(&alice_sdk, room_id).await;
     let MessageBody::Encrypted { envelope } = &original.body else {
@@ -422,7 +456,7 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
     c.quit().await;
     ts.stop().await;
     assert!(found_on_disk(ts.dir.path(), ordinary).is_some());
-    for canary in [one, two, three, edited, file_canary] {
+    for canary in [one, two, three, edited, file_canary, from_sdk] {
         assert_eq!(
             found_on_disk(ts.dir.path(), canary),
             None,

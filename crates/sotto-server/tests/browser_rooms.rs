@@ -439,6 +439,39 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
     enter_e2e_key(&c, &carol_passphrase, false).await;
     assert_eq!(key_of(&c, three).await, second_key);
 
+    // Alice removes bob: the line says so, the next message uses a third key, and the room
+    // leaves bob's page.
+    alice_sdk
+        .remove_member(room_id, bob_id)
+        .await
+        .expect("remove bob");
+    for br in [&a, &c] {
+        let line = br
+            .wait_for(
+                "the removal line",
+                "const l = document.querySelector(`#messages .system-line[data-kind=\"removed\"][data-user-id=\"${arguments[0]}\"]`); \
+                 return l ? l.textContent : null",
+                json!([bob_id]),
+            )
+            .await;
+        assert_eq!(line, "alice removed bob.");
+    }
+    b.wait_for(
+        "the room gone from bob's page",
+        "return document.querySelector('#rooms .room-link') === null",
+        json!([]),
+    )
+    .await;
+    let four = "after bob was removed 7b42c0d9";
+    send(&a, four).await;
+    let third_key = key_of(&a, four).await;
+    assert_ne!(third_key, second_key, "a new key after the removal");
+    assert_eq!(key_of(&c, four).await, third_key);
+    assert!(
+        bob_sdk.history(room_id, None, None, Some(1)).await.is_err(),
+        "bob can no longer fetch the room"
+    );
+
     // The pages stored only the remembered device keys, and (with the server stopped)
     // nothing readable is anywhere in its data directory: database, WAL and upload store. An
     // ordinary DM's message is found there, so the scan sees what is stored.
@@ -456,7 +489,7 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
     c.quit().await;
     ts.stop().await;
     assert!(found_on_disk(ts.dir.path(), ordinary).is_some());
-    for canary in [one, two, three, edited, file_canary, from_sdk] {
+    for canary in [one, two, three, four, edited, file_canary, from_sdk] {
         assert_eq!(
             found_on_disk(ts.dir.path(), canary),
             None,

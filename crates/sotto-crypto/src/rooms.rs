@@ -46,8 +46,6 @@
 //! The plaintext is JSON ([`RoomContent`]). Every decoder checks every length before using it
 //! and returns an error, never panics (fuzzed: `fuzz/fuzz_targets/room_*`).
 
-use std::collections::HashMap;
-
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
@@ -405,7 +403,7 @@ pub fn create_shares(
     members: &[Member],
 ) -> Result<Vec<(UserId, Vec<u8>)>, RoomError> {
     let mut members: Vec<&Member> = members.iter().collect();
-    members.sort_by_key(|member| member.user_id);
+    members.sort_unstable_by_key(|member| member.user_id);
     if members.is_empty() {
         return Err(RoomError::InvalidMembers);
     }
@@ -443,7 +441,8 @@ pub fn create_shares(
     for member in members {
         let recipient = member.agreement.hpke()?;
         // hpke draws the ephemeral key from getrandom and would panic if it failed; the room
-        // key was just drawn from the same source, so it is working.
+        // key was just drawn from the same source, so it is working. What can fail is the
+        // Diffie-Hellman with a (signed, but hostile) low-order agreement key.
         let (enc, sealed) =
             hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
                 &mode,
@@ -452,7 +451,7 @@ pub fn create_shares(
                 key.secret.as_slice(),
                 &encoded,
             )
-            .map_err(|_| RoomError::Randomness)?;
+            .map_err(|_| RoomError::Identity(IdentityError::InvalidPublicKey))?;
         let mut out = Writer::with_capacity(
             SHARE_MAGIC.len() + 1 + encoded.len() + ENC_LEN + sealed.len() + SIGNATURE_LEN,
         );
@@ -491,13 +490,15 @@ pub fn open_share(
         return Err(RoomError::WrongDistributor);
     }
     if let Some(expected) = expected_members {
-        let mut expected = expected.to_vec();
-        expected.sort_unstable();
-        expected.dedup();
         if !expected.contains(&header.distributor) {
             return Err(RoomError::DistributorNotMember);
         }
-        if expected != header.recipients {
+        // Equal as sets, without sorting (the recipients are already strictly ascending).
+        let same = expected
+            .iter()
+            .all(|id| header.recipients.binary_search(id).is_ok())
+            && header.recipients.iter().all(|id| expected.contains(id));
+        if !same {
             return Err(RoomError::MembersMismatch);
         }
     }
@@ -679,11 +680,11 @@ fn envelope_aad(room_id: RoomId, header: &[u8]) -> Vec<u8> {
     aad
 }
 
-/// The room keys this user holds for one room, by key id, and which one arrived last.
+/// The room keys this user holds for one room, in the order they arrived (a room gathers a key
+/// per membership change, so a list is small, and smaller in wasm than a hash map).
 pub struct RoomKeyRing {
     room_id: RoomId,
-    keys: HashMap<KeyId, RoomKey>,
-    newest: Option<KeyId>,
+    keys: Vec<RoomKey>,
 }
 
 impl RoomKeyRing {
@@ -691,8 +692,7 @@ impl RoomKeyRing {
     pub fn new(room_id: RoomId) -> Self {
         Self {
             room_id,
-            keys: HashMap::new(),
-            newest: None,
+            keys: Vec::new(),
         }
     }
 
@@ -704,23 +704,25 @@ impl RoomKeyRing {
     /// Adds a key; it becomes the newest unless the ring already had it. Returns whether it was
     /// new.
     pub fn insert(&mut self, key: RoomKey) -> bool {
-        let id = key.id;
-        if self.keys.contains_key(&id) {
+        if self.contains(key.id) {
             return false;
         }
-        self.keys.insert(id, key);
-        self.newest = Some(id);
+        self.keys.push(key);
         true
+    }
+
+    fn get(&self, key_id: KeyId) -> Option<&RoomKey> {
+        self.keys.iter().find(|key| key.id == key_id)
     }
 
     /// Whether the ring holds this key.
     pub fn contains(&self, key_id: KeyId) -> bool {
-        self.keys.contains_key(&key_id)
+        self.get(key_id).is_some()
     }
 
     /// The key added last (the one to write under, unless the server says another is current).
     pub fn newest(&self) -> Option<KeyId> {
-        self.newest
+        self.keys.last().map(|key| key.id)
     }
 
     /// How many keys the ring holds.
@@ -744,10 +746,7 @@ impl RoomKeyRing {
         if content.text.is_none() && content.file.is_none() {
             return Err(RoomError::EmptyContent);
         }
-        let key = self
-            .keys
-            .get(&key_id)
-            .ok_or(RoomError::KeyNotShared(key_id))?;
+        let key = self.get(key_id).ok_or(RoomError::KeyNotShared(key_id))?;
         let sender_bits = u64::try_from(sender).map_err(|_| RoomError::Malformed)?;
         let mut plaintext = Zeroizing::new(Vec::with_capacity(256));
         serde_json::to_writer(&mut *plaintext, content).map_err(|_| RoomError::Malformed)?;
@@ -797,8 +796,7 @@ impl RoomKeyRing {
     ) -> Result<Decrypted, RoomError> {
         let parsed = ParsedEnvelope::decode(envelope)?;
         let key = self
-            .keys
-            .get(&parsed.key_id)
+            .get(parsed.key_id)
             .ok_or(RoomError::KeyNotShared(parsed.key_id))?;
         let aad = envelope_aad(self.room_id, parsed.header);
         let plaintext = Zeroizing::new(

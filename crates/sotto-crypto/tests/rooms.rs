@@ -604,3 +604,37 @@ fn a_v1_backup_gets_an_agreement_key_and_offers_the_upgraded_backup() {
         created.identity.agreement_key()
     );
 }
+
+#[test]
+fn a_backup_written_before_encrypted_rooms_is_upgraded() {
+    // Written by the browser package of commit f2a507d (see the vector's comment).
+    let vector: serde_json::Value =
+        serde_json::from_str(include_str!("vectors/v1_backup.json")).unwrap();
+    let field = |name: &str| vector[name].as_str().unwrap().to_owned();
+    let backup = sotto_crypto::rooms::from_base64(&field("key_backup")).unwrap();
+    let device_key = sotto_crypto::rooms::from_base64(&field("device_key")).unwrap();
+
+    let unlocked = unlock_backup(&backup, &field("passphrase")).unwrap();
+    let (curve, ed) = unlocked.identity.public().to_base64();
+    assert_eq!((curve, ed), (field("curve25519"), field("ed25519")));
+    let upgraded = unlocked.upgraded_backup.expect("a v1 identity is upgraded");
+    let again = unlock_backup(&upgraded, &field("passphrase")).unwrap();
+    assert!(again.upgraded_backup.is_none());
+    assert_eq!(
+        again.identity.agreement_key(),
+        unlocked.identity.agreement_key()
+    );
+    // The published agreement key verifies against the unchanged Ed25519 key.
+    let owner: i64 = field("owner_user_id").parse().unwrap();
+    let signed = again.identity.signed_agreement_key(owner);
+    assert!(Member::verify(owner, again.identity.public().ed25519, &signed).is_ok());
+
+    let by_device =
+        unlock_backup_with_storage_key(&backup, StorageKey::from_bytes(&device_key).unwrap())
+            .unwrap();
+    assert!(by_device.upgraded_backup.is_some());
+    let upgraded_by_device =
+        unlock_backup_with_storage_key(&upgraded, StorageKey::from_bytes(&device_key).unwrap())
+            .unwrap();
+    assert!(upgraded_by_device.upgraded_backup.is_none());
+}

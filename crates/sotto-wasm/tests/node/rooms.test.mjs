@@ -3,6 +3,7 @@
 // envelopes, and encrypt a file.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { loadPage } from "./load.mjs";
 
 const ROOM = "42";
@@ -183,21 +184,39 @@ test("a file is encrypted in chunks, named in a message and decrypted; tampering
     assert.throws(() => bob.page.fileDecrypt(encrypted.ciphertext, "AAAA", file.nonce, file.sha256), { code: "e2e_malformed" });
 });
 
-test("a backup from before encrypted rooms is upgraded at unlock", async () => {
-    // The package can only write v2 backups; the native tests cover the v1 upgrade itself. Here:
-    // a current backup reports no upgrade, with the passphrase and with the device key.
+test("a backup from before encrypted rooms is upgraded at unlock, with the passphrase or the device key", async () => {
+    // Written by the package of commit f2a507d, before the agreement key existed.
+    const vectorUrl = new URL("../../../sotto-crypto/tests/vectors/v1_backup.json", import.meta.url);
+    const v = JSON.parse(readFileSync(vectorUrl, "utf8"));
+    const bytes = (b64) => new Uint8Array(Buffer.from(b64, "base64"));
     const page = await loadPage(`upgrade-${Math.random()}`);
-    const pass = page.generatePassphrase();
-    const sealed = page.createIdentity("5", pass, true);
-    const keys = page.publicKeys();
-    const deviceKey = page.deviceKey();
+
+    const unlocked = page.unlock(v.owner_user_id, bytes(v.key_backup), v.passphrase, bytes(v.trust_store), false);
+    assert.ok(unlocked.upgradedBackup instanceof Uint8Array, "the re-sealed backup is offered");
+    const keys = JSON.parse(page.publicKeys());
+    assert.equal(keys.curve25519, v.curve25519);
+    assert.equal(keys.ed25519, v.ed25519);
+    assert.equal(keys.agreement_key.length, 43);
+
+    // The upgraded backup opens with the same passphrase and device key, with the same keys.
     page.lock();
-    const unlocked = page.unlock("5", sealed.backup, pass, sealed.trustStore, false);
-    assert.equal(unlocked.upgradedBackup, undefined);
-    assert.equal(unlocked.needsRekey, true);
-    assert.equal(page.publicKeys(), keys, "the agreement key survives the backup");
+    const again = page.unlock(v.owner_user_id, unlocked.upgradedBackup, v.passphrase, bytes(v.trust_store), false);
+    assert.equal(again.upgradedBackup, undefined);
+    assert.deepEqual(JSON.parse(page.publicKeys()), keys);
     page.lock();
-    const byDevice = page.unlockWithDeviceKey("5", sealed.backup, deviceKey, sealed.trustStore);
+    const byDevice = page.unlockWithDeviceKey(v.owner_user_id, unlocked.upgradedBackup, bytes(v.device_key), bytes(v.trust_store));
     assert.equal(byDevice.upgradedBackup, undefined);
-    assert.equal(page.publicKeys(), keys);
+    assert.deepEqual(JSON.parse(page.publicKeys()), keys);
+
+    // A device-key unlock of the old backup upgrades as well.
+    page.lock();
+    const oldByDevice = page.unlockWithDeviceKey(v.owner_user_id, bytes(v.key_backup), bytes(v.device_key), bytes(v.trust_store));
+    assert.ok(oldByDevice.upgradedBackup instanceof Uint8Array);
+
+    // A current backup reports nothing to upgrade.
+    const fresh = await loadPage(`fresh-${Math.random()}`);
+    const pass = fresh.generatePassphrase();
+    const sealed = fresh.createIdentity("5", pass, true);
+    fresh.lock();
+    assert.equal(fresh.unlock("5", sealed.backup, pass, sealed.trustStore, false).upgradedBackup, undefined);
 });

@@ -133,6 +133,10 @@ pub struct RoomKeyState {
     pub usable_key: Option<String>,
     /// Its membership history (show every change: a member the server adds is visible).
     pub changes: Vec<MembershipChange>,
+    /// Members the server lists that the history does not explain, and members of the history
+    /// it does not list: a server adding someone silently shows up here. While this is not
+    /// empty, [`Client::room_ensure_key`] distributes no key.
+    pub unexplained_members: Vec<UserId>,
     /// Shares refused by this sync.
     pub refused: Vec<RefusedShare>,
 }
@@ -341,24 +345,39 @@ impl Client {
                 && key_id_of(current)
                     .is_ok_and(|id| keys.rings.get(&room).is_some_and(|r| r.contains(id)))
         });
+        let explained: BTreeSet<UserId> = members_at(&state.changes, state.epoch)
+            .into_iter()
+            .collect();
+        let listed: BTreeSet<UserId> = state.members.iter().copied().collect();
+        let unexplained_members = explained.symmetric_difference(&listed).copied().collect();
         Ok(RoomKeyState {
             epoch: state.epoch,
             members: state.members,
             usable_key,
             changes: state.changes,
             refused,
+            unexplained_members,
         })
     }
 
     /// The room's current key id, after creating and distributing a new key to the current
     /// members if the caller holds none of the current epoch. Retries when the membership moved
-    /// meanwhile (`e2e_key_members_mismatch`).
+    /// meanwhile (`e2e_key_members_mismatch`). Refuses while the server's member list disagrees
+    /// with the room's membership history ([`RoomKeyState::unexplained_members`]): a member the
+    /// server added silently gets no key.
     pub async fn room_ensure_key(&self, keys: &mut E2eKeys, room: RoomId) -> Result<String> {
         let mut last = None;
         for _ in 0..ATTEMPTS {
             let state = self.room_sync_keys(keys, room).await?;
             if let Some(current) = state.usable_key {
                 return Ok(current);
+            }
+            if !state.unexplained_members.is_empty() {
+                return Err(Error::Crypto(format!(
+                    "the room's members do not match its membership history ({:?}): no key is \
+                     shared until this is resolved",
+                    state.unexplained_members
+                )));
             }
             let mut members = Vec::with_capacity(state.members.len());
             for m in &state.members {
@@ -395,8 +414,10 @@ impl Client {
     }
 
     /// Encrypts `content` under the room's current key (distributing a new one first if
-    /// needed) and sends it, with an encrypted upload attached if given. Retries when the
-    /// membership changed between the key and the send (`e2e_room_key_stale`).
+    /// needed) and sends it, with an encrypted upload attached if given. The key this client
+    /// received last is tried first, without asking the server (one round trip per message);
+    /// when the server answers `e2e_room_key_stale` (the membership changed), the keys are
+    /// synced, a new one distributed if needed, and the send retried.
     pub async fn room_send(
         &self,
         keys: &mut E2eKeys,
@@ -405,8 +426,12 @@ impl Client {
         attachment: Option<sotto_api::UploadId>,
     ) -> Result<Message> {
         let mut last = None;
+        let mut newest = keys.rings.get(&room).and_then(RoomKeyRing::newest);
         for _ in 0..ATTEMPTS {
-            let key_id = key_id_of(&self.room_ensure_key(keys, room).await?)?;
+            let key_id = match newest.take() {
+                Some(k) => k,
+                None => key_id_of(&self.room_ensure_key(keys, room).await?)?,
+            };
             let ring = keys
                 .rings
                 .get(&room)

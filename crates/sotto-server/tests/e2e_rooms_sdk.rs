@@ -274,6 +274,45 @@ async fn removed_and_late_members_read_exactly_their_share_of_the_history() {
         .expect("sync");
     assert_eq!(state.changes.len(), 4, "{:?}", state.changes);
     assert!(state.refused.is_empty());
+    assert!(state.unexplained_members.is_empty());
+
+    // A server that adds a member on its own without recording the change (here: written
+    // straight into its database) is caught: the member list disagrees with the history.
+    let dave = ts.user(&admin, "dave").await;
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        ts.dir.path().join("sotto.db").display()
+    ))
+    .await
+    .expect("open the database");
+    sqlx::query("INSERT INTO members (room_id, user_id, joined_at) VALUES ($1, $2, 0)")
+        .bind(room)
+        .bind(dave.user_id())
+        .execute(&db)
+        .await
+        .expect("ghost member");
+    let state = alice
+        .client
+        .room_sync_keys(&mut alice.keys, room)
+        .await
+        .expect("sync");
+    assert_eq!(state.unexplained_members, vec![dave.user_id()]);
+    // Even with the epoch moved too (so that a new key is due), no key goes to the ghost.
+    sqlx::query("UPDATE rooms SET epoch = epoch + 1 WHERE id = $1")
+        .bind(room)
+        .execute(&db)
+        .await
+        .expect("epoch");
+    let refused = alice
+        .client
+        .room_send_text(&mut alice.keys, room, "to whom?")
+        .await
+        .expect_err("no key for a ghost");
+    assert!(
+        refused.to_string().contains("membership history"),
+        "{refused}"
+    );
+    db.close().await;
 }
 
 #[tokio::test]

@@ -36,7 +36,8 @@ const wasm = e2e.sotto;
 /**
  * The state of one encrypted room in this tab.
  * @typedef {{status: 'locked' | 'loading' | 'ready' | 'error', error: string | null, epoch: number,
- *   keyId: string | null, members: number[], changes: MembershipChange[], refused: string[]}} RoomE2e
+ *   keyId: string | null, members: number[], changes: MembershipChange[], refused: string[],
+ *   unexplained: number[]}} RoomE2e
  */
 
 /** How often a key is re-made when the membership keeps moving underneath. */
@@ -172,7 +173,7 @@ export class E2eRooms {
    * @param {Partial<RoomE2e>} change
    */
   set(roomId, change) {
-    const old = this.rooms.get(roomId) ?? { status: 'loading', error: null, epoch: 0, keyId: null, members: [], changes: [], refused: [] };
+    const old = this.rooms.get(roomId) ?? { status: 'loading', error: null, epoch: 0, keyId: null, members: [], changes: [], refused: [], unexplained: [] };
     this.rooms.set(roomId, { ...old, ...change });
     this.state.changed();
   }
@@ -192,15 +193,21 @@ export class E2eRooms {
       for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
         const keys = await api.roomKeys(roomId);
         const refused = await this.openShares(roomId, keys);
+        // Listed as members without a change that shows them joining: no key goes to them.
+        const explained = new Set(replayMembers(keys.changes, Number.MAX_SAFE_INTEGER));
+        const unexplained = keys.members.filter((id) => !explained.has(id));
         const current = keys.keys.find((k) => k.key_id === keys.key_id);
         const usable = !!keys.key_id && !!current && current.epoch >= keys.epoch && wasm.roomHasKey(String(roomId), keys.key_id);
         if (usable) {
           this.forgetFailures(roomId);
-          this.set(roomId, { status: 'ready', error: null, epoch: keys.epoch, keyId: keys.key_id ? keyLabel(keys.key_id) : null, members: keys.members, changes: keys.changes, refused });
+          this.set(roomId, { status: 'ready', error: null, epoch: keys.epoch, keyId: keys.key_id ? keyLabel(keys.key_id) : null, members: keys.members, changes: keys.changes, refused, unexplained });
           return;
         }
         // No key yet, or none since the latest membership change: this member makes one.
-        this.set(roomId, { epoch: keys.epoch, members: keys.members, changes: keys.changes, refused });
+        this.set(roomId, { epoch: keys.epoch, members: keys.members, changes: keys.changes, refused, unexplained });
+        if (unexplained.length) {
+          throw new Error(`no new room key while the server lists ${unexplained.map((id) => this.nameOf(id)).join(', ')} as a member without a membership change that shows them joining.`);
+        }
         try {
           await this.makeKey(roomId, keys.epoch, keys.members);
         } catch (err) {
@@ -413,7 +420,7 @@ export class E2eRooms {
       info = this.rooms.get(roomId);
     }
     if (!info || info.status === 'locked') throw new LockedError();
-    if (info.status !== 'ready' || !info.keyId) throw new Error(info.error ?? 'This room has no key yet.');
+    if (info.status !== 'ready' || !info.keyId) throw new Error(`Cannot send: ${info.error ?? 'this room has no key yet.'}`);
     return wasm.roomEncrypt(String(roomId), info.keyId, String(this.state.me.id), JSON.stringify(content));
   }
 
@@ -553,20 +560,26 @@ function memberJson(userId, keys) {
  * @returns {number[] | null}
  */
 export function membersAt(keys, epoch) {
-  /** @param {number} upTo */
-  const replay = (upTo) => {
-    const members = new Set();
-    for (const c of [...keys.changes].sort((a, b) => a.epoch - b.epoch)) {
-      if (c.epoch > upTo) break;
-      if (c.kind === 'created' || c.kind === 'added') members.add(c.user_id);
-      else members.delete(c.user_id);
-    }
-    return [...members].sort((a, b) => a - b);
-  };
-  const now = replay(Number.MAX_SAFE_INTEGER);
+  const now = replayMembers(keys.changes, Number.MAX_SAFE_INTEGER);
   const listed = [...keys.members].sort((a, b) => a - b);
   if (now.length !== listed.length || now.some((id, i) => id !== listed[i])) return null;
-  return replay(epoch);
+  return replayMembers(keys.changes, epoch);
+}
+
+/**
+ * The members after every change up to `epoch`, ascending.
+ * @param {MembershipChange[]} changes
+ * @param {number} epoch
+ * @returns {number[]}
+ */
+function replayMembers(changes, epoch) {
+  const members = new Set();
+  for (const c of [...changes].sort((a, b) => a.epoch - b.epoch)) {
+    if (c.epoch > epoch) break;
+    if (c.kind === 'created' || c.kind === 'added') members.add(c.user_id);
+    else members.delete(c.user_id);
+  }
+  return [...members].sort((a, b) => a - b);
 }
 
 /**

@@ -52,11 +52,21 @@ export function roomStatus(rooms, roomId, openKeyPanel) {
     unlock.addEventListener('click', openKeyPanel);
     parts.push(h('p', { class: 'warning', 'data-status': 'locked', text: 'Unlock your E2E key to read this room.' }), unlock);
   } else if (info.status === 'error') {
-    parts.push(h('p', { class: 'error', role: 'alert', 'data-status': 'error', text: `This encrypted room has no usable key: ${info.error ?? 'unknown error'}` }));
+    parts.push(h('p', { class: 'error', role: 'alert', 'data-status': 'error', text: `Cannot write in this room: ${info.error ?? 'it has no key.'}` }));
   } else {
     parts.push(h('p', { class: 'hint', 'data-status': 'ready', text: `End-to-end encrypted. Messages use room key ${info.keyId ?? ''}.` }));
   }
   for (const refused of info?.refused ?? []) parts.push(h('p', { class: 'warning', text: refused }));
+  if (info?.unexplained.length) {
+    const names = info.unexplained.map((id) => rooms.nameOf(id)).join(', ');
+    parts.push(
+      h('p', {
+        class: 'warning e2e-unexplained',
+        role: 'alert',
+        text: `The server lists ${names} as a member, but no membership change shows them joining. No new room key is shared with them.`,
+      }),
+    );
+  }
   for (const change of rooms.changedKeys.values()) {
     if (!info?.members.includes(change.userId)) continue;
     const name = rooms.nameOf(change.userId);

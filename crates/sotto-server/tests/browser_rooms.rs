@@ -504,8 +504,10 @@ async fn an_encrypted_dm_shows_a_changed_key_and_trusts_it_only_once_acknowledge
     let admin = ts.admin().await;
     let alice_sdk = ts.user(&admin, "alice").await;
     let bob_sdk = ts.user(&admin, "bob").await;
+    let dave_sdk = ts.user(&admin, "dave").await;
     drop(admin);
     let bob_id = bob_sdk.me().await.expect("me").id;
+    let dave_id = dave_sdk.me().await.expect("me").id;
     // An ordinary DM exists already: the encrypted one is another room with the same person.
     let ordinary = alice_sdk.dm(bob_id).await.expect("an ordinary DM");
     assert!(!ordinary.encrypted);
@@ -582,6 +584,72 @@ async fn an_encrypted_dm_shows_a_changed_key_and_trusts_it_only_once_acknowledge
         json!([]),
     )
     .await;
+
+    // A server that adds a member on its own without recording the change (written straight
+    // into its database, the epoch moved so a new key is due): the page names the member and
+    // shares no key with them, so nothing more can be written.
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        ts.dir.path().join("sotto.db").display()
+    ))
+    .await
+    .expect("open the database");
+    sqlx::query("INSERT INTO members (room_id, user_id, joined_at) VALUES ($1, $2, 0)")
+        .bind(encrypted.id)
+        .bind(dave_id)
+        .execute(&db)
+        .await
+        .expect("ghost member");
+    sqlx::query("UPDATE rooms SET epoch = epoch + 1 WHERE id = $1")
+        .bind(encrypted.id)
+        .execute(&db)
+        .await
+        .expect("epoch");
+    db.close().await;
+    // Opening the room again loads its keys.
+    a.click("#rooms .room-link:not(:has(svg.e2e-key))").await;
+    a.wait_for(
+        "the ordinary DM open",
+        "return document.querySelector('#room-e2e svg') === null",
+        json!([]),
+    )
+    .await;
+    a.click("#rooms .room-link:has(svg.e2e-key)").await;
+    let ghost = a.text("#e2e-room-status .e2e-unexplained").await;
+    assert_eq!(
+        ghost,
+        "The server lists dave as a member, but no membership change shows them joining. No \
+         new room key is shared with them."
+    );
+    a.type_into("#composer-input", "to whom?").await;
+    a.click("#send").await;
+    let refused = a
+        .wait_for(
+            "the send refused",
+            "return document.getElementById('send-error').textContent",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        refused,
+        "Cannot send: no new room key while the server lists dave as a member without a \
+         membership change that shows them joining."
+    );
+    let dave_keys = dave_sdk
+        .raw(
+            reqwest::Method::GET,
+            &format!("/api/v1/rooms/{}/keys", encrypted.id),
+            None,
+            &[],
+        )
+        .await
+        .expect("keys");
+    let dave_keys: Value = serde_json::from_slice(&dave_keys.body).expect("JSON");
+    assert_eq!(
+        dave_keys["keys"],
+        json!([]),
+        "no share for the ghost: {dave_keys}"
+    );
 
     for br in [&a, &b] {
         assert_clean(br).await;

@@ -472,6 +472,12 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
         "bob can no longer fetch the room"
     );
 
+    // Markup written into an encrypted room stays text once decrypted.
+    for payload in &PAYLOADS[..4] {
+        send(&a, payload).await;
+        key_of(&c, payload).await;
+    }
+
     // The pages stored only the remembered device keys, and (with the server stopped)
     // nothing readable is anywhere in its data directory: database, WAL and upload store. An
     // ordinary DM's message is found there, so the scan sees what is stored.

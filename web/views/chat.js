@@ -62,8 +62,8 @@ export function showChat(root, state, otr, rooms, actions) {
       state.me.id,
       () => {
         actions.unlocked();
+        // Encrypted rooms opened while locked (the open one included) load their keys now.
         rooms.unlocked();
-        if (state.openRoomId !== null && rooms.isEncrypted(state.openRoomId)) void rooms.refresh(state.openRoomId);
         state.changed();
       },
       { notice, otr },

@@ -657,6 +657,17 @@ async fn an_encrypted_dm_shows_a_changed_key_and_trusts_it_only_once_acknowledge
         "no share for the ghost: {dave_keys}"
     );
 
+    // At 360 px the room with its warnings and key ids does not scroll sideways.
+    a.set_window_size(360, 800).await;
+    let width = a
+        .wait_for(
+            "a 360 px window",
+            "return innerWidth === 360 && document.documentElement.scrollWidth",
+            json!([]),
+        )
+        .await;
+    assert!(width.as_i64().expect("a width") <= 360, "{width}");
+
     for br in [&a, &b] {
         assert_clean(br).await;
     }

@@ -10,7 +10,8 @@
  */
 /**
  * @typedef {{id: number, kind: 'dm' | 'multi_dm' | 'group', name?: string | null,
- *   members: number[], last_message?: Message | null, unread_count?: number}} Room
+ *   members: number[], last_message?: Message | null, unread_count?: number,
+ *   encrypted?: boolean, epoch?: number, key_id?: string | null, key_epoch?: number | null}} Room
  */
 /** @typedef {{session_id: number, csrf_token: string, user: User}} Session */
 
@@ -135,12 +136,22 @@ export function rooms() {
 }
 
 /**
- * The 1:1 DM with a user (created if needed).
+ * `{encrypted}` when the caller chose; absent, the server's setting decides.
+ * @param {boolean | undefined} encrypted
+ */
+function encryptedField(encrypted) {
+  return encrypted === undefined ? {} : { encrypted };
+}
+
+/**
+ * The 1:1 DM with a user (created if needed). An encrypted and an ordinary DM with the same
+ * person are distinct rooms.
  * @param {number} userId
+ * @param {boolean} [encrypted] absent: the server's `e2e.encrypt_new_dms` decides
  * @returns {Promise<Room>}
  */
-export function openDm(userId) {
-  return request('POST', '/api/v1/rooms/dm', { user_id: userId });
+export function openDm(userId, encrypted) {
+  return request('POST', '/api/v1/rooms/dm', { user_id: userId, ...encryptedField(encrypted) });
 }
 
 /**
@@ -164,6 +175,21 @@ export function sendText(roomId, text) {
 }
 
 /**
+ * Sends an E2E envelope (base64) into an encrypted room, with the encrypted upload it
+ * carries the key of, if any.
+ * @param {number} roomId
+ * @param {string} envelope
+ * @param {number | null} [attachmentId]
+ * @returns {Promise<Message>}
+ */
+export function sendEnvelope(roomId, envelope, attachmentId = null) {
+  return request('POST', `/api/v1/rooms/${encodeURIComponent(roomId)}/messages`, {
+    body: { type: 'encrypted', envelope },
+    ...(attachmentId === null ? {} : { attachment_id: attachmentId }),
+  });
+}
+
+/**
  * @param {number} roomId
  * @param {number} messageId
  * @returns {Promise<unknown>}
@@ -178,8 +204,14 @@ export function settings() {
 }
 
 /**
+ * @typedef {{curve25519: string, ed25519: string, agreement_key?: string | null,
+ *   agreement_signature?: string | null}} PublishedKeys
+ */
+/** @typedef {PublishedKeys & {key_backup: string, trust_store: string}} OwnKeys */
+
+/**
  * The caller's own E2E keys and sealed blobs, or null when not set up yet.
- * @returns {Promise<{curve25519: string, ed25519: string, key_backup: string, trust_store: string} | null>}
+ * @returns {Promise<OwnKeys | null>}
  */
 export async function ownKeys() {
   try {
@@ -191,17 +223,18 @@ export async function ownKeys() {
 }
 
 /**
- * Publishes the caller's public keys with the sealed key backup and trust store (base64).
- * @param {{curve25519: string, ed25519: string, key_backup: string, trust_store: string}} keys
+ * Publishes the caller's public keys (the room agreement key with its signature included)
+ * with the sealed key backup and trust store (base64).
+ * @param {OwnKeys} keys
  */
 export function publishKeys(keys) {
   return request('PUT', '/api/v1/e2e/keys', keys);
 }
 
 /**
- * A user's public identity keys.
+ * A user's public identity keys (with the signed room agreement key once published).
  * @param {number} userId
- * @returns {Promise<{user_id: number, curve25519: string, ed25519: string}>}
+ * @returns {Promise<PublishedKeys & {user_id: number}>}
  */
 export function publicKeys(userId) {
   return request('GET', `/api/v1/e2e/keys/${encodeURIComponent(userId)}`);
@@ -265,23 +298,61 @@ export function revokeSession(sessionId) {
 /**
  * A multi-user DM with these people (at least two besides the caller).
  * @param {number[]} userIds
+ * @param {boolean} [encrypted] absent: the server's `e2e.encrypt_new_dms` decides
  * @returns {Promise<Room>}
  */
-export function openMultiDm(userIds) {
-  return request('POST', '/api/v1/rooms/multi-dm', { user_ids: userIds });
+export function openMultiDm(userIds, encrypted) {
+  return request('POST', '/api/v1/rooms/multi-dm', { user_ids: userIds, ...encryptedField(encrypted) });
 }
 
 /**
  * A named private group owned by the caller, with these first members.
  * @param {string} name
  * @param {number[]} memberIds
+ * @param {boolean} [encrypted] absent: the server's `e2e.encrypt_new_groups` decides
  * @returns {Promise<Room>}
  */
-export function createGroup(name, memberIds) {
-  return request('POST', '/api/v1/rooms/groups', { name, member_ids: memberIds });
+export function createGroup(name, memberIds, encrypted) {
+  return request('POST', '/api/v1/rooms/groups', { name, member_ids: memberIds, ...encryptedField(encrypted) });
 }
 
-/** @typedef {{hits: Message[], next_offset: number | null}} SearchResults */
+// ---------------------------------------------------------------- room keys (E2E rooms)
+
+/**
+ * @typedef {{key_id: string, epoch: number, distributor_id: number, share: string,
+ *   created_at: number}} RoomKeyShare
+ */
+/**
+ * @typedef {{epoch: number, kind: 'created' | 'added' | 'removed' | 'left', user_id: number,
+ *   actor_id?: number | null, at: number}} MembershipChange
+ */
+/**
+ * @typedef {{epoch: number, members: number[], key_id?: string | null, keys: RoomKeyShare[],
+ *   changes: MembershipChange[]}} RoomKeys
+ */
+
+/**
+ * The caller's own shares of a room's keys (oldest first), the room's epoch and members, and
+ * its membership changes.
+ * @param {number} roomId
+ * @returns {Promise<RoomKeys>}
+ */
+export function roomKeys(roomId) {
+  return request('GET', `/api/v1/rooms/${encodeURIComponent(roomId)}/keys`);
+}
+
+/**
+ * Publishes a new room key: one share per current member. Answers 409
+ * `e2e_key_members_mismatch` when the recipients are not the members or the epoch moved.
+ * @param {number} roomId
+ * @param {{key_id: string, epoch: number, shares: {user_id: number, share: string}[]}} key
+ * @returns {Promise<unknown>}
+ */
+export function putRoomKey(roomId, key) {
+  return request('PUT', `/api/v1/rooms/${encodeURIComponent(roomId)}/keys`, key);
+}
+
+/** @typedef {{hits: Message[], next_offset: number | null, unsearched_rooms?: number[]}} SearchResults */
 
 /**
  * Full-text search over the caller's rooms, best first (encrypted messages are never found).
@@ -313,13 +384,13 @@ export function historyBefore(roomId, before) {
 }
 
 /**
- * Replaces the text of the caller's own message.
+ * Replaces the body of the caller's own message (an encrypted one with a new envelope).
  * @param {number} messageId
- * @param {string} text
+ * @param {MessageBody} body
  * @returns {Promise<Message>}
  */
-export function editMessage(messageId, text) {
-  return request('PATCH', `/api/v1/messages/${encodeURIComponent(messageId)}`, { body: { type: 'text', text } });
+export function editMessage(messageId, body) {
+  return request('PATCH', `/api/v1/messages/${encodeURIComponent(messageId)}`, { body });
 }
 
 /**
@@ -360,16 +431,18 @@ export class UploadCancelled extends Error {
 /**
  * Uploads a file into a room as multipart/form-data (part `file`). XMLHttpRequest rather
  * than fetch, because only it reports upload progress. The upload is the uploader's draft
- * until a message attaches it (`sendAttachment`).
+ * until a message attaches it (`sendAttachment`). In an encrypted room the file is the
+ * ciphertext, declared encrypted (the server then stores it as opaque bytes).
  * @param {number} roomId
  * @param {File} file
  * @param {(sent: number, total: number) => void} onProgress
+ * @param {boolean} [encrypted]
  * @returns {{done: Promise<UploadInfo>, cancel: () => void}}
  */
-export function uploadFile(roomId, file, onProgress) {
+export function uploadFile(roomId, file, onProgress, encrypted = false) {
   const xhr = new XMLHttpRequest();
   const done = new Promise((resolve, reject) => {
-    xhr.open('POST', `/api/v1/rooms/${encodeURIComponent(roomId)}/uploads`);
+    xhr.open('POST', `/api/v1/rooms/${encodeURIComponent(roomId)}/uploads${encrypted ? '?encrypted=true' : ''}`);
     if (csrfToken !== null) xhr.setRequestHeader('x-csrf-token', csrfToken);
     xhr.responseType = 'text';
     xhr.upload.addEventListener('progress', (e) => {

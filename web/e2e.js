@@ -28,7 +28,7 @@ export function ready() {
 }
 
 /** @param {Uint8Array} bytes */
-function toBase64(bytes) {
+export function toBase64(bytes) {
   let s = '';
   for (let i = 0; i < bytes.length; i += 0x8000) {
     s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
@@ -37,7 +37,7 @@ function toBase64(bytes) {
 }
 
 /** @param {string} text */
-function fromBase64(text) {
+export function fromBase64(text) {
   const s = atob(text);
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
@@ -82,7 +82,10 @@ export async function passphraseStrength(passphrase) {
   }
 }
 
-/** This identity's public keys. @returns {IdentityKeys} */
+/**
+ * This identity's public keys, with the room agreement key and its signature.
+ * @returns {import('./api.js').PublishedKeys}
+ */
 function ownPublicKeys() {
   return JSON.parse(sotto.publicKeys());
 }
@@ -92,15 +95,42 @@ function ownPublicKeys() {
  * @param {import('./pkg/sotto.js').SealedKeys} sealed
  */
 async function publish(sealed) {
+  await publishBlobs(sealed.backup, sealed.trustStore);
+}
+
+/**
+ * Publishes the public keys (the room agreement key and its signature included) with the
+ * sealed backup and trust store.
+ * @param {Uint8Array} backup
+ * @param {Uint8Array} trustStore
+ */
+async function publishBlobs(backup, trustStore) {
   const keys = ownPublicKeys();
-  const keyBackup = toBase64(sealed.backup);
+  const keyBackup = toBase64(backup);
   await api.publishKeys({
     curve25519: keys.curve25519,
     ed25519: keys.ed25519,
+    agreement_key: keys.agreement_key,
+    agreement_signature: keys.agreement_signature,
     key_backup: keyBackup,
-    trust_store: toBase64(sealed.trustStore),
+    trust_store: toBase64(trustStore),
   });
   backupInUse = keyBackup;
+}
+
+/**
+ * After an unlock: an identity from before encrypted rooms got its agreement key at this
+ * unlock (`upgradedBackup`); the new backup is published with the keys, else room keys could
+ * never be shared with this user.
+ * @param {import('./pkg/sotto.js').UnlockResult} outcome
+ */
+async function publishUpgrade(outcome) {
+  try {
+    const upgraded = outcome.upgradedBackup;
+    if (upgraded) await publishBlobs(upgraded, sotto.sealTrustStore());
+  } finally {
+    outcome.free();
+  }
 }
 
 /**
@@ -123,13 +153,16 @@ export async function unlock(userId, passphrase) {
   await ready();
   const keys = await api.ownKeys();
   if (!keys) throw new Error('No E2E key is set up yet.');
+  /** @type {import('./pkg/sotto.js').UnlockResult} */
+  let outcome;
   try {
-    sotto.unlock(String(userId), fromBase64(keys.key_backup), passphrase, fromBase64(keys.trust_store), false);
+    outcome = sotto.unlock(String(userId), fromBase64(keys.key_backup), passphrase, fromBase64(keys.trust_store), false);
   } catch (err) {
     if (errorCode(err) === 'wrong_passphrase') throw new Error('That is not your E2E key (wrong passphrase).');
     throw err;
   }
   backupInUse = keys.key_backup;
+  await publishUpgrade(outcome);
 }
 
 export function isUnlocked() {
@@ -201,8 +234,10 @@ async function tryRemembered(userId) {
       await device.forget(userId);
       return 'stale';
     }
+    /** @type {import('./pkg/sotto.js').UnlockResult} */
+    let outcome;
     try {
-      sotto.unlockWithDeviceKey(String(userId), fromBase64(keys.key_backup), key, fromBase64(keys.trust_store));
+      outcome = sotto.unlockWithDeviceKey(String(userId), fromBase64(keys.key_backup), key, fromBase64(keys.trust_store));
     } catch (err) {
       const code = errorCode(err);
       if (code === 'wrong_passphrase' || code === 'trust_store_unreadable' || code === 'malformed_backup') {
@@ -212,6 +247,7 @@ async function tryRemembered(userId) {
       throw err;
     }
     backupInUse = keys.key_backup;
+    await publishUpgrade(outcome);
     return 'unlocked';
   } finally {
     key.fill(0);
@@ -298,11 +334,12 @@ export async function saveTrustStore() {
 
 /**
  * Looks up a peer's published keys and records them in the trust store. Returns the trust
- * store's verdict (`pinned_now`, `matches`, `matches_verified`, `changed`, `changed_verified`)
- * and the keys the directory served. A new pin is saved on the server (`saveError` says if
- * that failed).
+ * store's verdict (`pinned_now`, `matches`, `matches_verified`, `changed`, `changed_verified`),
+ * the identity keys the directory served and everything it served (`published`: the room
+ * agreement key too, which web/pkg checks against the Ed25519 key). A new pin is saved on the
+ * server (`saveError` says if that failed).
  * @param {number} peerId
- * @returns {Promise<{verdict: string, keys: IdentityKeys, saveError: Error | null}>}
+ * @returns {Promise<{verdict: string, keys: IdentityKeys, published: import('./api.js').PublishedKeys, saveError: Error | null}>}
  */
 export async function observePeer(peerId) {
   const served = await api.publicKeys(peerId);
@@ -319,7 +356,7 @@ export async function observePeer(peerId) {
       saveError = err instanceof Error ? err : new Error(String(err));
     }
   }
-  return { verdict, keys, saveError };
+  return { verdict, keys, published: served, saveError };
 }
 
 /**

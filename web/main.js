@@ -4,6 +4,7 @@ import * as api from './api.js';
 import * as e2e from './e2e.js';
 import { OtrConversations } from './otr.js';
 import { RealtimeConnection } from './realtime.js';
+import { E2eRooms } from './rooms.js';
 import { ChatState } from './state.js';
 import { showChat } from './views/chat.js';
 import { showEntry } from './views/register.js';
@@ -21,6 +22,7 @@ const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 /** @param {api.Session} session */
 async function startChat(session) {
   const state = new ChatState(session.user);
+  const rooms = new E2eRooms(state);
   /** @type {ReturnType<typeof showChat> | null} */
   let view = null;
   let loaded = false;
@@ -40,6 +42,7 @@ async function startChat(session) {
     api.forgetSession();
     realtime.stop();
     e2e.lock();
+    rooms.reset();
     document.title = 'Sotto';
     void showEntry(root, (next) => void startChat(next), { notice });
   }
@@ -104,6 +107,10 @@ async function startChat(session) {
       }
       applyEvent(state, event, () => void reload());
       if (event.type === 'message_created') view?.seen(event.message.room_id);
+      // Every membership change and every new key makes an encrypted room look at its keys
+      // again (a new key for the new members is made by the first client that sees it).
+      if (event.type === 'room_key_added' || event.type === 'member_left') rooms.roomChanged(event.room_id);
+      if (event.type === 'member_joined') rooms.roomChanged(event.room.id);
     },
   });
 
@@ -114,7 +121,7 @@ async function startChat(session) {
     () => state.settings,
   );
 
-  view = showChat(root, state, otr, {
+  view = showChat(root, state, otr, rooms, {
     unlocked: announceE2e,
     logout() {
       // Stopped first, so the server's close of this very socket is not taken for a
@@ -143,6 +150,7 @@ async function startChat(session) {
     (outcome) => {
       if (outcome === 'unlocked') {
         announceE2e();
+        rooms.unlocked();
         state.changed();
       } else if (outcome === 'stale') {
         view?.askForE2eKey(
@@ -175,9 +183,12 @@ function applyEvent(state, event, reload) {
       state.upsertRoom(event.room);
       if (!event.room.members.every((/** @type {number} */ id) => state.users.has(id))) reload();
       break;
-    case 'member_left':
+    case 'member_left': {
+      const room = state.rooms.get(event.room_id);
       if (event.user_id === state.me.id) state.removeRoom(event.room_id);
+      else if (room) state.upsertRoom({ ...room, members: room.members.filter((id) => id !== event.user_id) });
       break;
+    }
     case 'presence':
       state.setPresence(event.user_id, event.status);
       break;

@@ -24,7 +24,7 @@ const MAX_CHUNK_BYTES = 32 * 1024;
  */
 const CHUNK_OVERHEAD_BYTES = 256;
 /** Raster image types shown inline; anything else is only offered as a download. */
-const PREVIEWABLE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+export const PREVIEWABLE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
 /**
  * A file sent or received off the record, held in this tab's memory.

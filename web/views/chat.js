@@ -7,6 +7,7 @@ import * as e2e from '../e2e.js';
 import { createAdminPage } from './admin.js';
 import { h, replace } from './dom.js';
 import { showE2ePanel } from './e2e.js';
+import { e2eKeyIcon, roomStatus } from './e2e-rooms.js';
 import { FileSender } from './files.js';
 import { closeOnEscape, focusFirst, menuButton as roomMenuKeys, replaceKeepingFocus } from './keyboard.js';
 import { MessageList } from './messages.js';
@@ -18,14 +19,16 @@ import { searchBox } from './search.js';
 /** @typedef {import('../state.js').ChatState} ChatState */
 /** @typedef {import('../api.js').Room} Room */
 /** @typedef {import('../otr.js').OtrConversations} OtrConversations */
+/** @typedef {import('../rooms.js').E2eRooms} E2eRooms */
 
 /**
  * @param {HTMLElement} root
  * @param {ChatState} state
  * @param {OtrConversations} otr
+ * @param {E2eRooms} rooms
  * @param {{logout: () => void, unlocked: () => void}} actions
  */
-export function showChat(root, state, otr, actions) {
+export function showChat(root, state, otr, rooms, actions) {
   const status = h('span', { id: 'connection', class: 'connection' });
   const roomList = h('ul', { id: 'rooms', class: 'rooms', 'aria-label': 'Rooms' });
   const people = peoplePicker(state, async (room) => {
@@ -43,7 +46,7 @@ export function showChat(root, state, otr, actions) {
     renderDirectory();
     if (!directory.hidden) state.setUsers(await api.users());
   });
-  const search = searchBox(state, (roomId) => void openRoom(roomId));
+  const search = searchBox(state, rooms, (roomId) => void openRoom(roomId));
   const sessionsPanel = h('section', { id: 'sessions-panel', class: 'sessions-panel', hidden: true, 'aria-label': 'Your sessions' });
   const sessionsButton = h('button', { type: 'button', id: 'sessions-button', text: 'Sessions' });
   sessionsButton.addEventListener('click', () => {
@@ -59,6 +62,8 @@ export function showChat(root, state, otr, actions) {
       state.me.id,
       () => {
         actions.unlocked();
+        // Encrypted rooms opened while locked (the open one included) load their keys now.
+        rooms.unlocked();
         state.changed();
       },
       { notice, otr },
@@ -93,9 +98,11 @@ export function showChat(root, state, otr, actions) {
   const logout = h('button', { type: 'button', id: 'logout', text: 'Log out' });
   logout.addEventListener('click', () => actions.logout());
 
-  const messages = new MessageList(state);
-  const files = new FileSender(state, otr);
+  const messages = new MessageList(state, rooms);
+  const files = new FileSender(state, otr, rooms);
   const roomTitle = h('h2', { id: 'room-title' });
+  const roomE2eMark = h('span', { id: 'room-e2e', class: 'room-e2e' });
+  const roomE2eStatus = h('div', { id: 'e2e-room-status', class: 'e2e-room-status', 'aria-live': 'polite' });
   const input = /** @type {HTMLTextAreaElement} */ (
     h('textarea', { id: 'composer-input', name: 'text', rows: 2, 'aria-label': 'Message', placeholder: 'Write a message' })
   );
@@ -184,7 +191,7 @@ export function showChat(root, state, otr, actions) {
       return;
     }
     try {
-      const msg = await api.sendText(roomId, text);
+      const msg = rooms.isEncrypted(roomId) ? await rooms.sendText(roomId, text) : await api.sendText(roomId, text);
       input.value = '';
       messages.showNewest();
       state.addMessage(msg);
@@ -201,6 +208,8 @@ export function showChat(root, state, otr, actions) {
     const room = state.rooms.get(roomId);
     if (room) room.unread_count = 0;
     state.changed();
+    // The keys load alongside the history; messages show "Decrypting…" until they are in.
+    if (room?.encrypted) void rooms.refresh(roomId);
     try {
       const page = await api.history(roomId);
       state.setNewestPage(roomId, page);
@@ -238,6 +247,7 @@ export function showChat(root, state, otr, actions) {
           },
           peer ? presenceDot(peer.presence) : null,
           h('span', { class: 'room-name', text: state.roomTitle(room) }),
+          room.encrypted ? e2eKeyIcon(null) : null,
           unread > 0 ? h('span', { class: 'badge', 'aria-label': `${unread} unread`, text: String(unread) }) : null,
         );
         b.addEventListener('click', () => void openRoom(room.id));
@@ -257,9 +267,21 @@ export function showChat(root, state, otr, actions) {
     }
     if (renderedRoom !== room.id) {
       renderedRoom = room.id;
-      replace(roomView, h('header', { class: 'room-header' }, roomTitle, menuButton, menu), panelSlot, messages.element, composer, files.dropHint);
+      replace(roomView, h('header', { class: 'room-header' }, roomTitle, roomE2eMark, menuButton, menu), panelSlot, roomE2eStatus, messages.element, composer, files.dropHint);
     }
     roomTitle.textContent = state.roomTitle(room);
+    if (room.encrypted) {
+      if (!roomE2eMark.firstChild) replace(roomE2eMark, e2eKeyIcon(null));
+    } else {
+      replace(roomE2eMark);
+    }
+    // Replaced only when it says something new (it holds alerts and buttons).
+    const e2eParts = roomStatus(rooms, room.id, () => void openE2ePanel().then(() => focusFirst(e2ePanel)));
+    const e2eSaid = e2eParts.map((p) => p.textContent).join('\n');
+    if (roomE2eStatus.dataset.said !== e2eSaid) {
+      roomE2eStatus.dataset.said = e2eSaid;
+      replaceKeepingFocus(roomE2eStatus, ...e2eParts);
+    }
     renderMenu();
     const peer = state.dmPeer(room);
     // The panel stays while it has something to say (a session the server just ended).

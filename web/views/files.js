@@ -9,6 +9,7 @@ import { formatBytes } from './messages.js';
 
 /** @typedef {import('../state.js').ChatState} ChatState */
 /** @typedef {import('../otr.js').OtrConversations} OtrConversations */
+/** @typedef {import('../rooms.js').E2eRooms} E2eRooms */
 /**
  * What web/otr.js offers for files sent off the record (implemented there, on the OTR side).
  * @typedef {{sendFile(roomId: number, file: File): Promise<void>}} OtrFileSending
@@ -19,10 +20,12 @@ export class FileSender {
   /**
    * @param {ChatState} state
    * @param {OtrConversations} otr
+   * @param {E2eRooms} rooms
    */
-  constructor(state, otr) {
+  constructor(state, otr, rooms) {
     this.state = state;
     this.otr = otr;
+    this.rooms = rooms;
     this.input = /** @type {HTMLInputElement} */ (h('input', { type: 'file', id: 'attach-input', class: 'attach-input', multiple: true, hidden: true, tabindex: -1 }));
     this.button = h('button', { type: 'button', id: 'attach-button', class: 'attach-button', 'aria-label': 'Attach files', 'aria-controls': 'uploads', text: 'Attach' });
     /** The uploads in progress, each with its bar and Cancel. */
@@ -121,18 +124,41 @@ export class FileSender {
     const entry = h('li', { class: 'upload' }, h('span', { class: 'upload-name', text: file.name }), bar, status, cancel);
     this.list.append(entry);
 
-    const upload = api.uploadFile(roomId, file, (sent, total) => {
-      // `total` counts the multipart framing too; the bar shows the share of it sent.
-      bar.max = total;
-      bar.value = sent;
-      status.textContent = `${formatBytes(Math.min(file.size, Math.round((sent / total) * file.size)))} of ${formatBytes(file.size)}`;
+    const encrypted = this.rooms.isEncrypted(roomId);
+    let cancelled = false;
+    /** @type {(() => void) | null} */
+    let abort = null;
+    cancel.addEventListener('click', () => {
+      cancelled = true;
+      abort?.();
     });
-    cancel.addEventListener('click', upload.cancel);
-    try {
-      const info = await upload.done;
+    /**
+     * Uploads `body` (the file, or in an encrypted room its ciphertext) with progress.
+     * @param {File} body
+     */
+    const upload = async (body) => {
+      if (cancelled) throw new api.UploadCancelled();
+      const running = api.uploadFile(
+        roomId,
+        body,
+        (sent, total) => {
+          // `total` counts the multipart framing too; the bar shows the share of it sent.
+          bar.max = total;
+          bar.value = sent;
+          status.textContent = `${formatBytes(Math.min(file.size, Math.round((sent / total) * file.size)))} of ${formatBytes(file.size)}`;
+        },
+        encrypted,
+      );
+      abort = running.cancel;
+      const info = await running.done;
       bar.value = bar.max;
       cancel.setAttribute('disabled', '');
-      const msg = await api.sendAttachment(roomId, info.id, '');
+      return info;
+    };
+    try {
+      // In an encrypted room the file is encrypted in the page with its own key, and the
+      // encrypted message carries that key.
+      const msg = encrypted ? await this.rooms.sendFile(roomId, file, upload) : await api.sendAttachment(roomId, (await upload(file)).id, '');
       this.state.addMessage(msg);
     } catch (err) {
       if (!(err instanceof api.UploadCancelled)) this.showError(`Could not send “${file.name}”: ${message(err)}`);

@@ -1,17 +1,26 @@
 // The open room's message list: stored messages (with their attachments, and Edit / Delete on
 // your own), the room's OTR messages from tab memory, and history that loads older pages as
-// you scroll up. A message's node is built once and reused while the message is unchanged, so
+// you scroll up. In an encrypted room each message is decrypted in the page (with the thin E2E
+// key icon and the room key it used, or why it cannot be read), files are decrypted into
+// `blob:` URLs that are revoked when their message leaves the list, and the membership changes
+// are lines of the timeline. A message's node is built once and reused while the message is unchanged, so
 // a re-render (a live message, a presence change) never disturbs an edit in progress, the
 // focus or the scroll position.
 
 import * as api from '../api.js';
 import { h, replace } from './dom.js';
 import { otrMessage } from './otr.js';
+import { PREVIEWABLE } from '../otr.js';
+import { e2eKeyIcon } from './e2e-rooms.js';
 
 /** @typedef {import('../state.js').ChatState} ChatState */
 /** @typedef {import('../api.js').Message} Message */
 /** @typedef {import('../api.js').UploadInfo} UploadInfo */
 /** @typedef {import('../otr.js').OtrMessage} OtrMessage */
+/** @typedef {import('../rooms.js').E2eRooms} E2eRooms */
+/** @typedef {import('../rooms.js').Decrypted} Decrypted */
+/** @typedef {import('../rooms.js').E2eFile} E2eFile */
+/** @typedef {import('../api.js').MembershipChange} MembershipChange */
 
 /** How close to the top (in pixels) scrolling has to come before older messages load. */
 const LOAD_OLDER_MARGIN = 80;
@@ -52,9 +61,13 @@ function attachmentView(file) {
 
 /** The list of the open room's messages. */
 export class MessageList {
-  /** @param {ChatState} state */
-  constructor(state) {
+  /**
+   * @param {ChatState} state
+   * @param {E2eRooms} rooms
+   */
+  constructor(state, rooms) {
     this.state = state;
+    this.rooms = rooms;
     // Focusable so the keyboard can scroll it (and so reach the top, which loads more).
     this.element = h('ol', { id: 'messages', class: 'messages', 'aria-label': 'Messages', tabindex: 0 });
     /** The first item: "Load earlier messages", or the beginning-of-the-conversation marker. */
@@ -68,8 +81,16 @@ export class MessageList {
     this.loadEarlierError = h('span', { class: 'error', role: 'alert' });
     /** @type {number | null} */
     this.roomId = null;
-    /** @type {Map<number, {message: Message, author: string, node: HTMLElement}>} */
+    /** @type {Map<number, {message: Message, author: string, e2e: string, node: HTMLElement}>} */
     this.nodes = new Map();
+    /** @type {Map<string, HTMLElement>} membership lines of an encrypted room, by change */
+    this.systemNodes = new Map();
+    /**
+     * Decrypted files of the open room as `blob:` URLs, by upload id: made once (a message's
+     * node can be rebuilt), revoked when no shown message carries the file any more.
+     * @type {Map<number, Promise<string>>}
+     */
+    this.blobUrls = new Map();
     /**
      * OTR messages' nodes by id. Their objects change in place (delivered, a file's bytes
      * released), so a node is reused only while the message serialises the same.
@@ -115,6 +136,8 @@ export class MessageList {
     if (this.roomId !== roomId) {
       this.roomId = roomId;
       this.nodes.clear();
+      this.systemNodes.clear();
+      this.revokeFiles(new Set());
       this.otrNodes.clear();
       this.busy.clear();
       this.loadingOlder = false;
@@ -137,6 +160,11 @@ export class MessageList {
         this.busy.delete(id);
       }
     }
+    if (this.blobUrls.size) {
+      const shown = new Set([...this.nodes.values()].map((n) => Number(n.node.querySelector('.e2e-file')?.getAttribute('data-upload-id'))));
+      this.revokeFiles(shown);
+    }
+    items.push(...this.systemLines(roomId));
     /** @type {Map<string, {signature: string, node: HTMLElement}>} */
     const otrNodes = new Map();
     for (const m of otrMessages) {
@@ -262,39 +290,138 @@ export class MessageList {
   }
 
   /**
-   * The node of a stored message: the cached one while the message and its author's name are
-   * unchanged (or while it is being edited), else a new one.
+   * The membership changes of an encrypted room as timeline lines ("alice added carol"), so
+   * a member the server adds on its own is seen by everyone.
+   * @param {number} roomId
+   * @returns {{at: number, node: HTMLElement}[]}
+   */
+  systemLines(roomId) {
+    const changes = this.rooms.isEncrypted(roomId) ? (this.rooms.info(roomId)?.changes ?? []) : [];
+    /** @type {Map<string, HTMLElement>} */
+    const nodes = new Map();
+    const lines = changes.map((c) => {
+      const text = this.changeText(c);
+      const key = `${c.epoch}:${c.kind}:${c.user_id}:${text}`;
+      const node = this.systemNodes.get(key) ?? h('li', { class: 'system-line', 'data-epoch': c.epoch, 'data-kind': c.kind, 'data-user-id': c.user_id, text });
+      nodes.set(key, node);
+      return { at: c.at, node };
+    });
+    this.systemNodes = nodes;
+    return lines;
+  }
+
+  /** @param {MembershipChange} c */
+  changeText(c) {
+    const who = this.rooms.nameOf(c.user_id);
+    const by = c.actor_id === null || c.actor_id === undefined ? null : this.rooms.nameOf(c.actor_id);
+    switch (c.kind) {
+      case 'created':
+        return by === null || c.actor_id === c.user_id ? `${who} created the room.` : `${who} is a member (the room was created by ${by}).`;
+      case 'added':
+        return by === null ? `${who} was added (by the server).` : `${by} added ${who}.`;
+      case 'removed':
+        return by === null ? `${who} was removed (by the server).` : `${by} removed ${who}.`;
+      case 'left':
+        return `${who} left.`;
+      default:
+        return `Membership changed: ${who}.`;
+    }
+  }
+
+  /**
+   * The node of a stored message: the cached one while the message, its author's name and
+   * its decryption are unchanged (or while it is being edited), else a new one.
    * @param {Message} msg
    */
   nodeFor(msg) {
     const author = this.authorName(msg);
+    const decrypted = msg.body.type === 'encrypted' ? this.rooms.decrypt(msg) : null;
+    const e2e = msg.body.type === 'encrypted' ? JSON.stringify(decrypted) : '';
     const cached = this.nodes.get(msg.id);
-    if (cached && (this.busy.has(msg.id) || (cached.message === msg && cached.author === author))) return cached.node;
-    const node = this.messageNode(msg, author);
-    this.nodes.set(msg.id, { message: msg, author, node });
+    if (cached && (this.busy.has(msg.id) || (cached.message === msg && cached.author === author && cached.e2e === e2e))) return cached.node;
+    const node = this.messageNode(msg, author, decrypted);
+    this.nodes.set(msg.id, { message: msg, author, e2e, node });
     return node;
   }
 
   /**
    * @param {Message} msg
    * @param {string} author
+   * @param {Decrypted | null} decrypted for an encrypted message (null: not yet)
    */
-  messageNode(msg, author) {
+  messageNode(msg, author, decrypted) {
     const at = new Date(msg.created_at); // the server's milliseconds
-    const text = msg.body.type === 'text' ? msg.body.text : '(encrypted message)';
     const error = h('p', { class: 'error message-error', role: 'alert' });
+    /** @type {(HTMLElement | SVGElement | null)[]} */
+    let body;
+    let encrypted = false;
+    if (msg.body.type === 'text') {
+      body = [h('p', { class: 'text', text: msg.body.text }), msg.attachment ? attachmentView(msg.attachment) : null];
+    } else if (decrypted === null) {
+      encrypted = true;
+      body = [h('p', { class: 'text e2e-pending', text: 'Decrypting…' })];
+    } else if (!decrypted.ok) {
+      encrypted = true;
+      body = [h('p', { class: 'text e2e-failed', 'data-code': decrypted.code, text: `Cannot decrypt this message: ${decrypted.reason}.` })];
+    } else {
+      encrypted = true;
+      const { text, file } = decrypted.content;
+      body = [text || !file ? h('p', { class: 'text', text: text ?? '' }) : null, file ? this.encryptedFile(file) : null];
+    }
     const node = h(
       'li',
-      { class: 'message', 'data-message-id': msg.id },
+      { class: encrypted ? 'message e2e' : 'message', 'data-message-id': msg.id, 'data-key-id': decrypted?.ok ? decrypted.keyId : null },
+      encrypted ? e2eKeyIcon(decrypted?.ok ? decrypted.keyId : null) : null,
       h('span', { class: 'author', text: author }),
       h('time', { datetime: at.toISOString(), text: at.toLocaleTimeString() }),
       msg.edited_at ? h('span', { class: 'edited', text: '(edited)' }) : null,
-      h('p', { class: 'text', text }),
-      msg.attachment ? attachmentView(msg.attachment) : null,
+      ...body,
     );
-    if (msg.author_id === this.state.me.id) node.append(this.actions(msg, node, error));
+    if (msg.author_id === this.state.me.id) node.append(this.actions(msg, node, error, decrypted));
     node.append(error);
     return node;
+  }
+
+  /**
+   * Revokes the decrypted files' URLs except those of `keep` (upload ids).
+   * @param {Set<number>} keep
+   */
+  revokeFiles(keep) {
+    for (const [id, url] of this.blobUrls) {
+      if (keep.has(id)) continue;
+      this.blobUrls.delete(id);
+      url.then((u) => URL.revokeObjectURL(u), () => {});
+    }
+  }
+
+  /**
+   * A file of an encrypted room: downloaded and decrypted in the page into a `blob:` URL (a
+   * raster image is previewed from it), with a download link named after the file.
+   * @param {E2eFile} file
+   */
+  encryptedFile(file) {
+    const link = h('a', { class: 'download', download: file.name, text: file.name, 'aria-busy': 'true' });
+    const status = h('span', { class: 'hint e2e-file-status', text: 'Decrypting…' });
+    const box = h('div', { class: 'attachment e2e-file', 'data-upload-id': file.upload_id }, link, h('span', { class: 'size', text: formatBytes(file.size) }), status);
+    let url = this.blobUrls.get(file.upload_id);
+    if (!url) {
+      url = this.rooms.openFile(file).then((blob) => URL.createObjectURL(blob));
+      this.blobUrls.set(file.upload_id, url);
+    }
+    url.then(
+      (href) => {
+        link.setAttribute('href', href);
+        link.removeAttribute('aria-busy');
+        status.remove();
+        if (PREVIEWABLE.has(file.type)) box.prepend(h('img', { class: 'preview', src: href, alt: file.name }));
+      },
+      (err) => {
+        link.removeAttribute('aria-busy');
+        status.textContent = `Could not decrypt the file: ${err instanceof Error ? err.message : String(err)}`;
+        status.className = 'error e2e-file-status';
+      },
+    );
+    return box;
   }
 
   /** An image grew the list: stay at the newest message if that is where the reader was. */
@@ -307,38 +434,42 @@ export class MessageList {
    * @param {Message} msg
    * @param {HTMLElement} node
    * @param {HTMLElement} error
+   * @param {Decrypted | null} decrypted
    */
-  actions(msg, node, error) {
+  actions(msg, node, error, decrypted) {
     const bar = h('div', { class: 'message-actions' });
     const edit = h('button', { type: 'button', class: 'edit-message', 'aria-label': 'Edit message', text: 'Edit' });
     const del = h('button', { type: 'button', class: 'delete-message', 'aria-label': 'Delete message', text: 'Delete' });
-    // Encrypted bodies are edited by the E2E client, not as plain text.
-    if (msg.body.type === 'text') bar.append(edit);
+    // An encrypted message is edited only once the page could read it (it is re-encrypted).
+    const current = msg.body.type === 'text' ? msg.body.text : decrypted?.ok ? (decrypted.content.text ?? '') : null;
+    if (current !== null) bar.append(edit);
     bar.append(del);
-    edit.addEventListener('click', () => this.startEdit(msg, node, bar, error));
+    edit.addEventListener('click', () => {
+      if (current !== null) this.startEdit(msg, current, node, bar, error);
+    });
     del.addEventListener('click', () => this.confirmDelete(msg, bar, error));
     return bar;
   }
 
   /**
    * Turns the message's text into an editor: Enter (or Save) saves, Escape (or Cancel) puts
-   * the message back as it was.
+   * the message back as it was. An encrypted message is saved re-encrypted.
    * @param {Message} msg
+   * @param {string} current the text as shown
    * @param {HTMLElement} node
    * @param {HTMLElement} bar
    * @param {HTMLElement} error
    */
-  startEdit(msg, node, bar, error) {
-    if (msg.body.type !== 'text') return;
-    const textNode = /** @type {HTMLElement} */ (node.querySelector('.text'));
+  startEdit(msg, current, node, bar, error) {
+    const textNode = /** @type {HTMLElement | null} */ (node.querySelector('.text'));
     const input = /** @type {HTMLTextAreaElement} */ (h('textarea', { class: 'edit-input', rows: 2, 'aria-label': 'Edit message' }));
-    input.value = msg.body.text;
+    input.value = current;
     const save = h('button', { type: 'submit', class: 'edit-save', text: 'Save' });
     const cancel = h('button', { type: 'button', class: 'edit-cancel', text: 'Cancel' });
     const form = /** @type {HTMLFormElement} */ (h('form', { class: 'edit-form' }, input, save, cancel));
     this.busy.add(msg.id);
     error.textContent = '';
-    textNode.hidden = true;
+    if (textNode) textNode.hidden = true;
     bar.hidden = true;
     node.insertBefore(form, bar);
     input.focus();
@@ -346,7 +477,7 @@ export class MessageList {
 
     const close = () => {
       form.remove();
-      textNode.hidden = false;
+      if (textNode) textNode.hidden = false;
       bar.hidden = false;
       this.busy.delete(msg.id);
       this.focusAfterRender = { id: msg.id, selector: '.edit-message' };
@@ -355,14 +486,15 @@ export class MessageList {
     };
     const submit = async () => {
       const text = input.value;
-      if (msg.body.type === 'text' && text === msg.body.text) {
+      if (text === current) {
         close();
         return;
       }
       save.setAttribute('disabled', '');
       error.textContent = '';
       try {
-        const updated = await api.editMessage(msg.id, text);
+        const updated =
+          msg.body.type === 'encrypted' ? await this.rooms.editText(msg, text) : await api.editMessage(msg.id, { type: 'text', text });
         this.busy.delete(msg.id);
         this.focusAfterRender = { id: msg.id, selector: '.edit-message' };
         this.state.editMessage(updated);

@@ -1,6 +1,8 @@
 // The user directory: starting a conversation. A name opens the 1:1 DM at once; ticking
 // several people starts a multi-user DM with them, and giving a name makes it a named private
-// group (the creator owns it). Rows are kept across re-renders (presence changes often), so a
+// group (the creator owns it). "Encrypted" makes it an end-to-end encrypted room; it starts as
+// the server's default for that kind of room (`e2e.encrypt_new_dms`, `e2e.encrypt_new_groups`)
+// until the user ticks or unticks it. Rows are kept across re-renders (presence changes often), so a
 // tick, the typed name and the keyboard focus survive them.
 
 import * as api from '../api.js';
@@ -31,6 +33,18 @@ export function peoplePicker(state, opened) {
     h('input', { id: 'group-name', name: 'group-name', maxlength: 80, autocomplete: 'off', 'aria-describedby': 'selection-summary' })
   );
   const summary = h('p', { class: 'hint', id: 'selection-summary', 'aria-live': 'polite' });
+  const encrypted = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', id: 'start-encrypted', name: 'encrypted' }));
+  const encryptedField = h(
+    'label',
+    { class: 'check', id: 'start-encrypted-field' },
+    encrypted,
+    h('span', { text: 'Encrypted (end-to-end: only the members can read it, and the server cannot search it)' }),
+  );
+  /** Whether the user chose; until then the box follows the server's default. */
+  let encryptedChosen = false;
+  encrypted.addEventListener('change', () => {
+    encryptedChosen = true;
+  });
   const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', id: 'start-conversation', text: 'Start conversation' }));
   const error = h('p', { class: 'error', role: 'alert', id: 'people-error' });
   const form = /** @type {HTMLFormElement} */ (
@@ -39,6 +53,7 @@ export function peoplePicker(state, opened) {
       { class: 'start-form', id: 'start-form' },
       summary,
       h('label', { class: 'field' }, h('span', { text: 'Group name (optional)' }), nameInput),
+      encryptedField,
       start,
       error,
     )
@@ -69,6 +84,7 @@ export function peoplePicker(state, opened) {
       const room = await create();
       selected.clear();
       nameInput.value = '';
+      encryptedChosen = false;
       for (const r of rows.values()) r.tick.checked = false;
       describeSelection();
       await opened(room);
@@ -86,17 +102,26 @@ export function peoplePicker(state, opened) {
       .filter((id) => selected.has(id));
   }
 
+  /**
+   * The box's answer when the user chose; undefined (the server's default decides, which the
+   * box showed) otherwise, and where E2E is turned off.
+   */
+  function wantsEncrypted() {
+    return encryptedField.hidden || !encryptedChosen ? undefined : encrypted.checked;
+  }
+
   async function startSelected() {
     const ids = selectedIds();
     const name = nameInput.value.trim();
+    const e2e = wantsEncrypted();
     if (name) {
-      await run(() => api.createGroup(name, ids));
+      await run(() => api.createGroup(name, ids, e2e));
     } else if (ids.length === 0) {
       error.textContent = 'Tick at least one person, or give the group a name.';
     } else if (ids.length === 1) {
-      await run(() => api.openDm(ids[0]));
+      await run(() => api.openDm(ids[0], e2e));
     } else {
-      await run(() => api.openMultiDm(ids));
+      await run(() => api.openMultiDm(ids, e2e));
     }
   }
 
@@ -110,6 +135,8 @@ export function peoplePicker(state, opened) {
     else if (ids.length > 1) start.textContent = 'Start group message';
     else if (ids.length === 1) start.textContent = 'Start direct message';
     else start.textContent = 'Start conversation';
+    encryptedField.hidden = state.settings['e2e.enabled'] === false;
+    if (!encryptedChosen) encrypted.checked = state.settings[name ? 'e2e.encrypt_new_groups' : 'e2e.encrypt_new_dms'] === true;
   }
 
   /** Everyone but me, active accounts only, by name. @returns {UserWithPresence[]} */
@@ -131,7 +158,7 @@ export function peoplePicker(state, opened) {
     const dot = h('span', { class: 'dot', role: 'img' });
     const name = h('span', { class: 'person-name' });
     const button = h('button', { type: 'button', class: 'person', 'data-user-id': u.id }, dot, name);
-    button.addEventListener('click', () => void run(() => api.openDm(u.id)));
+    button.addEventListener('click', () => void run(() => api.openDm(u.id, wantsEncrypted())));
     // The name comes first: Tab from "New conversation" reaches the quickest path, a DM.
     const row = h('li', { class: 'person-row' }, button, h('label', { class: 'pick-label' }, tick, label));
     return { row, dot, name, tick, label };

@@ -1,12 +1,14 @@
 // Message search: a search box and its results as text (room, author, time, a snippet with
-// the matched words marked); choosing a result opens its room. Encrypted messages are never
-// found (the server does not index them).
+// the matched words marked); choosing a result opens its room. The server never sees the
+// messages of encrypted rooms: it names the rooms it did not search, and those are searched
+// here, in what this tab has decrypted.
 
 import * as api from '../api.js';
 import { h, replace } from './dom.js';
 
 /** @typedef {import('../state.js').ChatState} ChatState */
 /** @typedef {import('../api.js').Message} Message */
+/** @typedef {import('../rooms.js').E2eRooms} E2eRooms */
 
 /** Characters of context shown before the first matched word. */
 const SNIPPET_LEAD = 40;
@@ -15,10 +17,11 @@ const SNIPPET_LENGTH = 160;
 
 /**
  * @param {ChatState} state
+ * @param {E2eRooms} rooms
  * @param {(roomId: number) => void} openRoom
  * @returns {{element: HTMLElement}}
  */
-export function searchBox(state, openRoom) {
+export function searchBox(state, rooms, openRoom) {
   const input = /** @type {HTMLInputElement} */ (
     h('input', { type: 'search', id: 'search-input', name: 'q', autocomplete: 'off', placeholder: 'Words to find' })
   );
@@ -27,6 +30,9 @@ export function searchBox(state, openRoom) {
   const status = h('p', { class: 'hint', id: 'search-status', role: 'status' });
   const more = h('button', { type: 'button', id: 'search-more', class: 'secondary', text: 'More results', hidden: true });
   const clear = h('button', { type: 'button', id: 'search-clear', class: 'secondary', text: 'Clear', hidden: true });
+  // The encrypted rooms the server did not search, and the hits in what this tab decrypted.
+  const unsearched = h('p', { class: 'hint', id: 'search-unsearched', role: 'status', hidden: true });
+  const localResults = h('ol', { class: 'search-results', id: 'search-local-results', 'aria-label': 'Results in decrypted messages', hidden: true });
   const form = /** @type {HTMLFormElement} */ (
     h(
       'form',
@@ -35,7 +41,7 @@ export function searchBox(state, openRoom) {
       h('button', { type: 'submit', id: 'search-submit', text: 'Search' }),
     )
   );
-  const element = h('section', { class: 'search-box', 'aria-label': 'Search' }, form, error, status, results, more, clear);
+  const element = h('section', { class: 'search-box', 'aria-label': 'Search' }, form, error, status, results, more, unsearched, localResults, clear);
 
   /** The query the shown results answer. */
   let query = '';
@@ -46,6 +52,7 @@ export function searchBox(state, openRoom) {
     e.preventDefault();
     query = input.value.trim();
     replace(results);
+    hideLocal();
     if (!query) {
       error.textContent = 'Type a word to search for.';
       return;
@@ -62,6 +69,7 @@ export function searchBox(state, openRoom) {
     status.textContent = '';
     replace(results);
     results.hidden = true;
+    hideLocal();
     more.hidden = true;
     clear.hidden = true;
     input.focus();
@@ -76,9 +84,11 @@ export function searchBox(state, openRoom) {
       const page = await api.search(asked, offset);
       if (asked !== query) return; // a newer search replaced this one
       results.append(...page.hits.map((m) => hit(m, asked)));
+      if (offset === 0) searchLocally(asked, page.unsearched_rooms ?? []);
       nextOffset = page.next_offset;
       const count = results.children.length;
-      status.textContent = count ? `${count} result${count === 1 ? '' : 's'}${nextOffset === null ? '' : ' so far'}` : 'Nothing found.';
+      const where = unsearched.hidden ? '' : ' on the server';
+      status.textContent = count ? `${count} result${count === 1 ? '' : 's'}${where}${nextOffset === null ? '' : ' so far'}` : `Nothing found${where}.`;
     } catch (err) {
       if (asked !== query) return;
       status.textContent = '';
@@ -90,20 +100,51 @@ export function searchBox(state, openRoom) {
     clear.hidden = false;
   }
 
+  function hideLocal() {
+    unsearched.hidden = true;
+    unsearched.textContent = '';
+    replace(localResults);
+    localResults.hidden = true;
+  }
+
+  /**
+   * Says which rooms the server did not search (encrypted ones), and searches them in the
+   * messages this tab has decrypted.
+   * @param {string} asked
+   * @param {number[]} roomIds
+   */
+  function searchLocally(asked, roomIds) {
+    if (!roomIds.length) return;
+    const names = roomIds.map((id) => {
+      const room = state.rooms.get(id);
+      return room ? state.roomTitle(room) : `room ${id}`;
+    });
+    const found = rooms.searchLocal(asked, roomIds);
+    unsearched.hidden = false;
+    unsearched.textContent =
+      `Encrypted rooms are not searched on the server (${names.join(', ')}). ` +
+      (found.length
+        ? `Found in the messages this tab has decrypted: ${found.length}.`
+        : 'Nothing found in the messages this tab has decrypted (open the room and scroll back to search further).');
+    replace(localResults, ...found.map((f) => hit(f.msg, asked, f.text)));
+    localResults.hidden = found.length === 0;
+  }
+
   /**
    * One result: where, who, when, and the words around the match.
    * @param {Message} msg
    * @param {string} asked
+   * @param {string} [decrypted] the text of an encrypted message, decrypted in this tab
    */
-  function hit(msg, asked) {
+  function hit(msg, asked, decrypted) {
     const room = state.rooms.get(msg.room_id);
     const roomName = room ? state.roomTitle(room) : `room ${msg.room_id}`;
     const author = msg.author_id === state.me.id ? state.me.username : (state.users.get(msg.author_id)?.username ?? `user ${msg.author_id}`);
     const when = new Date(msg.created_at); // the server's milliseconds
-    const text = msg.body.type === 'text' ? msg.body.text : '';
+    const text = decrypted ?? (msg.body.type === 'text' ? msg.body.text : '');
     const button = h(
       'button',
-      { type: 'button', class: 'search-hit', 'data-room-id': msg.room_id, 'data-message-id': msg.id },
+      { type: 'button', class: decrypted === undefined ? 'search-hit' : 'search-hit local-hit', 'data-room-id': msg.room_id, 'data-message-id': msg.id },
       h('span', { class: 'hit-room', text: roomName }),
       h('span', { class: 'hit-author', text: author }),
       h('time', { datetime: when.toISOString(), text: when.toLocaleString() }),

@@ -60,6 +60,20 @@ const DESCRIPTIONS = [
     input: { kind: 'bool' },
   },
   {
+    key: 'e2e.encrypt_new_dms',
+    group: 'End-to-end encryption',
+    label: 'New direct messages are encrypted',
+    help: 'The default of the "Encrypted" box for direct and multi-user messages. Encrypted rooms are not searched on the server.',
+    input: { kind: 'bool' },
+  },
+  {
+    key: 'e2e.encrypt_new_groups',
+    group: 'End-to-end encryption',
+    label: 'New groups are encrypted',
+    help: 'The default of the "Encrypted" box for named groups.',
+    input: { kind: 'bool' },
+  },
+  {
     key: 'messages.max_bytes',
     group: 'Limits',
     label: 'Largest message',

@@ -200,32 +200,6 @@ async fn remember_on_this_device_survives_a_reload_until_the_key_changes_elsewhe
     ts.stop().await;
 }
 
-/// The first file under `dir` that contains `needle`.
-fn found_on_disk(dir: &std::path::Path, needle: &str) -> Option<std::path::PathBuf> {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            for entry in std::fs::read_dir(&path).expect("read dir") {
-                stack.push(entry.expect("dir entry").path());
-            }
-        } else if let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-        {
-            return Some(path);
-        }
-    }
-    None
-}
-
-/// A 1x1 PNG (transparent); bytes after its end are ignored by image decoders.
-const PIXEL_PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
-    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00,
-    0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
-    0x42, 0x60, 0x82,
-];
-
 /// Files in the server's upload store, unfinished ones included.
 fn stored_uploads(ts: &TestServer) -> usize {
     let mut count = 0;

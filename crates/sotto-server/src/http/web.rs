@@ -78,9 +78,11 @@ const ASSETS: &[Asset] = &[
     asset!("views/admin.js"),
     asset!("views/settings-form.js"),
     asset!("views/keyboard.js"),
+    asset!("views/e2e-rooms.js"),
     asset!("e2e.js"),
     asset!("otr.js"),
     asset!("device.js"),
+    asset!("rooms.js"),
     asset!("pkg/sotto.js"),
     asset!("pkg/sotto_bg.wasm"),
 ];

@@ -409,6 +409,38 @@ impl Browser {
         .await;
     }
 
+    /// Saves what the page downloads (a link with `download`, a `blob:` URL included) into
+    /// `dir`, through Chromium's DevTools protocol (chromedriver's `goog/cdp/execute`). The
+    /// page's CSP keeps the test's scripts from reading a `blob:` URL themselves.
+    pub async fn download_to(&self, dir: &std::path::Path) {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            json!({
+                "cmd": "Browser.setDownloadBehavior",
+                "params": { "behavior": "allow", "downloadPath": dir.to_str().expect("utf-8") },
+            }),
+        )
+        .await;
+    }
+
+    /// Waits until `dir` holds a finished download named `name` and returns its bytes.
+    pub async fn downloaded(&self, dir: &std::path::Path, name: &str) -> Vec<u8> {
+        let path = dir.join(name);
+        let partial = dir.join(format!("{name}.crdownload"));
+        let deadline = Instant::now() + DOM_WAIT;
+        loop {
+            if path.exists() && !partial.exists() {
+                return std::fs::read(&path).expect("read the download");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for the download {name}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Throttles the page's uploads to `bytes_per_sec` (Chromium's network emulation;
     /// downloads and latency stay as they are), so that an upload lasts long enough to be
     /// watched and cancelled.

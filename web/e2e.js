@@ -119,18 +119,18 @@ async function publishBlobs(backup, trustStore) {
 }
 
 /**
- * After an unlock: an identity from before encrypted rooms got its agreement key at this
- * unlock (`upgradedBackup`); the new backup is published with the keys, else room keys could
+ * After an unlock: the room agreement key is derived from the identity, so an identity from
+ * before encrypted rooms has one too but never published it. Publishes it (with the backup
+ * and trust store unchanged) when the server's entry lacks it or differs, else room keys could
  * never be shared with this user.
  * @param {import('./pkg/sotto.js').UnlockResult} outcome
+ * @param {import('./api.js').OwnKeys} published
  */
-async function publishUpgrade(outcome) {
-  try {
-    const upgraded = outcome.upgradedBackup;
-    if (upgraded) await publishBlobs(upgraded, sotto.sealTrustStore());
-  } finally {
-    outcome.free();
-  }
+async function publishAgreementKey(outcome, published) {
+  outcome.free();
+  const mine = ownPublicKeys();
+  if (published.agreement_key === mine.agreement_key && published.agreement_signature === mine.agreement_signature) return;
+  await publishBlobs(fromBase64(published.key_backup), fromBase64(published.trust_store));
 }
 
 /**
@@ -162,7 +162,7 @@ export async function unlock(userId, passphrase) {
     throw err;
   }
   backupInUse = keys.key_backup;
-  await publishUpgrade(outcome);
+  await publishAgreementKey(outcome, keys);
 }
 
 export function isUnlocked() {
@@ -247,7 +247,7 @@ async function tryRemembered(userId) {
       throw err;
     }
     backupInUse = keys.key_backup;
-    await publishUpgrade(outcome);
+    await publishAgreementKey(outcome, keys);
     return 'unlocked';
   } finally {
     key.fill(0);

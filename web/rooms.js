@@ -80,6 +80,13 @@ export class LockedError extends Error {
   }
 }
 
+/** The room's current key was shared with other people than its members now. */
+class StaleKeyError extends Error {
+  constructor() {
+    super('The room key does not match the members: a new one is needed.');
+  }
+}
+
 /** The encrypted rooms of this tab. */
 export class E2eRooms {
   /** @param {ChatState} state */
@@ -243,14 +250,13 @@ export class E2eRooms {
         refused.push(`A room key from ${from} was not opened: ${distributor.keys ? `${from}'s key changed; acknowledge it first` : `${from} has no E2E key`}.`);
         continue;
       }
-      const expected = membersAt(keys, share.epoch);
       try {
         wasm.roomAddShare(
           String(roomId),
           String(this.state.me.id),
           share.share,
           JSON.stringify(memberJson(share.distributor_id, distributor.keys)),
-          expected === null ? null : JSON.stringify(expected),
+          JSON.stringify(membersAt(keys, share.epoch)),
         );
       } catch (err) {
         refused.push(`A room key from ${from} was refused (${codeOf(err) ?? describe(err)}).`);
@@ -383,7 +389,7 @@ export class E2eRooms {
       result = failure('e2e_key_changed');
     } else {
       try {
-        const opened = JSON.parse(wasm.roomDecrypt(String(msg.room_id), envelope, String(msg.author_id), author.keys.ed25519));
+        const opened = JSON.parse(wasm.roomDecrypt(String(msg.room_id), envelope, JSON.stringify(memberJson(msg.author_id, author.keys))));
         const content = typeof opened.content === 'string' ? JSON.parse(opened.content) : opened.content;
         result = { ok: true, keyId: keyLabel(String(opened.key_id)), content: content ?? {} };
       } catch (err) {
@@ -421,7 +427,13 @@ export class E2eRooms {
     }
     if (!info || info.status === 'locked') throw new LockedError();
     if (info.status !== 'ready' || !info.keyId) throw new Error(`Cannot send: ${info.error ?? 'this room has no key yet.'}`);
-    return wasm.roomEncrypt(String(roomId), info.keyId, String(this.state.me.id), JSON.stringify(content));
+    try {
+      return wasm.roomEncrypt(String(roomId), info.keyId, String(this.state.me.id), JSON.stringify(content), JSON.stringify(info.members));
+    } catch (err) {
+      // The key was shared with other people than the members now: never write under it.
+      if (codeOf(err) === 'e2e_key_members_mismatch') throw new StaleKeyError();
+      throw err;
+    }
   }
 
   /**
@@ -434,15 +446,16 @@ export class E2eRooms {
    */
   async write(roomId, content, write) {
     for (let attempt = 1; ; attempt++) {
-      const envelope = await this.encrypt(roomId, content);
       try {
+        const envelope = await this.encrypt(roomId, content);
         const msg = await write(envelope);
         // The page wrote it, so it knows what it says without decrypting it again.
         const keyId = keyLabel(wasm.roomEnvelopeKeyId(envelope));
         this.decrypted.set(msg.id, { envelope, result: { ok: true, keyId, content } });
         return msg;
       } catch (err) {
-        if (codeOf(err) !== 'e2e_room_key_stale' || attempt >= ATTEMPTS) throw err;
+        if (!(err instanceof StaleKeyError) && codeOf(err) !== 'e2e_room_key_stale') throw err;
+        if (attempt >= ATTEMPTS) throw new Error('Cannot send: the room key does not match its members, and no new one could be made.');
         await this.refresh(roomId);
       }
     }
@@ -548,21 +561,25 @@ function failure(code) {
  * @param {PublishedKeys} keys
  */
 function memberJson(userId, keys) {
-  return { user_id: userId, ed25519: keys.ed25519, agreement_key: keys.agreement_key ?? '', agreement_signature: keys.agreement_signature ?? '' };
+  return {
+    user_id: userId,
+    curve25519: keys.curve25519,
+    ed25519: keys.ed25519,
+    agreement_key: keys.agreement_key ?? '',
+    agreement_signature: keys.agreement_signature ?? '',
+  };
 }
 
 /**
- * The room's members at `epoch`, replayed from its membership changes; null when the changes
- * do not replay to the members the server lists now (then only the distributor and the
- * signature are checked for that share).
+ * The room's members at `epoch`, replayed from its membership changes: a share is opened only
+ * if its recipients are exactly these (a member the server lists without a change that shows
+ * them joining is not among them, so keys made before it stay readable and none made for it
+ * are accepted).
  * @param {import('./api.js').RoomKeys} keys
  * @param {number} epoch
- * @returns {number[] | null}
+ * @returns {number[]}
  */
 export function membersAt(keys, epoch) {
-  const now = replayMembers(keys.changes, Number.MAX_SAFE_INTEGER);
-  const listed = [...keys.members].sort((a, b) => a - b);
-  if (now.length !== listed.length || now.some((id, i) => id !== listed[i])) return null;
   return replayMembers(keys.changes, epoch);
 }
 

@@ -15,6 +15,7 @@ use browser_steps::*;
 
 use common::TestServer;
 use serde_json::{Value, json};
+use sotto_api::ErrorCode;
 use sotto_api::rest::{MessageBody, SettingsMap};
 use sotto_client::Client;
 use webdriver::{Browser, keys};
@@ -406,21 +407,38 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
         .send_encrypted(room_id, &engine.encode(&raw))
         .await
         .expect("the server stores envelopes as they are");
-    let replayed = bob_sdk
+    // Bob replaying alice's envelope as his own: the server reads the cleartext sender and
+    // refuses it...
+    let refused = bob_sdk
         .send_encrypted(room_id, envelope)
         .await
-        .expect("stored");
+        .expect_err("another member's envelope");
+    assert_eq!(refused.code(), Some(ErrorCode::Forbidden), "{refused}");
+    // ...so a server that stores it anyway (written straight into its database) is what the
+    // page must see through; it is read after the reload below.
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        ts.dir.path().join("sotto.db").display()
+    ))
+    .await
+    .expect("open the database");
+    let replayed: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (room_id, author_id, body_kind, body, created_at) \
+         VALUES ($1, $2, 'encrypted', $3, 0) RETURNING id",
+    )
+    .bind(room_id)
+    .bind(bob_id)
+    .bind(envelope)
+    .fetch_one(&db)
+    .await
+    .expect("a replayed row");
+    db.close().await;
     for br in [&c, &a, &b] {
         assert_eq!(
             undecryptable(br, tampered.id).await,
             "Cannot decrypt this message: tampered — could not verify."
         );
-        assert_eq!(
-            undecryptable(br, replayed.id).await,
-            "Cannot decrypt this message: not from who it says."
-        );
     }
-    shot(&c, "e2e-undecryptable").await;
 
     // Carol's page did not remember the key: after a reload the room asks for it.
     c.goto(&format!("{}/", ts.url)).await;
@@ -438,6 +456,11 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
     c.click("#e2e-room-unlock").await;
     enter_e2e_key(&c, &carol_passphrase, false).await;
     assert_eq!(key_of(&c, three).await, second_key);
+    assert_eq!(
+        undecryptable(&c, replayed).await,
+        "Cannot decrypt this message: not from who it says."
+    );
+    shot(&c, "e2e-undecryptable").await;
 
     // Alice removes bob: the line says so, the next message uses a third key, and the room
     // leaves bob's page.

@@ -416,12 +416,7 @@ async fn an_encrypted_group_is_read_written_and_searched_in_the_page_and_stays_c
     assert_eq!(refused.code(), Some(ErrorCode::Forbidden), "{refused}");
     // ...so a server that stores it anyway (written straight into its database) is what the
     // page must see through; it is read after the reload below.
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        ts.dir.path().join("sotto.db").display()
-    ))
-    .await
-    .expect("open the database");
+    let db = ts.database().await;
     let replayed: i64 = sqlx::query_scalar(
         "INSERT INTO messages (room_id, author_id, body_kind, body, created_at) \
          VALUES ($1, $2, 'encrypted', $3, 0) RETURNING id",
@@ -617,12 +612,7 @@ async fn an_encrypted_dm_shows_a_changed_key_and_trusts_it_only_once_acknowledge
     // A server that adds a member on its own without recording the change (written straight
     // into its database, the epoch moved so a new key is due): the page names the member and
     // shares no key with them, so nothing more can be written.
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        ts.dir.path().join("sotto.db").display()
-    ))
-    .await
-    .expect("open the database");
+    let db = ts.database().await;
     sqlx::query("INSERT INTO members (room_id, user_id, joined_at) VALUES ($1, $2, 0)")
         .bind(encrypted.id)
         .bind(dave_id)

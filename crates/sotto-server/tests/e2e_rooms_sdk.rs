@@ -279,12 +279,7 @@ async fn removed_and_late_members_read_exactly_their_share_of_the_history() {
     // A server that adds a member on its own without recording the change (here: written
     // straight into its database) is caught: the member list disagrees with the history.
     let dave = ts.user(&admin, "dave").await;
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        ts.dir.path().join("sotto.db").display()
-    ))
-    .await
-    .expect("open the database");
+    let db = ts.database().await;
     sqlx::query("INSERT INTO members (room_id, user_id, joined_at) VALUES ($1, $2, 0)")
         .bind(room)
         .bind(dave.user_id())

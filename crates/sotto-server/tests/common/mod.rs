@@ -17,6 +17,20 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// A second connection to the server's SQLite file, for tests that play a server writing
+    /// straight into its database.
+    pub async fn database(&self) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            self.dir
+                .path()
+                .join(sotto_server::storage::DB_FILE)
+                .display()
+        ))
+        .await
+        .expect("open the database")
+    }
+
     pub async fn start() -> TestServer {
         Self::start_with(|_| {}).await
     }

@@ -4,7 +4,7 @@
 //!
 //! * [`http`]: axum handlers, one thin function per route, plus the realtime WebSocket.
 //! * [`services`]: the logic, one file per service; each owns its tables.
-//! * [`storage`] (the `Storage` / `Tx` traits; SQLite via sqlx with a single batching writer)
+//! * [`storage`] (the `Storage` / `Tx` traits; SQLite: sqlx reads, a single batching writer thread)
 //!   and [`bus`] (the `Bus` trait; in-process fan-out),
 //!   with [`realtime::Hub`] delivering bus messages to this node's connections.
 //!

@@ -5,7 +5,7 @@
 //!
 //! Services never see SQL or a database type: they call these methods, and every write is a
 //! job passed to [`Storage::write`], run inside one transaction (a failed job leaves nothing
-//! half-written). The SQLite implementation runs all jobs on one writer task that batches them
+//! half-written). The SQLite implementation runs all jobs on one writer thread that batches them
 //! into one commit — SQLite allows one writer anyway, and batching turns many small
 //! transactions into one fsync. Stored events a job puts in its outbox are published on the bus
 //! *after* the commit, in commit order.
@@ -13,6 +13,7 @@
 //! Each service owns its tables; the methods are grouped here by owner.
 
 pub mod sqlite;
+mod sqlite_tx;
 mod writer;
 
 use std::any::Any;

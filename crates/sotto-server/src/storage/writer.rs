@@ -1,14 +1,26 @@
 //! The SQLite single writer. See the module doc of [`crate::storage`].
+//!
+//! The writer is a dedicated OS thread that owns the only writing connection ([`SqliteTx`]) and
+//! calls SQLite synchronously: a batch of jobs costs no thread hand-off per statement, only one
+//! wake-up to take the batch and one reply per job. Jobs are futures (the [`Tx`] methods are
+//! async so that other backends can be); here every [`Tx`] future is ready when returned, so a
+//! job completes in one poll. A job that does wait on something else is driven to completion on
+//! this thread through the runtime handle.
 
 use std::any::Any;
+use std::future::Future;
+use std::path::Path;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
-use sqlx::{Connection, SqliteConnection};
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{WriteJob, WriteOutbox};
+use super::sqlite_tx::SqliteTx;
+use super::{Tx, WriteJob, WriteOutbox};
 use crate::bus::Bus;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 type Output = Box<dyn Any + Send>;
 
@@ -17,22 +29,36 @@ enum Job {
         run: WriteJob,
         reply: oneshot::Sender<Result<Output, ApiError>>,
     },
-    /// Commit what came before, close the connection (SQLite checkpoints and removes its WAL),
-    /// and stop.
+    /// Commit what came before, close the connection (SQLite checkpoints and removes its WAL
+    /// when the last connection closes), and stop.
     Close(oneshot::Sender<()>),
 }
 
-/// Handle to the writer task. Cheap to clone.
+/// Handle to the writer thread. Cheap to clone.
 #[derive(Clone)]
 pub(super) struct Writer {
     tx: mpsc::Sender<Job>,
 }
 
 impl Writer {
-    pub(super) fn start(conn: SqliteConnection, bus: Arc<dyn Bus>, batch_max: usize) -> Writer {
+    /// Opens the writing connection on `path` and starts the writer thread. Must be called
+    /// inside the Tokio runtime (the thread keeps its handle).
+    pub(super) fn start(
+        path: &Path,
+        bus: Arc<dyn Bus>,
+        batch_max: usize,
+    ) -> anyhow::Result<Writer> {
+        let conn = SqliteTx::open(path)?;
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(conn, rx, bus, batch_max.max(1)));
-        Writer { tx }
+        let runtime = Handle::current();
+        std::thread::Builder::new()
+            .name("sotto-writer".into())
+            .spawn(move || {
+                // Inside the runtime's context: bus publication may spawn tasks.
+                let _entered = runtime.enter();
+                run(conn, rx, bus, batch_max.max(1), &runtime);
+            })?;
+        Ok(Writer { tx })
     }
 
     /// Queues `run` for the next batch; returns its output once the batch is committed.
@@ -56,49 +82,99 @@ impl Writer {
     }
 }
 
-async fn run(
-    mut conn: SqliteConnection,
+/// Drives `fut` to completion: one poll with a no-op waker (enough for every job whose only
+/// awaits are [`Tx`] calls), else blocking this thread on the runtime.
+fn complete<F: Future>(fut: F, runtime: &Handle) -> F::Output {
+    let mut fut = pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => runtime.block_on(fut),
+    }
+}
+
+/// Takes the next batch: blocks for the first job, then takes what else is queued, up to `max`.
+fn next_batch(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) -> bool {
+    let Some(first) = rx.blocking_recv() else {
+        return false;
+    };
+    batch.push(first);
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    true
+}
+
+type Replies = Vec<(
+    oneshot::Sender<Result<Output, ApiError>>,
+    Result<Output, ApiError>,
+)>;
+
+/// Runs one batch in one transaction, each job in its own savepoint, collecting the jobs'
+/// results in `replies` (to send once committed). An `Err` means nothing of the batch is
+/// committed.
+fn run_batch(
+    conn: &mut SqliteTx,
+    batch: &mut Vec<Job>,
+    replies: &mut Replies,
+    deferred: &mut WriteOutbox,
+    closing: &mut Option<oneshot::Sender<()>>,
+    runtime: &Handle,
+) -> ApiResult<()> {
+    conn.control("BEGIN IMMEDIATE")?;
+    for job in batch.drain(..) {
+        let (run, reply) = match job {
+            Job::Write { run, reply } => (run, reply),
+            Job::Close(done) => {
+                // Jobs after the close request are dropped; their callers see an error.
+                *closing = Some(done);
+                break;
+            }
+        };
+        conn.control("SAVEPOINT job")?;
+        let mut outbox = WriteOutbox::default();
+        let result = complete(run(conn as &mut dyn Tx, &mut outbox), runtime);
+        match result {
+            Ok(v) => {
+                conn.control("RELEASE job")?;
+                deferred.append(&mut outbox);
+                replies.push((reply, Ok(v)));
+            }
+            Err(e) => {
+                conn.control("ROLLBACK TO job")?;
+                conn.control("RELEASE job")?;
+                replies.push((reply, Err(e)));
+            }
+        }
+    }
+    // Outside every savepoint: see `WriteOutbox` for why index writes wait until here.
+    complete(deferred.apply_search_writes(conn), runtime)?;
+    conn.control("COMMIT")
+}
+
+fn run(
+    mut conn: SqliteTx,
     mut rx: mpsc::Receiver<Job>,
     bus: Arc<dyn Bus>,
     batch_max: usize,
+    runtime: &Handle,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
     let mut closing = None;
-    while closing.is_none() && rx.recv_many(&mut batch, batch_max).await > 0 {
-        let mut replies = Vec::with_capacity(batch.len());
+    while closing.is_none() && next_batch(&mut rx, &mut batch, batch_max) {
         let mut deferred = WriteOutbox::default();
-        let commit = async {
-            let mut tx = conn.begin().await?;
-            for job in batch.drain(..) {
-                let (run, reply) = match job {
-                    Job::Write { run, reply } => (run, reply),
-                    Job::Close(done) => {
-                        // Jobs after the close request are dropped; their callers see an error.
-                        closing = Some(done);
-                        break;
-                    }
-                };
-                let mut sp = tx.begin().await?;
-                let mut outbox = WriteOutbox::default();
-                let conn: &mut SqliteConnection = &mut sp;
-                match run(conn, &mut outbox).await {
-                    Ok(v) => {
-                        sp.commit().await?;
-                        deferred.append(&mut outbox);
-                        replies.push((reply, Ok(v)));
-                    }
-                    Err(e) => {
-                        sp.rollback().await?;
-                        replies.push((reply, Err(e)));
-                    }
-                }
-            }
-            // Outside every savepoint: see `WriteOutbox` for why index writes wait until here.
-            let conn: &mut SqliteConnection = &mut tx;
-            deferred.apply_search_writes(conn).await?;
-            tx.commit().await.map_err(ApiError::from)
-        };
-        match commit.await {
+        let mut replies = Vec::with_capacity(batch.len());
+        let ran = run_batch(
+            &mut conn,
+            &mut batch,
+            &mut replies,
+            &mut deferred,
+            &mut closing,
+            runtime,
+        );
+        match ran {
             Ok(()) => {
                 crate::metrics::METRICS.db_batches.inc();
                 for m in deferred.into_messages() {
@@ -109,6 +185,9 @@ async fn run(
                 }
             }
             Err(e) => {
+                if conn.in_transaction() {
+                    let _ = conn.control("ROLLBACK");
+                }
                 let err = ApiError::internal(format_args!("batch commit failed: {e}"));
                 for (reply, _) in replies {
                     let _ = reply.send(Err(err.clone()));
@@ -119,7 +198,7 @@ async fn run(
         }
     }
     batch.clear();
-    let _ = conn.close().await;
+    drop(conn);
     if let Some(done) = closing {
         let _ = done.send(());
     }
@@ -189,5 +268,50 @@ mod tests {
             published += 1;
         }
         assert_eq!(published, 199, "only committed jobs publish");
+    }
+
+    /// A job that awaits something other than its transaction (here a timer) is driven to
+    /// completion on the writer thread instead of being lost or blocking the runtime; the jobs
+    /// queued behind it still commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_that_waits_on_the_runtime_still_completes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(16));
+        let db = SqliteStorage::open(dir.path(), bus, 16)
+            .await
+            .expect("open");
+        let slow = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(|tx, _| {
+                    Box::pin(async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        tx.upsert_setting("slow", "1", 0).await?;
+                        Ok("slow")
+                    })
+                })
+                .await
+            })
+        };
+        let quick = db
+            .write(|tx, _| {
+                Box::pin(async move {
+                    tx.upsert_setting("quick", "2", 0).await?;
+                    Ok("quick")
+                })
+            })
+            .await
+            .expect("quick job");
+        assert_eq!(quick, "quick");
+        assert_eq!(slow.await.expect("join").expect("slow job"), "slow");
+        let stored = db.settings().await.expect("settings");
+        for key in ["slow", "quick"] {
+            assert!(stored.iter().any(|(k, _)| k == key), "{key} was not stored");
+        }
+        db.close().await.expect("close");
+        assert!(
+            !dir.path().join("sotto.db-wal").exists(),
+            "closing checkpoints and removes the WAL"
+        );
     }
 }

@@ -14,13 +14,15 @@
 //! queue of a client that keeps up.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use futures_util::task::AtomicWaker;
 use sotto_api::realtime::close;
 use sotto_api::{SessionId, UserId};
-use tokio::sync::{Notify, broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot};
 
 use crate::bus::{Bus, BusMessage, DisconnectTarget, FastMap, Frame, LocalConnections};
 use crate::metrics::METRICS;
@@ -40,9 +42,15 @@ pub struct ConnHandle {
     pub session_id: SessionId,
     /// Frames waiting for the connection's task (at most `capacity`).
     queue: Mutex<VecDeque<Frame>>,
+    /// The queue's length, readable without the lock: the connection's task looks for more
+    /// frames after every one it writes and on every turn of its loop, and the queue is
+    /// usually empty.
+    queued_len: AtomicUsize,
     capacity: usize,
-    /// Wakes the connection's task when a frame is queued (a permit is kept if it is busy).
-    queued: Notify,
+    /// Wakes the connection's task when a frame is queued. An `AtomicWaker`, not a `Notify`:
+    /// the task polls `recv` on every turn of its loop and usually gives it up for a client
+    /// frame, and a `Notify` waiter costs a lock to register and another to drop each time.
+    queued: AtomicWaker,
     kill: Mutex<Option<oneshot::Sender<CloseOrder>>>,
     /// True while the connection replays the log: live stored events are then skipped.
     catching_up: AtomicBool,
@@ -89,30 +97,42 @@ impl ConnHandle {
                 return false;
             }
             queue.push_back(frame);
+            self.queued_len.store(queue.len(), Ordering::SeqCst);
         }
-        self.queued.notify_one();
+        self.queued.wake();
         true
     }
 
     /// The next queued frame, if any (never waits).
     pub fn try_recv(&self) -> Option<Frame> {
+        // A frame being pushed right now may be missed here; its push wakes `recv` after it.
+        if self.queued_len.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
         let mut queue = self.queue.lock().ok()?;
         let frame = queue.pop_front();
+        self.queued_len.store(queue.len(), Ordering::SeqCst);
         if queue.is_empty() && queue.capacity() > QUEUE_KEEP {
             *queue = VecDeque::new();
         }
         frame
     }
 
-    /// The next queued frame, waiting for one. Only the connection's own task calls this.
+    /// The next queued frame, waiting for one. Only the connection's own task calls this (an
+    /// `AtomicWaker` holds one waker).
     pub async fn recv(&self) -> Frame {
-        loop {
+        std::future::poll_fn(|cx| {
             if let Some(frame) = self.try_recv() {
-                return frame;
+                return Poll::Ready(frame);
             }
-            // A frame queued since `try_recv` left a permit, so this returns at once.
-            self.queued.notified().await;
-        }
+            self.queued.register(cx.waker());
+            // A frame pushed between the first look and the registration woke nobody: look again.
+            match self.try_recv() {
+                Some(frame) => Poll::Ready(frame),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// Ends the catch-up phase: from now on live stored events are queued again. Every stored
@@ -168,8 +188,9 @@ impl Hub {
             user_id,
             session_id,
             queue: Mutex::new(VecDeque::new()),
+            queued_len: AtomicUsize::new(0),
             capacity: queue.max(1),
-            queued: Notify::new(),
+            queued: AtomicWaker::new(),
             kill: Mutex::new(Some(ktx)),
             catching_up: AtomicBool::new(true),
         });

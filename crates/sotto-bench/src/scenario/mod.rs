@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 pub mod connections;
 pub mod handshakes;
+pub mod http1;
 pub mod otr_relay;
 pub mod persisted;
 pub mod socket;

@@ -5,32 +5,43 @@
 //! transaction), publishes `message_created` to every connection of both members, and answers
 //! the request. So each message has two clocks:
 //!
-//! - **acknowledgement**: the instant before the request is handed to the HTTP client → the
-//!   response (201) is back;
+//! - **acknowledgement**: the instant before the request is written → the response (201) is
+//!   back;
 //! - **fan-out**: the same first instant → the partner's realtime socket receives the event.
 //!
-//! P pairs of users, one DM each; both sides send, each with at most `window` requests in flight
-//! (over the HTTP client's keep-alive connection pool, so up to `window` TCP connections), or
-//! open-loop at its share of `rate`. Each text starts with the sender's message counter, which
-//! is how the receiver finds the send instant (acknowledgements and fan-outs of concurrent
-//! requests come in commit order, not send order, so a FIFO as in `otr-relay` would not do).
+//! P pairs of users, one DM each; both sides send, each over `window` keep-alive HTTP/1.1
+//! connections with one request in flight on each: closed loop (the next request as soon as
+//! the previous is answered), or paced, where every connection claims the next slot of one
+//! schedule shared by all senders (`rate` messages/s) and waits for it (a slot claimed late is
+//! sent at once; the window still caps what is in flight).
+//!
+//! The load generator shares the machine's cores with the server, so it does per message as
+//! little as it can and allocates nothing on the happy path: each connection builds its
+//! request once ([`http1`] writes it and reads the answer into a reused buffer) and rewrites
+//! two fixed-width numbers in the text in place: the sender's message counter and the send
+//! instant (nanoseconds since the run's start). The receiver reads both back from the raw event
+//! frame without deserializing it, so the fan-out latency needs no table of send instants
+//! shared between sender and receiver (acknowledgements and fan-outs of concurrent requests
+//! come in commit order, not send order, so a FIFO as in `otr-relay` would not do either); the
+//! counter, marked in a bitmap, catches duplicates.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use sotto_api::RoomId;
-use sotto_api::realtime::ServerEvent;
 use sotto_api::rest::{MessageBody, SendMessageRequest};
-use sotto_client::{Client, Method};
-use tokio::sync::{Barrier, Semaphore};
+use sotto_api::{RoomId, UserId};
+use sotto_client::Client;
+use tokio::sync::Barrier;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::socket::{self, RawSocket, RealtimeTarget};
+use super::http1::{self, Http1Connection};
+use super::socket::{self, RawSocket, RealtimeTarget, SocketError};
 use super::{ScenarioError, SottoSource};
 use crate::load::new_histogram;
 use crate::process;
@@ -43,7 +54,8 @@ use crate::spawn::{SOTTO_ENVIRONMENT, SottoProcess};
 pub struct PersistedSpec {
     /// Pairs of users, one DM each; both sides send.
     pub pairs: usize,
-    /// Bytes of text per message (the counter prefix included).
+    /// Bytes of text per message, the stamp included (its message number and send instant
+    /// take 27, the least a text can have).
     pub payload_bytes: usize,
     /// Requests in flight per sender.
     pub window: usize,
@@ -157,10 +169,9 @@ impl PersistedReport {
     }
 }
 
-/// One direction of a pair: the sender's counter and the send instants not yet fanned out.
+/// One direction of a pair: what its sender and the partner's receiver count, shared.
 struct Lane {
-    next: AtomicU64,
-    pending: Mutex<HashMap<u64, Instant>>,
+    /// Requests sent; also the number the next message gets.
     sent: AtomicU64,
     acknowledged: AtomicU64,
     fanned_out: AtomicU64,
@@ -168,43 +179,41 @@ struct Lane {
     last_ack_ns: AtomicU64,
     last_fanout_ns: AtomicU64,
     /// Set once every request of the sender has been answered.
-    sender_done: std::sync::atomic::AtomicBool,
+    sender_done: AtomicBool,
+    /// Numbers of the messages whose request failed. Rare, so a lock is fine; kept so that a
+    /// message committed although its request failed does not count as an acknowledged
+    /// message fanned out.
+    failed: Mutex<Vec<u64>>,
 }
 
 impl Lane {
     fn new() -> Lane {
         Lane {
-            next: AtomicU64::new(0),
-            pending: Mutex::new(HashMap::new()),
             sent: AtomicU64::new(0),
             acknowledged: AtomicU64::new(0),
             fanned_out: AtomicU64::new(0),
             last_ack_ns: AtomicU64::new(0),
             last_fanout_ns: AtomicU64::new(0),
-            sender_done: std::sync::atomic::AtomicBool::new(false),
+            sender_done: AtomicBool::new(false),
+            failed: Mutex::new(Vec::new()),
         }
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Instant>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn complete(&self) -> bool {
-        self.sender_done.load(Ordering::Acquire)
-            && self.fanned_out.load(Ordering::Relaxed) >= self.acknowledged.load(Ordering::Acquire)
+    fn failed(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
+        self.failed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// One side of a pair: its HTTP client (logged in) and its realtime socket.
+/// One side of a pair: its user, its realtime socket, and its sending connections with the
+/// request they send.
 struct Side {
-    client: Client,
+    user_id: UserId,
     socket: RawSocket,
+    connections: Vec<Http1Connection>,
+    request: MessageRequest,
 }
 
 struct PersistedPair {
-    room: RoomId,
     first: Side,
     second: Side,
 }
@@ -227,7 +236,7 @@ pub async fn run(spec: &PersistedSpec) -> Result<PersistedReport, ScenarioError>
     let measured_apart = spawned.is_some();
     let outcome = async {
         let admin = provision::admin(&url, &setup_token).await?;
-        let pairs = pairs(&admin, spec.pairs).await?;
+        let pairs = pairs(&admin, spec).await?;
         if spec.progress {
             eprintln!("persisted: {} pairs ready at {url}", spec.pairs);
         }
@@ -290,12 +299,14 @@ pub async fn run(spec: &PersistedSpec) -> Result<PersistedReport, ScenarioError>
     })
 }
 
-/// Creates the users (`bench-msg-<i>-a` / `-b`, logged in once), their DMs, and one realtime
-/// socket per user.
-async fn pairs(admin: &Client, count: usize) -> Result<Vec<PersistedPair>, ScenarioError> {
+/// Creates the users (`bench-msg-<i>-a` / `-b`, logged in once), their DMs, one realtime
+/// socket per user, and `window` sending connections per user (opened before the clock starts,
+/// so connecting is not measured).
+async fn pairs(admin: &Client, spec: &PersistedSpec) -> Result<Vec<PersistedPair>, ScenarioError> {
     let target = RealtimeTarget::from_url(admin.base_url())?;
+    let (window, payload) = (spec.window.max(1), spec.payload_bytes);
     let mut tasks = tokio::task::JoinSet::new();
-    for index in 0..count {
+    for index in 0..spec.pairs {
         let (admin, target) = (admin.clone(), target.clone());
         tasks.spawn(async move {
             let first = provision::user(&admin, &format!("bench-msg-{index}-a")).await?;
@@ -308,31 +319,179 @@ async fn pairs(admin: &Client, count: usize) -> Result<Vec<PersistedPair>, Scena
             let open = |client: Client| {
                 let target = target.clone();
                 async move {
-                    let token = client.token().unwrap_or_default().to_owned();
+                    let token = client.token().unwrap_or_default();
                     let socket =
-                        socket::connect(&target, &token, None, socket::small_buffers()).await?;
-                    Ok::<_, ScenarioError>(Side { client, socket })
+                        socket::connect(&target, token, None, socket::small_buffers()).await?;
+                    let request = MessageRequest::new(target.server, room, token, payload)?;
+                    let mut connections = Vec::with_capacity(window);
+                    for _ in 0..window {
+                        connections.push(
+                            Http1Connection::connect(target.server)
+                                .await
+                                .map_err(SocketError::from)?,
+                        );
+                    }
+                    Ok::<_, ScenarioError>(Side {
+                        user_id: client.user_id(),
+                        socket,
+                        connections,
+                        request,
+                    })
                 }
             };
             let first = open(first).await?;
             let second = open(second).await?;
-            Ok::<_, ScenarioError>((
-                index,
-                PersistedPair {
-                    room,
-                    first,
-                    second,
-                },
-            ))
+            Ok::<_, ScenarioError>((index, PersistedPair { first, second }))
         });
     }
-    let mut pairs = Vec::with_capacity(count);
+    let mut pairs = Vec::with_capacity(spec.pairs);
     while let Some(joined) = tasks.join_next().await {
         let joined = joined.map_err(|e| ProvisionError::Handshake(e.to_string()))?;
         pairs.push(joined?);
     }
     pairs.sort_by_key(|(index, _)| *index);
     Ok(pairs.into_iter().map(|(_, pair)| pair).collect())
+}
+
+/// Digits of the message number at the start of each text.
+const NUMBER_DIGITS: usize = 10;
+/// Digits of the send instant (nanoseconds since the run's start: 16 digits last 115 days).
+const SENT_DIGITS: usize = 16;
+/// The stamp: number, a space, send instant.
+const STAMP_LEN: usize = NUMBER_DIGITS + 1 + SENT_DIGITS;
+
+/// One sender's `POST`, head and body, built once; sending a message only rewrites the two
+/// numbers of its stamp in place.
+#[derive(Debug, Clone)]
+struct MessageRequest {
+    bytes: Vec<u8>,
+    /// Where the number's digits start.
+    number_at: usize,
+    /// Where the send instant's digits start.
+    sent_at: usize,
+}
+
+impl MessageRequest {
+    /// The request for `room` with a text of `payload` bytes (at least the stamp): the body is
+    /// the API's own `SendMessageRequest` serialized once, so it has the exact wire shape.
+    fn new(
+        server: SocketAddr,
+        room: RoomId,
+        token: &str,
+        payload: usize,
+    ) -> Result<MessageRequest, SocketError> {
+        let text = template_text(payload);
+        let body = serde_json::to_vec(&SendMessageRequest {
+            body: MessageBody::Text { text: text.clone() },
+            attachment_id: None,
+        })
+        .map_err(|e| SocketError::Opening(format!("message body: {e}")))?;
+        // Digits can be rewritten in place only if the text went into the JSON verbatim, which
+        // it does when it needs no escaping (digits, spaces and 'x' never do).
+        let quoted = format!("\"{text}\"");
+        let text_at = find(&body, quoted.as_bytes()).ok_or_else(|| {
+            SocketError::Opening("the message text was escaped in its JSON".into())
+        })? + 1;
+        // The token goes into a header line as is.
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(SocketError::Opening(
+                "the session token is not a header-safe value".into(),
+            ));
+        }
+        let mut bytes = format!(
+            "POST /api/v1/rooms/{room}/messages HTTP/1.1\r\nHost: {server}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        let number_at = bytes.len() + text_at;
+        bytes.extend_from_slice(&body);
+        Ok(MessageRequest {
+            bytes,
+            number_at,
+            sent_at: number_at + NUMBER_DIGITS + 1,
+        })
+    }
+
+    /// Writes `number` and `sent_ns` into the text; false if either does not fit its digits.
+    fn stamp(&mut self, number: u64, sent_ns: u64) -> bool {
+        http1::write_decimal(
+            &mut self.bytes[self.number_at..self.number_at + NUMBER_DIGITS],
+            number,
+        ) && http1::write_decimal(
+            &mut self.bytes[self.sent_at..self.sent_at + SENT_DIGITS],
+            sent_ns,
+        )
+    }
+}
+
+/// The text before stamping: `0000000000 0000000000000000 xxx…`, `payload` bytes long (the
+/// stamp's 27 at least).
+fn template_text(payload: usize) -> String {
+    let mut text = format!("{:0w$} {:0s$}", 0, 0, w = NUMBER_DIGITS, s = SENT_DIGITS);
+    let filler = payload.saturating_sub(STAMP_LEN);
+    if filler >= 2 {
+        // A separator, as long as a filler follows it (a text ending in a blank might be
+        // trimmed).
+        text.push(' ');
+        text.extend(std::iter::repeat_n('x', filler - 1));
+    } else {
+        text.extend(std::iter::repeat_n('x', filler));
+    }
+    text
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The number and send instant of a `message_created` event by `author`, read from the raw
+/// frame without deserializing it (the fields are searched by their JSON keys; the stamp is
+/// fixed-width digits at the start of the text). `None` for any other frame.
+fn stamp_of(frame: &str, author: UserId) -> Option<(u64, u64)> {
+    if !frame.contains(r#""type":"message_created""#) {
+        return None;
+    }
+    let key = r#""author_id":"#;
+    let after_author = &frame[frame.find(key)? + key.len()..];
+    let digits = after_author.bytes().take_while(u8::is_ascii_digit).count();
+    let id = http1::parse_decimal(&after_author.as_bytes()[..digits])?;
+    if i64::try_from(id).ok()? != author {
+        return None;
+    }
+    let key = r#""text":""#;
+    let text = &after_author.as_bytes()[after_author.find(key)? + key.len()..];
+    let stamp = text.get(..STAMP_LEN)?;
+    if stamp[NUMBER_DIGITS] != b' ' {
+        return None;
+    }
+    Some((
+        http1::parse_decimal(&stamp[..NUMBER_DIGITS])?,
+        http1::parse_decimal(&stamp[NUMBER_DIGITS + 1..])?,
+    ))
+}
+
+/// The message numbers one receiver has seen (bit `n`), growing with the highest number.
+#[derive(Debug, Default)]
+struct Seen(Vec<u64>);
+
+impl Seen {
+    /// Marks `n`; false if it was marked already.
+    fn insert(&mut self, n: u64) -> bool {
+        let (word, bit) = ((n / 64) as usize, 1u64 << (n % 64));
+        if word >= self.0.len() {
+            // Doubling: amortized, not per message.
+            self.0.resize((word + 1).max(self.0.len() * 2), 0);
+        }
+        let fresh = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        fresh
+    }
+
+    fn contains(&self, n: u64) -> bool {
+        self.0
+            .get((n / 64) as usize)
+            .is_some_and(|word| word & (1u64 << (n % 64)) != 0)
+    }
 }
 
 /// What the whole run produced.
@@ -355,7 +514,14 @@ async fn drive(pairs: Vec<PersistedPair>, spec: &PersistedSpec) -> DriveOutcome 
     let start = Instant::now();
     let send_until = start + spec.duration;
     let senders = pairs.len() * 2;
-    let per_sender_rate = spec.rate.map(|r| r / senders.max(1) as f64);
+    let clock = Clock { start, send_until };
+    let pace = spec.rate.map(|per_sec| {
+        Arc::new(Pace {
+            next_slot: AtomicU64::new(0),
+            start,
+            per_sec,
+        })
+    });
     let everyone_done = Arc::new(Barrier::new(senders));
     let mut lanes = Vec::with_capacity(senders);
     let mut sending = tokio::task::JoinSet::new();
@@ -365,39 +531,31 @@ async fn drive(pairs: Vec<PersistedPair>, spec: &PersistedSpec) -> DriveOutcome 
         let backward = Arc::new(Lane::new());
         lanes.push(forward.clone());
         lanes.push(backward.clone());
-        let first_id = pair.first.client.user_id();
-        let second_id = pair.second.client.user_id();
-        let clock = Clock { start, send_until };
-        let payload = spec.payload_bytes;
-        let window = spec.window.max(1);
+        let (first, second) = (pair.first, pair.second);
         sending.spawn(send(
-            pair.first.client,
-            pair.room,
+            first.connections,
+            first.request,
             forward.clone(),
             clock,
-            payload,
-            window,
-            per_sender_rate,
+            pace.clone(),
         ));
         sending.spawn(send(
-            pair.second.client,
-            pair.room,
+            second.connections,
+            second.request,
             backward.clone(),
             clock,
-            payload,
-            window,
-            per_sender_rate,
+            pace.clone(),
         ));
         receiving.spawn(receive(
-            pair.first.socket,
-            second_id,
+            first.socket,
+            second.user_id,
             backward,
             clock,
             everyone_done.clone(),
         ));
         receiving.spawn(receive(
-            pair.second.socket,
-            first_id,
+            second.socket,
+            first.user_id,
             forward,
             clock,
             everyone_done.clone(),
@@ -462,147 +620,174 @@ impl Clock {
     }
 }
 
+/// The paced mode's schedule, shared by every connection of every sender: slot `k` is due
+/// `k / per_sec` seconds after the start.
+struct Pace {
+    next_slot: AtomicU64,
+    start: Instant,
+    per_sec: f64,
+}
+
+impl Pace {
+    /// Claims the next slot; its due instant (`None` if it is beyond any representable one).
+    fn claim(&self) -> Option<Instant> {
+        let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
+        let offset = Duration::try_from_secs_f64(slot as f64 / self.per_sec).ok()?;
+        self.start.checked_add(offset)
+    }
+}
+
 struct Tally {
     latency_ns: Histogram<u64>,
     failed: u64,
     errors: Vec<String>,
 }
 
-fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
-    let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            latency_ns: new_histogram(),
+            failed: 0,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Keeps the first few errors (a broken run would otherwise fill memory with copies).
+    fn error(&mut self, error: String) {
+        if self.errors.len() < 3 {
+            self.errors.push(error);
+        }
+    }
+}
+
+fn record(histogram: &mut Histogram<u64>, nanos: u64) {
     let _ = histogram.record(nanos.max(1));
 }
 
-/// One sender: requests with at most `window` in flight, closed loop or paced.
+/// One sender: its `window` connections, each with one request in flight, in this one task
+/// (they share its tally without contention).
 async fn send(
-    client: Client,
-    room: RoomId,
+    connections: Vec<Http1Connection>,
+    request: MessageRequest,
     lane: Arc<Lane>,
     clock: Clock,
-    payload: usize,
-    window: usize,
-    rate: Option<f64>,
+    pace: Option<Arc<Pace>>,
 ) -> Tally {
-    let mut tally = Tally {
-        latency_ns: new_histogram(),
-        failed: 0,
-        errors: Vec::new(),
-    };
-    let path: Arc<str> = format!("/api/v1/rooms/{room}/messages").into();
-    let filler: Arc<str> = "x".repeat(payload.saturating_sub(11)).into();
-    let permits = Arc::new(Semaphore::new(window));
-    let mut in_flight = tokio::task::JoinSet::new();
-    let deadline = tokio::time::sleep_until(tokio::time::Instant::from_std(clock.send_until));
-    tokio::pin!(deadline);
-    let mut pace = rate.map(|per_sec| {
-        let period = Duration::from_secs_f64(1.0 / per_sec.max(1e-3)).max(Duration::from_millis(1));
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        (per_sec, 0u64, ticks)
-    });
-    let spawn_one = |in_flight: &mut tokio::task::JoinSet<Result<Duration, String>>,
-                     permit: tokio::sync::OwnedSemaphorePermit| {
-        let (client, lane, path, filler) =
-            (client.clone(), lane.clone(), path.clone(), filler.clone());
-        in_flight.spawn(async move {
-            let n = lane.next.fetch_add(1, Ordering::Relaxed);
-            let request = SendMessageRequest {
-                body: MessageBody::Text {
-                    text: format!("{n:010} {filler}"),
-                },
-                attachment_id: None,
-            };
-            let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
-            let sent_at = Instant::now();
-            lane.pending().insert(n, sent_at);
-            lane.sent.fetch_add(1, Ordering::Relaxed);
-            let response = client
-                .raw(Method::POST, &path, Some(("application/json", body)), &[])
-                .await;
-            let elapsed = sent_at.elapsed();
-            drop(permit);
-            match response {
-                Ok(r) if r.status == 201 || r.status == 200 => {
-                    lane.acknowledged.fetch_add(1, Ordering::Release);
-                    Ok(elapsed)
-                }
-                other => {
-                    lane.pending().remove(&n);
-                    Err(match other {
-                        Ok(r) => format!(
-                            "status {}: {}",
-                            r.status,
-                            String::from_utf8_lossy(&r.body)
-                                .chars()
-                                .take(200)
-                                .collect::<String>()
-                        ),
-                        Err(e) => format!("request: {e}"),
-                    })
-                }
-            }
-        });
-    };
+    let tally = Mutex::new(Tally::new());
+    let server = connections.first().and_then(|c| c.peer_addr().ok());
+    let mut running: FuturesUnordered<_> = connections
+        .into_iter()
+        .map(|connection| {
+            send_over(
+                connection,
+                server,
+                request.clone(),
+                &lane,
+                clock,
+                pace.as_deref(),
+                &tally,
+            )
+        })
+        .collect();
+    while running.next().await.is_some() {}
+    drop(running);
+    lane.sender_done.store(true, Ordering::Release);
+    tally.into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One connection of a sender: the next request as soon as the previous is answered (closed
+/// loop) or at the next slot it claims (paced), until the sending time is over. A connection
+/// the server closed is opened again; one that cannot be ends this loop.
+async fn send_over(
+    connection: Http1Connection,
+    server: Option<SocketAddr>,
+    mut request: MessageRequest,
+    lane: &Lane,
+    clock: Clock,
+    pace: Option<&Pace>,
+    tally: &Mutex<Tally>,
+) {
+    let tally = || tally.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut open = Some(connection);
+    let mut last_ack_ns = 0;
     loop {
-        tokio::select! {
-            biased;
-            Some(done) = in_flight.join_next() => note(&mut tally, &lane, clock, done),
-            () = &mut deadline => break,
-            permit = permits.clone().acquire_owned(), if pace.is_none() => {
-                let Ok(permit) = permit else { break };
-                spawn_one(&mut in_flight, permit);
+        if let Some(pace) = pace {
+            let Some(due) = pace.claim().filter(|due| *due < clock.send_until) else {
+                break;
+            };
+            if due > Instant::now() {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
             }
-            _ = async {
-                match &mut pace {
-                    Some((_, _, ticks)) => ticks.tick().await,
-                    None => std::future::pending().await,
-                }
-            }, if pace.is_some() => {
-                if let Some((per_sec, scheduled, _)) = &mut pace {
-                    let due = ((clock.start.elapsed().as_secs_f64() * *per_sec) as u64)
-                        .saturating_sub(*scheduled);
-                    for _ in 0..due {
-                        // A message the window holds back stays due.
-                        let Ok(permit) = permits.clone().try_acquire_owned() else { break };
-                        *scheduled += 1;
-                        spawn_one(&mut in_flight, permit);
+        }
+        let connection = match &mut open {
+            Some(connection) => connection,
+            None => {
+                let reopened = match server {
+                    Some(server) => Http1Connection::connect(server).await,
+                    None => Err(std::io::Error::other("no server address")),
+                };
+                match reopened {
+                    Ok(connection) => open.insert(connection),
+                    Err(error) => {
+                        tally().error(format!("reconnect: {error}"));
+                        break;
                     }
                 }
             }
+        };
+        let sent_at = Instant::now();
+        if sent_at >= clock.send_until {
+            break;
         }
-    }
-    while let Some(done) = in_flight.join_next().await {
-        note(&mut tally, &lane, clock, done);
-    }
-    lane.sender_done.store(true, Ordering::Release);
-    tally
-}
-
-fn note(
-    tally: &mut Tally,
-    lane: &Lane,
-    clock: Clock,
-    done: Result<Result<Duration, String>, tokio::task::JoinError>,
-) {
-    match done {
-        Ok(Ok(elapsed)) => {
-            record(&mut tally.latency_ns, elapsed);
-            lane.last_ack_ns
-                .fetch_max(clock.since_start_ns(Instant::now()), Ordering::Relaxed);
-        }
-        Ok(Err(error)) => {
+        let number = lane.sent.fetch_add(1, Ordering::Relaxed);
+        if !request.stamp(number, clock.since_start_ns(sent_at)) {
+            lane.failed().push(number);
+            let mut tally = tally();
             tally.failed += 1;
-            if tally.errors.len() < 3 {
-                tally.errors.push(error);
-            }
+            tally.error(format!("message {number}: its stamp does not fit the text"));
+            break;
         }
-        Err(error) => {
-            tally.failed += 1;
-            if tally.errors.len() < 3 {
-                tally.errors.push(format!("request task: {error}"));
+        // What to remember of the answer, taken before the connection's buffer is reused.
+        let outcome = match connection.exchange(&request.bytes).await {
+            Ok(response) if response.status == 201 || response.status == 200 => Ok(response.close),
+            Ok(response) => Err((
+                format!(
+                    "status {}: {}",
+                    response.status,
+                    String::from_utf8_lossy(response.body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ),
+                response.close,
+            )),
+            Err(error) => Err((format!("request: {error}"), true)),
+        };
+        let answered_at = Instant::now();
+        let close = match outcome {
+            Ok(close) => {
+                lane.acknowledged.fetch_add(1, Ordering::Release);
+                last_ack_ns = clock.since_start_ns(answered_at);
+                let elapsed = answered_at.saturating_duration_since(sent_at).as_nanos();
+                record(
+                    &mut tally().latency_ns,
+                    u64::try_from(elapsed).unwrap_or(u64::MAX),
+                );
+                close
             }
+            Err((error, close)) => {
+                lane.failed().push(number);
+                let mut tally = tally();
+                tally.failed += 1;
+                tally.error(error);
+                close
+            }
+        };
+        if close {
+            open = None;
         }
     }
+    lane.last_ack_ns.fetch_max(last_ack_ns, Ordering::Relaxed);
 }
 
 /// One receiving socket: records the fan-out of every message the partner sent, until the
@@ -610,15 +795,22 @@ fn note(
 /// timeout passes).
 async fn receive(
     socket: RawSocket,
-    partner: i64,
+    partner: UserId,
     inbound: Arc<Lane>,
     clock: Clock,
     everyone_done: Arc<Barrier>,
 ) -> Tally {
-    let mut tally = Tally {
-        latency_ns: new_histogram(),
-        failed: 0,
-        errors: Vec::new(),
+    let mut tally = Tally::new();
+    let mut seen = Seen::default();
+    let mut last_fanout_ns = 0;
+    // Messages of the partner that fanned out although their request failed (known once the
+    // sender is done); they are not acknowledged messages.
+    let failed_seen = |seen: &Seen| {
+        inbound
+            .failed()
+            .iter()
+            .filter(|n| seen.contains(**n))
+            .count() as u64
     };
     let (mut sink, mut stream) = socket.split();
     let mut check = tokio::time::interval(Duration::from_millis(5));
@@ -629,21 +821,16 @@ async fn receive(
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     let now = Instant::now();
-                    if let Ok(ServerEvent::MessageCreated { message, .. }) =
-                        serde_json::from_str::<ServerEvent>(text.as_str())
-                        && message.author_id == partner
-                        && let MessageBody::Text { text } = &message.body
-                        && let Some(n) = text.get(..10).and_then(|d| d.parse::<u64>().ok())
-                    {
-                        match inbound.pending().remove(&n) {
-                            Some(sent_at) => {
-                                record(&mut tally.latency_ns, now.saturating_duration_since(sent_at));
-                                inbound.fanned_out.fetch_add(1, Ordering::Relaxed);
-                                inbound
-                                    .last_fanout_ns
-                                    .fetch_max(clock.since_start_ns(now), Ordering::Relaxed);
-                            }
-                            None => tally.errors.push(format!("message {n} fanned out twice or never sent")),
+                    if let Some((n, sent_ns)) = stamp_of(text.as_str(), partner) {
+                        if n >= inbound.sent.load(Ordering::Relaxed) {
+                            tally.error(format!("message {n} fanned out but was never sent"));
+                        } else if !seen.insert(n) {
+                            tally.error(format!("message {n} fanned out twice"));
+                        } else {
+                            let now_ns = clock.since_start_ns(now);
+                            record(&mut tally.latency_ns, now_ns.saturating_sub(sent_ns));
+                            inbound.fanned_out.fetch_add(1, Ordering::Relaxed);
+                            last_fanout_ns = now_ns;
                         }
                     }
                 }
@@ -662,16 +849,20 @@ async fn receive(
                 }
             },
             _ = check.tick() => {
-                if inbound.complete() {
-                    break;
-                }
                 if inbound.sender_done.load(Ordering::Acquire) {
+                    let fanned_out = inbound
+                        .fanned_out
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(failed_seen(&seen));
+                    let acknowledged = inbound.acknowledged.load(Ordering::Acquire);
+                    if fanned_out >= acknowledged {
+                        break;
+                    }
                     let limit = *give_up_at.get_or_insert_with(|| Instant::now() + DRAIN_TIMEOUT);
                     if Instant::now() >= limit {
                         tally.errors.push(format!(
                             "{} acknowledged messages never fanned out",
-                            inbound.acknowledged.load(Ordering::Relaxed)
-                                .saturating_sub(inbound.fanned_out.load(Ordering::Relaxed))
+                            acknowledged - fanned_out
                         ));
                         break;
                     }
@@ -679,6 +870,13 @@ async fn receive(
             }
         }
     }
+    // Only this receiver counts the lane's fan-outs, so the correction cannot race.
+    inbound
+        .fanned_out
+        .fetch_sub(failed_seen(&seen), Ordering::Relaxed);
+    inbound
+        .last_fanout_ns
+        .fetch_max(last_fanout_ns, Ordering::Relaxed);
     everyone_done.wait().await;
     let _ = sink.close().await;
     tally
@@ -701,5 +899,90 @@ async fn print_progress(lanes: Vec<Arc<Lane>>, start: Instant, duration: Duratio
             acked - last
         );
         last = acked;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(payload: usize) -> MessageRequest {
+        let server = "127.0.0.1:8080".parse().expect("address");
+        MessageRequest::new(server, 7, "tok3n", payload).expect("builds")
+    }
+
+    fn body(request: &MessageRequest) -> &[u8] {
+        let at = find(&request.bytes, b"\r\n\r\n").expect("head ends") + 4;
+        &request.bytes[at..]
+    }
+
+    #[test]
+    fn the_request_is_the_api_body_with_the_stamp_in_place() {
+        let mut request = request(64);
+        assert!(request.stamp(42, 1_234_567_890));
+        let head =
+            String::from_utf8_lossy(&request.bytes[..request.bytes.len() - body(&request).len()]);
+        assert!(head.starts_with("POST /api/v1/rooms/7/messages HTTP/1.1\r\n"));
+        assert!(head.contains("\r\nAuthorization: Bearer tok3n\r\n"));
+        assert!(head.contains(&format!("\r\nContent-Length: {}\r\n", body(&request).len())));
+        let parsed: SendMessageRequest =
+            serde_json::from_slice(body(&request)).expect("valid JSON");
+        let MessageBody::Text { text } = parsed.body else {
+            panic!("a text body");
+        };
+        assert_eq!(text.len(), 64);
+        assert!(
+            text.starts_with("0000000042 0000001234567890 xxx"),
+            "{text}"
+        );
+        assert!(parsed.attachment_id.is_none());
+    }
+
+    #[test]
+    fn texts_are_the_payload_long_or_the_stamp_at_least() {
+        for payload in [0, 27, 28, 29, 256] {
+            let text = template_text(payload);
+            assert_eq!(text.len(), payload.max(STAMP_LEN), "{payload}");
+            assert!(!text.ends_with(' '));
+        }
+    }
+
+    #[test]
+    fn stamps_too_large_for_their_digits_are_refused() {
+        let mut request = request(64);
+        assert!(!request.stamp(10_000_000_000, 0));
+        assert!(!request.stamp(0, 10_000_000_000_000_000));
+    }
+
+    #[test]
+    fn the_stamp_is_read_back_from_the_event_frame_of_the_partner_only() {
+        let mut request = request(64);
+        assert!(request.stamp(9, 77));
+        let sent: SendMessageRequest = serde_json::from_slice(body(&request)).expect("valid");
+        let event = sotto_api::realtime::ServerEvent::MessageCreated {
+            seq: 5,
+            message: sotto_api::rest::Message {
+                id: 11,
+                room_id: 7,
+                author_id: 3,
+                body: sent.body,
+                attachment: None,
+                created_at: 1,
+                edited_at: None,
+            },
+        };
+        let frame = serde_json::to_string(&event).expect("serializes");
+        assert_eq!(stamp_of(&frame, 3), Some((9, 77)));
+        assert_eq!(stamp_of(&frame, 33), None);
+        let edited = frame.replace("message_created", "message_edited");
+        assert_eq!(stamp_of(&edited, 3), None);
+    }
+
+    #[test]
+    fn seen_marks_each_number_once() {
+        let mut seen = Seen::default();
+        assert!(seen.insert(0) && seen.insert(1000) && seen.insert(63));
+        assert!(!seen.insert(1000));
+        assert!(seen.contains(63) && !seen.contains(64) && !seen.contains(1_000_000));
     }
 }

@@ -86,10 +86,10 @@ enum Command {
         /// Pairs of users, one DM each; both sides send.
         #[arg(long, default_value_t = 50)]
         pairs: usize,
-        /// Text bytes per message.
+        /// Text bytes per message (at least 27: the counter and the send instant).
         #[arg(long, default_value_t = 256)]
         payload: usize,
-        /// Requests in flight per sender.
+        /// Requests in flight per sender (its keep-alive connections).
         #[arg(long, default_value_t = 4)]
         window: usize,
         /// Messages per second offered, all senders together (open loop, the window still

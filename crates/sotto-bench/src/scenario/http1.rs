@@ -20,6 +20,10 @@ const INITIAL_BUFFER: usize = 8 * 1024;
 /// A response head larger than this is refused (nothing the server sends comes close).
 const MAX_HEAD: usize = 64 * 1024;
 
+/// A response body larger than this is refused, so a bad `Content-Length` cannot make the
+/// buffer grow without bound (the server's answers to a send are a few hundred bytes).
+const MAX_BODY: usize = 1024 * 1024;
+
 /// Why an exchange failed. The connection is unusable afterwards.
 #[derive(Debug, thiserror::Error)]
 pub enum Http1Error {
@@ -156,7 +160,11 @@ fn parse_head(buffer: &[u8], scanned: &mut usize) -> Result<Option<Head>, Http1E
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
         if name.eq_ignore_ascii_case(b"content-length") {
             let parsed = parse_decimal(value).and_then(|v| usize::try_from(v).ok());
-            content_length = Some(parsed.ok_or(Http1Error::Malformed("Content-Length"))?);
+            let length = parsed.ok_or(Http1Error::Malformed("Content-Length"))?;
+            if length > MAX_BODY {
+                return Err(Http1Error::Malformed("Content-Length above 1 MiB"));
+            }
+            content_length = Some(length);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             // The server's JSON answers are complete bodies; a chunked one is not expected.
             return Err(Http1Error::Malformed("Transfer-Encoding is not supported"));
@@ -252,6 +260,7 @@ mod tests {
         assert!(head("HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n").is_err());
         assert!(head("SMTP ready\r\n\r\n").is_err());
         assert!(head("HTTP/1.1 204 No Content\r\n\r\n").is_ok());
+        assert!(head("HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n").is_err());
     }
 
     #[test]

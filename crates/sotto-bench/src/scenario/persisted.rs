@@ -510,6 +510,9 @@ struct DriveOutcome {
 /// How long to wait for fan-outs after the last acknowledgement.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long one request may go unanswered before it counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 async fn drive(pairs: Vec<PersistedPair>, spec: &PersistedSpec) -> DriveOutcome {
     let start = Instant::now();
     let send_until = start + spec.duration;
@@ -711,6 +714,10 @@ async fn send_over(
     let mut open = Some(connection);
     let mut last_ack_ns = 0;
     loop {
+        // Paced: latencies count from the slot's due instant, so a message that waited for a
+        // free connection (the window full near saturation) counts its wait (no coordinated
+        // omission). Closed loop: from the send.
+        let mut due_at = None;
         if let Some(pace) = pace {
             let Some(due) = pace.claim().filter(|due| *due < clock.send_until) else {
                 break;
@@ -718,6 +725,7 @@ async fn send_over(
             if due > Instant::now() {
                 tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
             }
+            due_at = Some(due);
         }
         let connection = match &mut open {
             Some(connection) => connection,
@@ -735,10 +743,11 @@ async fn send_over(
                 }
             }
         };
-        let sent_at = Instant::now();
-        if sent_at >= clock.send_until {
+        let now = Instant::now();
+        if now >= clock.send_until {
             break;
         }
+        let sent_at = due_at.map_or(now, |due| due.min(now));
         let number = lane.sent.fetch_add(1, Ordering::Relaxed);
         if !request.stamp(number, clock.since_start_ns(sent_at)) {
             lane.failed().push(number);
@@ -748,20 +757,31 @@ async fn send_over(
             break;
         }
         // What to remember of the answer, taken before the connection's buffer is reused.
-        let outcome = match connection.exchange(&request.bytes).await {
-            Ok(response) if response.status == 201 || response.status == 200 => Ok(response.close),
-            Ok(response) => Err((
-                format!(
-                    "status {}: {}",
-                    response.status,
-                    String::from_utf8_lossy(response.body)
-                        .chars()
-                        .take(200)
-                        .collect::<String>()
-                ),
-                response.close,
+        // A server that stops answering fails the request rather than hanging the run.
+        let answer =
+            tokio::time::timeout(REQUEST_TIMEOUT, connection.exchange(&request.bytes)).await;
+        let outcome = match answer {
+            Err(_) => Err((
+                format!("request: no answer in {} s", REQUEST_TIMEOUT.as_secs()),
+                true,
             )),
-            Err(error) => Err((format!("request: {error}"), true)),
+            Ok(answer) => match answer {
+                Ok(response) if response.status == 201 || response.status == 200 => {
+                    Ok(response.close)
+                }
+                Ok(response) => Err((
+                    format!(
+                        "status {}: {}",
+                        response.status,
+                        String::from_utf8_lossy(response.body)
+                            .chars()
+                            .take(200)
+                            .collect::<String>()
+                    ),
+                    response.close,
+                )),
+                Err(error) => Err((format!("request: {error}"), true)),
+            },
         };
         let answered_at = Instant::now();
         let close = match outcome {

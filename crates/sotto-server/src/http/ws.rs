@@ -45,6 +45,9 @@ const MAX_CLIENT_TEXT: usize = 4096;
 const MAX_EPHEMERAL_HEADER: usize = 1 + 1 + 8 + 1 + sotto_api::ephemeral::MAX_CONNECTION_ID_LEN + 1;
 /// Most stored events replayed on reconnect before asking the client to reload history.
 const MAX_CATCH_UP: i64 = 10_000;
+/// Stored events read per page of a catch-up.
+const CATCH_UP_PAGE: i64 = 500;
+
 /// Most queued frames written to the socket before one flush. Frames already queued when the
 /// first one is taken are fed into the write buffer together (which writes to the socket
 /// whenever it holds `--ws-write-buffer` bytes) and flushed once: under load one system call
@@ -297,7 +300,7 @@ async fn start(
     // comes after is queued (and deduplicated by `seq` below).
     let mut live = false;
     loop {
-        let batch = match events::since(&app.db, caller.user_id, last_seq, 500).await {
+        let batch = match events::since(&app.db, caller.user_id, last_seq, CATCH_UP_PAGE).await {
             Ok(b) => b,
             Err(_) => return Err(End::Dropped),
         };
@@ -317,10 +320,17 @@ async fn start(
             live = true;
             continue;
         }
+        let whole_log = (batch.len() as i64) < CATCH_UP_PAGE;
         for (seq, json) in batch {
             push(socket, kill, Message::Text(Utf8Bytes::from(json))).await?;
             last_seq = seq;
             replayed += 1;
+        }
+        // Once live, a page that is not full held everything committed before the switch (the
+        // read began after it); later events are in the queue. Reading on would chase a busy
+        // room's log while the queue, not drained during the replay, fills up.
+        if live && whole_log {
+            break;
         }
         if replayed >= MAX_CATCH_UP {
             complete = false;

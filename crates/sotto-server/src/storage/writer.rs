@@ -8,6 +8,7 @@
 //! this thread through the runtime handle.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -35,6 +36,11 @@ enum Job {
     Close(oneshot::Sender<()>),
 }
 
+thread_local! {
+    /// Set on the writer thread (see [`Writer::submit`]).
+    static ON_WRITER_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
 /// Handle to the writer thread. Cheap to clone.
 #[derive(Clone)]
 pub(super) struct Writer {
@@ -57,6 +63,7 @@ impl Writer {
             .spawn(move || {
                 // Inside the runtime's context: bus publication may spawn tasks.
                 let _entered = runtime.enter();
+                ON_WRITER_THREAD.set(true);
                 run(conn, rx, bus, batch_max.max(1), &runtime);
             })?;
         Ok(Writer { tx })
@@ -64,6 +71,11 @@ impl Writer {
 
     /// Queues `run` for the next batch; returns its output once the batch is committed.
     pub(super) async fn submit(&self, run: WriteJob) -> Result<Output, ApiError> {
+        if ON_WRITER_THREAD.get() {
+            // A job waiting for another write would wait for itself: the writer runs one job
+            // at a time. Fail it instead of stopping every write.
+            return Err(ApiError::internal("a write job submitted another write"));
+        }
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job::Write { run, reply })
@@ -364,5 +376,38 @@ mod tests {
             !stored.iter().any(|(k, _)| k == "p5"),
             "the panicked job's write was rolled back"
         );
+    }
+
+    /// A job that waits for another write fails that write at once instead of waiting for
+    /// itself forever (the writer runs one job at a time), and the writer goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_that_writes_from_inside_a_job_is_refused_not_deadlocked() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(16));
+        let db = SqliteStorage::open(dir.path(), bus, 16)
+            .await
+            .expect("open");
+        let inner_db = db.clone();
+        let inner = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            db.write(move |tx, _| {
+                Box::pin(async move {
+                    tx.upsert_setting("outer", "1", 0).await?;
+                    let nested = inner_db
+                        .write(|tx, _| {
+                            Box::pin(async move { tx.upsert_setting("inner", "2", 0).await })
+                        })
+                        .await;
+                    Ok(nested.map_err(|e| e.code))
+                })
+            }),
+        )
+        .await
+        .expect("no deadlock")
+        .expect("the outer job commits");
+        assert_eq!(inner, Err(ErrorCode::Internal));
+        let stored = db.settings().await.expect("settings");
+        assert!(stored.iter().any(|(k, _)| k == "outer"));
+        assert!(!stored.iter().any(|(k, _)| k == "inner"));
     }
 }

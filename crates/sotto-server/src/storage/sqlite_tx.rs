@@ -75,11 +75,18 @@ impl SqliteTx {
         !self.conn.is_autocommit()
     }
 
-    fn exec(&self, sql: &str, params: impl Params) -> rusqlite::Result<usize> {
+    /// Runs a statement; the raw SQLite error, for callers that map a constraint to a code.
+    fn exec_raw(&self, sql: &str, params: impl Params) -> rusqlite::Result<usize> {
         self.conn.prepare_cached(sql)?.execute(params)
     }
 
-    fn insert(&self, sql: &str, params: impl Params) -> rusqlite::Result<i64> {
+    /// Runs a statement; how many rows it changed.
+    fn exec(&self, sql: &str, params: impl Params) -> ApiResult<usize> {
+        Ok(self.exec_raw(sql, params)?)
+    }
+
+    /// Runs an `INSERT`; the new row's id.
+    fn insert(&self, sql: &str, params: impl Params) -> ApiResult<i64> {
         self.exec(sql, params)?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -89,11 +96,12 @@ impl SqliteTx {
         sql: &str,
         params: impl Params,
         f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<Option<T>> {
-        self.conn
+    ) -> ApiResult<Option<T>> {
+        Ok(self
+            .conn
             .prepare_cached(sql)?
             .query_row(params, f)
-            .optional()
+            .optional()?)
     }
 
     fn rows<T>(
@@ -101,14 +109,15 @@ impl SqliteTx {
         sql: &str,
         params: impl Params,
         f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<Vec<T>> {
-        self.conn
+    ) -> ApiResult<Vec<T>> {
+        Ok(self
+            .conn
             .prepare_cached(sql)?
             .query_map(params, f)?
-            .collect()
+            .collect::<rusqlite::Result<_>>()?)
     }
 
-    fn load_room(&self, id: RoomId) -> rusqlite::Result<Option<Room>> {
+    fn load_room(&self, id: RoomId) -> ApiResult<Option<Room>> {
         let room = self.row(
             "SELECT id, kind, name, owner_id, encrypted, epoch, key_id, key_epoch \
              FROM rooms WHERE id = ?1",
@@ -154,14 +163,14 @@ impl Tx for SqliteTx {
         hash: &'a str,
         is_admin: bool,
     ) -> Fut<'a, User> {
-        let r = self.insert(
+        let r = self.exec_raw(
             "INSERT INTO users (username, password_hash, is_admin, created_at) \
              VALUES (?1, ?2, ?3, ?4)",
             params![username, hash, is_admin, super::now_ms()],
         );
         ready(match r {
-            Ok(id) => Ok(User {
-                id,
+            Ok(_) => Ok(User {
+                id: self.conn.last_insert_rowid(),
                 username: username.to_string(),
                 is_admin,
                 deactivated: false,
@@ -182,8 +191,7 @@ impl Tx for SqliteTx {
                 params![token_hash, now],
                 |_| Ok(()),
             )
-            .map(|r| r.is_some())
-            .map_err(Into::into),
+            .map(|r| r.is_some()),
         )
     }
 
@@ -193,8 +201,7 @@ impl Tx for SqliteTx {
                 "UPDATE invites SET used_by = ?1 WHERE token_hash = ?2",
                 params![user, token_hash],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
@@ -209,8 +216,7 @@ impl Tx for SqliteTx {
                 "INSERT INTO invites (token_hash, created_by, expires_at) VALUES (?1, ?2, ?3)",
                 params![token_hash, by, expires_at],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
@@ -223,14 +229,11 @@ impl Tx for SqliteTx {
         user_agent: Option<&'a str>,
         now: i64,
     ) -> Fut<'a, SessionId> {
-        ready(
-            self.insert(
-                "INSERT INTO sessions (user_id, token_hash, csrf_token, kind, user_agent, \
+        ready(self.insert(
+            "INSERT INTO sessions (user_id, token_hash, csrf_token, kind, user_agent, \
                  created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                params![user, token_hash, csrf, kind, user_agent, now],
-            )
-            .map_err(Into::into),
-        )
+            params![user, token_hash, csrf, kind, user_agent, now],
+        ))
     }
 
     fn touch_session(&mut self, id: SessionId, now: i64) -> Fut<'_, ()> {
@@ -239,8 +242,7 @@ impl Tx for SqliteTx {
                 "UPDATE sessions SET last_seen_at = ?1 WHERE id = ?2",
                 params![now, id],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
@@ -250,8 +252,7 @@ impl Tx for SqliteTx {
                 "DELETE FROM sessions WHERE id = ?1 AND user_id = ?2",
                 params![id, user],
             )
-            .map(|n| n > 0)
-            .map_err(Into::into),
+            .map(|n| n > 0),
         )
     }
 
@@ -261,7 +262,7 @@ impl Tx for SqliteTx {
         keep: Option<SessionId>,
     ) -> Fut<'_, Vec<SessionId>> {
         let keep = keep.unwrap_or(-1);
-        let run = || -> rusqlite::Result<Vec<SessionId>> {
+        let run = || -> ApiResult<Vec<SessionId>> {
             let ids = self.rows(
                 "SELECT id FROM sessions WHERE user_id = ?1 AND id <> ?2",
                 params![user, keep],
@@ -273,7 +274,7 @@ impl Tx for SqliteTx {
             )?;
             Ok(ids)
         };
-        ready(run().map_err(Into::into))
+        ready(run())
     }
 
     fn set_password<'a>(&'a mut self, user: UserId, hash: &'a str) -> Fut<'a, ()> {
@@ -282,8 +283,7 @@ impl Tx for SqliteTx {
                 "UPDATE users SET password_hash = ?1 WHERE id = ?2",
                 params![hash, user],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
@@ -294,13 +294,12 @@ impl Tx for SqliteTx {
                 [],
                 |r| r.get(0),
             )
-            .map(|n| n.unwrap_or(0))
-            .map_err(Into::into),
+            .map(|n| n.unwrap_or(0)),
         )
     }
 
     fn replace_setup_token<'a>(&'a mut self, token_hash: &'a str, now: i64) -> Fut<'a, ()> {
-        let run = || -> rusqlite::Result<()> {
+        let run = || -> ApiResult<()> {
             self.exec("DELETE FROM setup_tokens", [])?;
             self.exec(
                 "INSERT INTO setup_tokens (token_hash, created_at) VALUES (?1, ?2)",
@@ -308,7 +307,7 @@ impl Tx for SqliteTx {
             )?;
             Ok(())
         };
-        ready(run().map_err(Into::into))
+        ready(run())
     }
 
     fn consume_setup_token<'a>(&'a mut self, token_hash: &'a str) -> Fut<'a, bool> {
@@ -317,24 +316,18 @@ impl Tx for SqliteTx {
                 "DELETE FROM setup_tokens WHERE token_hash = ?1",
                 [token_hash],
             )
-            .map(|n| n > 0)
-            .map_err(Into::into),
+            .map(|n| n > 0),
         )
     }
 
     fn clear_setup_tokens(&mut self) -> Fut<'_, ()> {
-        ready(
-            self.exec("DELETE FROM setup_tokens", [])
-                .map(drop)
-                .map_err(Into::into),
-        )
+        ready(self.exec("DELETE FROM setup_tokens", []).map(drop))
     }
 
     fn deactivate_user(&mut self, user: UserId) -> Fut<'_, bool> {
         ready(
             self.exec("UPDATE users SET deactivated = TRUE WHERE id = ?1", [user])
-                .map(|n| n > 0)
-                .map_err(Into::into),
+                .map(|n| n > 0),
         )
     }
 
@@ -342,8 +335,7 @@ impl Tx for SqliteTx {
         ready(
             self.row("SELECT id FROM rooms WHERE member_key = ?1", [key], |r| {
                 r.get(0)
-            })
-            .map_err(Into::into),
+            }),
         )
     }
 
@@ -356,14 +348,11 @@ impl Tx for SqliteTx {
         encrypted: bool,
         now: i64,
     ) -> Fut<'a, RoomId> {
-        ready(
-            self.insert(
-                "INSERT INTO rooms (kind, name, owner_id, member_key, encrypted, created_at) \
+        ready(self.insert(
+            "INSERT INTO rooms (kind, name, owner_id, member_key, encrypted, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![kind, name, owner, member_key, encrypted, now],
-            )
-            .map_err(Into::into),
-        )
+            params![kind, name, owner, member_key, encrypted, now],
+        ))
     }
 
     fn insert_member(&mut self, room: RoomId, user: UserId, now: i64) -> Fut<'_, ()> {
@@ -372,20 +361,16 @@ impl Tx for SqliteTx {
                 "INSERT INTO members (room_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
                 params![room, user, now],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
     fn room_members(&mut self, room: RoomId) -> Fut<'_, Vec<UserId>> {
-        ready(
-            self.rows(
-                "SELECT user_id FROM members WHERE room_id = ?1",
-                [room],
-                |r| r.get(0),
-            )
-            .map_err(Into::into),
-        )
+        ready(self.rows(
+            "SELECT user_id FROM members WHERE room_id = ?1",
+            [room],
+            |r| r.get(0),
+        ))
     }
 
     fn member_exists(&mut self, room: RoomId, user: UserId) -> Fut<'_, bool> {
@@ -395,8 +380,7 @@ impl Tx for SqliteTx {
                 params![room, user],
                 |_| Ok(()),
             )
-            .map(|r| r.is_some())
-            .map_err(Into::into),
+            .map(|r| r.is_some()),
         )
     }
 
@@ -406,13 +390,12 @@ impl Tx for SqliteTx {
                 "DELETE FROM members WHERE room_id = ?1 AND user_id = ?2",
                 params![room, user],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
     fn load_room(&mut self, id: RoomId) -> Fut<'_, Option<Room>> {
-        ready(SqliteTx::load_room(self, id).map_err(Into::into))
+        ready(SqliteTx::load_room(self, id))
     }
 
     fn bump_epoch(&mut self, room: RoomId) -> Fut<'_, i64> {
@@ -422,7 +405,6 @@ impl Tx for SqliteTx {
                 [room],
                 |r| r.get(0),
             )
-            .map_err(ApiError::from)
             .and_then(|e| e.ok_or_else(|| ApiError::internal("no such room")));
         ready(r)
     }
@@ -445,31 +427,27 @@ impl Tx for SqliteTx {
                     change.at
                 ],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
     fn room_policy(&mut self, room: RoomId) -> Fut<'_, Option<RoomPolicy>> {
-        ready(
-            self.row(
-                "SELECT encrypted, epoch, key_id, key_epoch FROM rooms WHERE id = ?1",
-                [room],
-                |r| {
-                    Ok(RoomPolicy {
-                        encrypted: r.get(0)?,
-                        epoch: r.get(1)?,
-                        key_id: r.get(2)?,
-                        key_epoch: r.get(3)?,
-                    })
-                },
-            )
-            .map_err(Into::into),
-        )
+        ready(self.row(
+            "SELECT encrypted, epoch, key_id, key_epoch FROM rooms WHERE id = ?1",
+            [room],
+            |r| {
+                Ok(RoomPolicy {
+                    encrypted: r.get(0)?,
+                    epoch: r.get(1)?,
+                    key_id: r.get(2)?,
+                    key_epoch: r.get(3)?,
+                })
+            },
+        ))
     }
 
     fn insert_room_key<'a>(&'a mut self, key: NewRoomKey<'a>) -> Fut<'a, ()> {
-        let r = self.exec(
+        let r = self.exec_raw(
             "INSERT INTO room_keys (key_id, room_id, epoch, distributor_id, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![key.key_id, key.room, key.epoch, key.distributor, key.now],
@@ -495,8 +473,7 @@ impl Tx for SqliteTx {
                 "INSERT INTO room_key_shares (key_id, user_id, share) VALUES (?1, ?2, ?3)",
                 params![key_id, user, share],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
@@ -506,8 +483,7 @@ impl Tx for SqliteTx {
                 "UPDATE rooms SET key_id = ?1, key_epoch = ?2 WHERE id = ?3",
                 params![key_id, epoch, room],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
@@ -519,14 +495,11 @@ impl Tx for SqliteTx {
         body: &'a str,
         now: i64,
     ) -> Fut<'a, MessageId> {
-        ready(
-            self.insert(
-                "INSERT INTO messages (room_id, author_id, body_kind, body, created_at) \
+        ready(self.insert(
+            "INSERT INTO messages (room_id, author_id, body_kind, body, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![room, author, kind, body, now],
-            )
-            .map_err(Into::into),
-        )
+            params![room, author, kind, body, now],
+        ))
     }
 
     fn update_message<'a>(
@@ -541,16 +514,14 @@ impl Tx for SqliteTx {
                 "UPDATE messages SET body_kind = ?1, body = ?2, edited_at = ?3 WHERE id = ?4",
                 params![kind, body, now, id],
             )
-            .map(|n| n > 0)
-            .map_err(Into::into),
+            .map(|n| n > 0),
         )
     }
 
     fn delete_message(&mut self, id: MessageId) -> Fut<'_, bool> {
         ready(
             self.exec("DELETE FROM messages WHERE id = ?1", [id])
-                .map(|n| n > 0)
-                .map_err(Into::into),
+                .map(|n| n > 0),
         )
     }
 
@@ -561,8 +532,7 @@ impl Tx for SqliteTx {
                  WHERE room_id = ?2 AND user_id = ?3 AND last_read_id < ?1",
                 params![message, room, user],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
@@ -574,18 +544,15 @@ impl Tx for SqliteTx {
         payload: &'a str,
         now: i64,
     ) -> Fut<'a, Seq> {
-        ready(
-            self.insert(
-                "INSERT INTO events (room_id, message_id, extra_user, payload, created_at) \
+        ready(self.insert(
+            "INSERT INTO events (room_id, message_id, extra_user, payload, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![room, message, extra_user, payload, now],
-            )
-            .map_err(Into::into),
-        )
+            params![room, message, extra_user, payload, now],
+        ))
     }
 
     fn prune_events(&mut self, older_than: i64) -> Fut<'_, u64> {
-        let run = || -> rusqlite::Result<u64> {
+        let run = || -> ApiResult<u64> {
             let max: Option<i64> = self
                 .row(
                     "SELECT MAX(seq) FROM events WHERE created_at < ?1",
@@ -602,26 +569,22 @@ impl Tx for SqliteTx {
             )?;
             Ok(deleted as u64)
         };
-        ready(run().map_err(Into::into))
+        ready(run())
     }
 
     fn forget_message_events(&mut self, message: MessageId) -> Fut<'_, ()> {
         ready(
             self.exec("DELETE FROM events WHERE message_id = ?1", [message])
-                .map(drop)
-                .map_err(Into::into),
+                .map(drop),
         )
     }
 
     fn message_events(&mut self, message: MessageId) -> Fut<'_, Vec<(Seq, String)>> {
-        ready(
-            self.rows(
-                "SELECT seq, payload FROM events WHERE message_id = ?1 ORDER BY seq",
-                [message],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(Into::into),
-        )
+        ready(self.rows(
+            "SELECT seq, payload FROM events WHERE message_id = ?1 ORDER BY seq",
+            [message],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        ))
     }
 
     fn set_event_payload<'a>(&'a mut self, seq: Seq, payload: &'a str) -> Fut<'a, ()> {
@@ -630,8 +593,7 @@ impl Tx for SqliteTx {
                 "UPDATE events SET payload = ?2 WHERE seq = ?1",
                 params![seq, payload],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
@@ -641,60 +603,52 @@ impl Tx for SqliteTx {
                 "INSERT INTO message_search (body, room_id, message_id) VALUES (?1, ?2, ?3)",
                 params![text, room, id],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
     fn unindex(&mut self, id: MessageId) -> Fut<'_, ()> {
         ready(
             self.exec("DELETE FROM message_search WHERE message_id = ?1", [id])
-                .map(drop)
-                .map_err(Into::into),
+                .map(drop),
         )
     }
 
     fn insert_upload<'a>(&'a mut self, u: NewUpload<'a>) -> Fut<'a, UploadId> {
-        ready(
-            self.insert(
-                "INSERT INTO uploads (room_id, uploader_id, filename, content_type, size, \
+        ready(self.insert(
+            "INSERT INTO uploads (room_id, uploader_id, filename, content_type, size, \
                  storage_name, encrypted, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    u.room,
-                    u.uploader,
-                    u.filename,
-                    u.content_type,
-                    u.size,
-                    u.storage_name,
-                    u.encrypted,
-                    u.now
-                ],
-            )
-            .map_err(Into::into),
-        )
+            params![
+                u.room,
+                u.uploader,
+                u.filename,
+                u.content_type,
+                u.size,
+                u.storage_name,
+                u.encrypted,
+                u.now
+            ],
+        ))
     }
 
     fn upload(&mut self, id: UploadId) -> Fut<'_, Option<UploadRecord>> {
-        ready(
-            self.row(
-                &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ?1"),
-                [id],
-                |r| {
-                    Ok(upload_from((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                    )))
-                },
-            )
-            .map_err(Into::into),
-        )
+        ready(self.row(
+            &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ?1"),
+            [id],
+            |r| {
+                Ok(upload_from((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                )))
+            },
+        ))
     }
 
     fn attach_upload(&mut self, id: UploadId, message: MessageId) -> Fut<'_, ()> {
@@ -703,8 +657,7 @@ impl Tx for SqliteTx {
                 "UPDATE uploads SET message_id = ?1 WHERE id = ?2",
                 params![message, id],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
@@ -732,8 +685,7 @@ impl Tx for SqliteTx {
                  updated_at = excluded.updated_at",
                 params![key, value, now],
             )
-            .map(drop)
-            .map_err(Into::into),
+            .map(drop),
         )
     }
 
@@ -743,7 +695,7 @@ impl Tx for SqliteTx {
         keys: &'a E2eRecord,
         now: i64,
     ) -> Fut<'a, ()> {
-        let r = self.exec(
+        let r = self.exec_raw(
             "INSERT INTO e2e_keys (user_id, curve25519, ed25519, key_backup, trust_store, \
              agreement_key, agreement_signature, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
@@ -791,8 +743,7 @@ impl Tx for SqliteTx {
                 "UPDATE e2e_keys SET trust_store = ?2, updated_at = ?3 WHERE user_id = ?1",
                 params![user, trust_store, now],
             )
-            .map(|n| n > 0)
-            .map_err(Into::into),
+            .map(|n| n > 0),
         )
     }
 }
